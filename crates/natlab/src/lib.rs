@@ -1,0 +1,789 @@
+//! `natlab`: a real NAT router in network namespaces, for end-to-end tests.
+//!
+//! A [`Lab`] is three kinds of Linux network namespace joined by virtual links:
+//!
+//! ```text
+//!  LAN host(s)              router                                   WAN host
+//!  192.168.77.10/24 --- br0 192.168.77.1 | nftables NAT | wan0 44.0.0.1 --- 44.0.0.2/24
+//!  default via .1           miniupnpd: NAT-PMP/PCP :5351, UPnP :5000
+//! ```
+//!
+//! The router runs nftables NAT and the real **miniupnpd** (the implementation inside most home
+//! routers), with its own configuration, pid and lease files. The 44.0.0.0/24 "internet" exists
+//! only inside the lab (miniupnpd refuses reserved or documentation addresses on its WAN side).
+//! Every link is created inside the namespaces; nothing is ever linked to the root namespace,
+//! so no packet of a lab can reach a real network.
+//!
+//! Tests run code "on" a host with [`Host::block_on`] (a thread that enters the namespace, then
+//! builds its own tokio runtime) and prove forwarding with [`Lab::tcp_reaches`] and
+//! [`Lab::udp_reaches`]: a connection from the WAN host must reach a socket on the LAN host.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use natlab::{Lab, LabConfig};
+//!
+//! // Skips (or, with `CI` set, fails) when not root or when a tool is missing.
+//! let Some(lab) = Lab::for_test(LabConfig::default()) else { return Ok(()) };
+//! let output = lab.lan().exec("natpmpc", &["-g", "192.168.77.1", "-a", "4000", "4000", "tcp", "60"])?;
+//! assert!(output.status.success());
+//! assert!(lab.tcp_reaches(lab.lan(), 4000, lab.external_socket(4000))?);
+//! # Ok::<(), natlab::LabError>(())
+//! ```
+//!
+//! # Layout
+//! - [`Lab`], [`LabConfig`]: building, knobs, teardown (this file).
+//! - `netns`: [`Host`], commands and threads inside a namespace.
+//! - `router`: the nftables ruleset, miniupnpd.conf, and [`Redirection`] parsing.
+//! - `wire`: the impairable LAN link (loss and delay) used instead of `tc netem`.
+//! - `probe`: forwarding checks from the WAN host to LAN sockets.
+//!
+//! # Skipping
+//! [`Lab::for_test`] checks for root and for the programs the lab runs (`ip`, `nft`,
+//! `miniupnpd`, plus any the test names). When one is missing it prints why and returns `None`
+//! so the test passes vacuously, unless the environment variable `CI` is set: then it panics, so
+//! a CI run can never skip a lab test silently. A lab test that ran to the end appends its name
+//! to the file named by `NATLAB_RAN_LOG`, which `cargo xtask test` counts.
+
+mod error;
+mod netns;
+mod probe;
+mod router;
+mod wire;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub use error::{LabError, Result};
+pub use netns::Host;
+pub use probe::{wan_tcp_exchange, wan_udp_exchange};
+pub use router::{Redirection, Transport};
+
+use netns::{ip, run_checked};
+use router::{LAN_BRIDGE, MINIUPNPD_CHAINS, WAN_INTERFACE};
+use wire::Wire;
+
+/// The router's LAN address, the LAN hosts' gateway.
+pub const ROUTER_LAN_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
+/// The router's WAN address when a lab starts.
+pub const ROUTER_WAN_ADDRESS: Ipv4Addr = Ipv4Addr::new(44, 0, 0, 1);
+/// The WAN ("internet") host's address.
+pub const WAN_HOST_ADDRESS: Ipv4Addr = Ipv4Addr::new(44, 0, 0, 2);
+/// The NAT-PMP/PCP server port.
+pub const NATPMP_PORT: u16 = 5351;
+/// miniupnpd's HTTP (UPnP description and control) port in the lab.
+pub const UPNP_HTTP_PORT: u16 = 5000;
+
+/// Programs every lab needs.
+const REQUIRED_TOOLS: [&str; 3] = ["ip", "nft", "miniupnpd"];
+
+/// How a lab is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabConfig {
+    /// miniupnpd answers NAT-PMP and PCP on port 5351.
+    pub natpmp: bool,
+    /// miniupnpd answers SSDP and UPnP IGD.
+    pub upnp: bool,
+    /// External ports LAN hosts may map (miniupnpd's `allow` rule).
+    pub external_ports: RangeInclusive<u16>,
+    /// Number of LAN hosts (at least one): 192.168.77.10, .11, ...
+    pub lan_hosts: usize,
+    /// Whether the LAN hosts get a default route via the router.
+    pub lan_default_route: bool,
+    /// Build the first LAN host's link as a userspace wire, so [`Lab::impair_lan`] can add loss
+    /// and delay (see the `wire` module for why not `tc netem`).
+    pub impairable_lan: bool,
+    /// miniupnpd's `min_lifetime` (the shortest PCP lifetime it grants, in seconds).
+    pub min_lifetime: u32,
+    /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
+    pub name: Option<String>,
+}
+
+impl Default for LabConfig {
+    fn default() -> LabConfig {
+        LabConfig {
+            natpmp: true,
+            upnp: true,
+            external_ports: 1024..=65535,
+            lan_hosts: 1,
+            lan_default_route: true,
+            impairable_lan: false,
+            min_lifetime: 120,
+            name: None,
+        }
+    }
+}
+
+/// A running lab. Dropping it tears everything down (also while a test panics).
+#[derive(Debug)]
+pub struct Lab {
+    id: String,
+    dir: PathBuf,
+    config: LabConfig,
+    router: Host,
+    wan: Host,
+    lans: Vec<Host>,
+    external_address: Mutex<Ipv4Addr>,
+    daemon: Mutex<Option<Child>>,
+    wire: Option<Wire>,
+    keep: bool,
+}
+
+impl Lab {
+    /// Starts a lab for a test, or explains why it cannot and returns `None`.
+    ///
+    /// With the environment variable `CI` set, a lab that cannot run panics instead of
+    /// skipping. A lab that fails to start although its prerequisites are met panics too.
+    pub fn for_test(config: LabConfig) -> Option<Lab> {
+        Lab::for_test_with_tools(config, &[])
+    }
+
+    /// Like [`Lab::for_test`], also requiring the named programs (e.g. `natpmpc`, `upnpc`).
+    #[allow(clippy::print_stderr)]
+    pub fn for_test_with_tools(config: LabConfig, tools: &[&'static str]) -> Option<Lab> {
+        if let Err(reason) = check_prerequisites(tools) {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("lab test")
+                .to_owned();
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: the lab cannot run and CI is set: {reason}");
+            }
+            eprintln!("skipping {test}: the lab cannot run: {reason}");
+            return None;
+        }
+        match Lab::start(config) {
+            Ok(lab) => Some(lab),
+            Err(e) => panic!("the lab did not start: {e}"),
+        }
+    }
+
+    /// Builds and starts a lab.
+    pub fn start(config: LabConfig) -> Result<Lab> {
+        check_prerequisites(&[])?;
+        if config.lan_hosts == 0 || config.lan_hosts > 100 {
+            return Err(LabError::Invalid(format!(
+                "lan_hosts must be 1 to 100, not {}",
+                config.lan_hosts
+            )));
+        }
+        cleanup_leftovers();
+        let id = match &config.name {
+            Some(name) if name.len() <= 8 && name.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                name.clone()
+            }
+            Some(name) => {
+                return Err(LabError::Invalid(format!(
+                    "lab name {name:?} must be 1 to 8 letters or digits"
+                )));
+            }
+            None => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                format!(
+                    "{}x{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                )
+            }
+        };
+        // A stale lab of the same fixed name is replaced.
+        if config.name.is_some() {
+            destroy_namespaces(&id);
+        }
+        let dir = std::env::temp_dir().join(format!("natlab-{id}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|source| LabError::File {
+            path: dir.clone(),
+            source,
+        })?;
+        let host = |suffix: &str, address, interface: &str| Host {
+            netns: format!("natlab-{id}-{suffix}"),
+            address,
+            interface: interface.to_owned(),
+        };
+        let router = host("rtr", ROUTER_WAN_ADDRESS, WAN_INTERFACE);
+        let wan = host("wan", WAN_HOST_ADDRESS, "eth0");
+        let lans = (0..config.lan_hosts)
+            .map(|i| host(&format!("lan{i}"), lan_host_address(i), "eth0"))
+            .collect();
+        let mut lab = Lab {
+            id,
+            dir,
+            config,
+            router,
+            wan,
+            lans,
+            external_address: Mutex::new(ROUTER_WAN_ADDRESS),
+            daemon: Mutex::new(None),
+            wire: None,
+            keep: false,
+        };
+        // On failure `lab` is dropped here, which removes what was already built.
+        lab.build()?;
+        Ok(lab)
+    }
+
+    /// Re-attaches to a lab started elsewhere under a fixed name and kept (see [`Lab::keep`]),
+    /// e.g. to run commands in it or to tear it down with `drop`.
+    pub fn attach(name: &str) -> Result<Lab> {
+        let config = LabConfig {
+            name: Some(name.to_owned()),
+            ..LabConfig::default()
+        };
+        let router_ns = format!("natlab-{name}-rtr");
+        if !Path::new("/run/netns").join(&router_ns).exists() {
+            return Err(LabError::Invalid(format!(
+                "no lab named {name:?} is running"
+            )));
+        }
+        let mut lans = Vec::new();
+        while Path::new("/run/netns")
+            .join(format!("natlab-{name}-lan{}", lans.len()))
+            .exists()
+        {
+            lans.push(Host {
+                netns: format!("natlab-{name}-lan{}", lans.len()),
+                address: lan_host_address(lans.len()),
+                interface: "eth0".to_owned(),
+            });
+        }
+        Ok(Lab {
+            id: name.to_owned(),
+            dir: std::env::temp_dir().join(format!("natlab-{name}")),
+            config,
+            router: Host {
+                netns: router_ns,
+                address: ROUTER_WAN_ADDRESS,
+                interface: WAN_INTERFACE.to_owned(),
+            },
+            wan: Host {
+                netns: format!("natlab-{name}-wan"),
+                address: WAN_HOST_ADDRESS,
+                interface: "eth0".to_owned(),
+            },
+            lans,
+            external_address: Mutex::new(ROUTER_WAN_ADDRESS),
+            daemon: Mutex::new(None),
+            wire: None,
+            keep: false,
+        })
+    }
+
+    /// Leaves the lab running when this value is dropped (for `cargo xtask lab up`).
+    ///
+    /// An impairable LAN link needs this process and goes down with it.
+    pub fn keep(mut self) {
+        self.keep = true;
+        if let Ok(mut daemon) = self.daemon.lock() {
+            // The daemon outlives us; forget the handle without killing it.
+            daemon.take();
+        }
+    }
+
+    /// The lab's unique id (part of every namespace name).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The configuration the lab was built with.
+    pub fn config(&self) -> &LabConfig {
+        &self.config
+    }
+
+    /// The first LAN host (192.168.77.10).
+    pub fn lan(&self) -> &Host {
+        &self.lans[0]
+    }
+
+    /// All LAN hosts, in address order.
+    pub fn lan_hosts(&self) -> &[Host] {
+        &self.lans
+    }
+
+    /// The router host (its address is the current WAN address at start).
+    pub fn router(&self) -> &Host {
+        &self.router
+    }
+
+    /// The WAN ("internet") host.
+    pub fn wan(&self) -> &Host {
+        &self.wan
+    }
+
+    /// The router's current external (WAN) address.
+    pub fn external_address(&self) -> Ipv4Addr {
+        self.external_address
+            .lock()
+            .map(|a| *a)
+            .unwrap_or(ROUTER_WAN_ADDRESS)
+    }
+
+    /// `external address:port`, the public side of a mapping.
+    pub fn external_socket(&self, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(self.external_address(), port)
+    }
+
+    /// The directory holding miniupnpd's configuration, pid, lease and log files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What miniupnpd has logged so far (for failure messages).
+    pub fn miniupnpd_log(&self) -> String {
+        fs::read_to_string(self.dir.join("miniupnpd.log")).unwrap_or_default()
+    }
+
+    /// The redirections the router holds right now, read from its nftables rules.
+    pub fn redirections(&self) -> Result<Vec<Redirection>> {
+        let output = self.router.exec(
+            "nft",
+            &["list", "chain", "inet", "filter", "prerouting_miniupnpd"],
+        )?;
+        Ok(router::parse_redirections(&String::from_utf8_lossy(
+            &output.stdout,
+        )))
+    }
+
+    /// Whether miniupnpd is running.
+    pub fn router_running(&self) -> bool {
+        self.daemon
+            .lock()
+            .map(|mut d| matches!(d.as_mut().map(|c| c.try_wait()), Some(Ok(None))))
+            .unwrap_or(false)
+    }
+
+    /// Stops miniupnpd cleanly (SIGTERM: it removes its rules and saves its leases).
+    pub fn stop_router(&self) -> Result<()> {
+        self.signal_and_reap(Signal::SIGTERM)
+    }
+
+    /// Starts miniupnpd again (it reloads its lease file) and waits until it listens.
+    pub fn start_router(&self) -> Result<()> {
+        self.start_daemon()
+    }
+
+    /// Simulates a router reboot: miniupnpd killed, every mapping and lease wiped, then started
+    /// again with a new epoch.
+    pub fn reboot_router(&self) -> Result<()> {
+        self.signal_and_reap(Signal::SIGKILL)?;
+        for chain in MINIUPNPD_CHAINS {
+            self.router
+                .exec("nft", &["flush", "chain", "inet", "filter", chain])?;
+        }
+        let _ = fs::remove_file(self.dir.join("leases"));
+        self.start_daemon()
+    }
+
+    /// Changes the router's external address (within 44.0.0.0/24) and tells miniupnpd
+    /// (SIGUSR1), which then announces the new address to NAT-PMP/PCP and UPnP clients.
+    pub fn set_external_address(&self, address: Ipv4Addr) -> Result<()> {
+        let [a, b, c, d] = address.octets();
+        if (a, b, c) != (44, 0, 0) || matches!(d, 0 | 2 | 255) {
+            return Err(LabError::Invalid(format!(
+                "external address {address} must be in 44.0.0.0/24 and not .0, .2 or .255"
+            )));
+        }
+        self.router
+            .exec("ip", &["addr", "flush", "dev", WAN_INTERFACE])?;
+        self.router.exec(
+            "ip",
+            &[
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                WAN_INTERFACE,
+            ],
+        )?;
+        if let Ok(mut current) = self.external_address.lock() {
+            *current = address;
+        }
+        self.signal(Signal::SIGUSR1)
+    }
+
+    /// Sets loss (percent, each direction) and one-way delay on the first LAN host's link.
+    /// Needs [`LabConfig::impairable_lan`].
+    pub fn impair_lan(&self, loss_percent: f64, delay: Duration) -> Result<()> {
+        match &self.wire {
+            Some(wire) => {
+                wire.impair(loss_percent, delay);
+                Ok(())
+            }
+            None => Err(LabError::Invalid(
+                "impair_lan needs a lab built with impairable_lan".into(),
+            )),
+        }
+    }
+
+    /// Removes the default route of a LAN host (the host keeps its address and link).
+    pub fn remove_default_route(&self, lan: &Host) -> Result<()> {
+        lan.exec("ip", &["route", "del", "default"]).map(|_| ())
+    }
+
+    fn build(&mut self) -> Result<()> {
+        for host in self.all_hosts() {
+            ip(&["netns", "add", &host.netns])?;
+            ip(&["-n", &host.netns, "link", "set", "lo", "up"])?;
+        }
+        let rtr = self.router.netns.clone();
+        ip(&[
+            "-n",
+            &rtr,
+            "link",
+            "add",
+            WAN_INTERFACE,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &self.wan.netns,
+        ])?;
+        ip(&[
+            "-n",
+            &rtr,
+            "addr",
+            "add",
+            &format!("{ROUTER_WAN_ADDRESS}/24"),
+            "dev",
+            WAN_INTERFACE,
+        ])?;
+        ip(&["-n", &rtr, "link", "set", WAN_INTERFACE, "up"])?;
+        ip(&["-n", &rtr, "link", "add", LAN_BRIDGE, "type", "bridge"])?;
+        ip(&[
+            "-n",
+            &rtr,
+            "addr",
+            "add",
+            &format!("{ROUTER_LAN_ADDRESS}/24"),
+            "dev",
+            LAN_BRIDGE,
+        ])?;
+        ip(&["-n", &rtr, "link", "set", LAN_BRIDGE, "up"])?;
+        configure_host(&self.wan, &format!("{WAN_HOST_ADDRESS}/24"), None)?;
+
+        for index in 0..self.lans.len() {
+            let port = format!("lan{index}");
+            let lan = self.lans[index].clone();
+            if index == 0 && self.config.impairable_lan {
+                let router_tap = self
+                    .router
+                    .run({
+                        let port = port.clone();
+                        move || wire::open_tap(&port)
+                    })?
+                    .map_err(error::io_err("cannot create the router's TAP device"))?;
+                let host_tap = lan
+                    .run(|| wire::open_tap("eth0"))?
+                    .map_err(error::io_err("cannot create the LAN host's TAP device"))?;
+                self.wire = Some(Wire::start(router_tap, host_tap));
+            } else {
+                ip(&[
+                    "-n", &rtr, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &lan.netns,
+                ])?;
+            }
+            ip(&["-n", &rtr, "link", "set", &port, "master", LAN_BRIDGE])?;
+            ip(&["-n", &rtr, "link", "set", &port, "up"])?;
+            let gateway = self.config.lan_default_route.then_some(ROUTER_LAN_ADDRESS);
+            configure_host(&lan, &format!("{}/24", lan.address), gateway)?;
+        }
+
+        self.router
+            .exec("sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
+        let ruleset_path = self.dir.join("ruleset.nft");
+        write_file(&ruleset_path, &router::ruleset())?;
+        self.router
+            .exec("nft", &["-f", &ruleset_path.to_string_lossy()])?;
+
+        let lease_file = self.dir.join("leases").to_string_lossy().into_owned();
+        let uuid = format!(
+            "6e61746c-6162-4000-8000-{:012x}",
+            fnv1a(self.id.as_bytes()) & 0xffff_ffff_ffff
+        );
+        let conf = router::miniupnpd_conf(&router::DaemonConfig {
+            natpmp: self.config.natpmp,
+            upnp: self.config.upnp,
+            external_ports: self.config.external_ports.clone(),
+            min_lifetime: self.config.min_lifetime,
+            lease_file: &lease_file,
+            uuid: &uuid,
+        });
+        write_file(&self.dir.join("miniupnpd.conf"), &conf)?;
+        self.start_daemon()
+    }
+
+    fn all_hosts(&self) -> Vec<Host> {
+        let mut hosts = vec![self.router.clone(), self.wan.clone()];
+        hosts.extend(self.lans.iter().cloned());
+        hosts
+    }
+
+    fn start_daemon(&self) -> Result<()> {
+        if !self.config.natpmp && !self.config.upnp {
+            // A router with every protocol off runs no daemon at all.
+            return Ok(());
+        }
+        let mut daemon = self
+            .daemon
+            .lock()
+            .map_err(|_| LabError::Invalid("the daemon lock is poisoned".into()))?;
+        if let Some(child) = daemon.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return Ok(());
+            }
+        }
+        let log_path = self.dir.join("miniupnpd.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| LabError::File {
+                path: log_path.clone(),
+                source,
+            })?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let log_err = log.try_clone().map_err(|source| LabError::File {
+            path: log_path.clone(),
+            source,
+        })?;
+        let conf = self.dir.join("miniupnpd.conf");
+        let pid = self.dir.join("miniupnpd.pid");
+        let mut child = self
+            .router
+            .command("miniupnpd")
+            .args(["-d", "-f"])
+            .arg(&conf)
+            .arg("-P")
+            .arg(&pid)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| self.daemon_error(format!("cannot spawn: {e}")))?;
+
+        let mut wanted = Vec::new();
+        if self.config.natpmp {
+            wanted.push("Listening for NAT-PMP/PCP traffic");
+        }
+        if self.config.upnp {
+            wanted.push("HTTP listening on port");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = fs::read(&log_path).unwrap_or_default();
+            let new = String::from_utf8_lossy(text.get(log_start as usize..).unwrap_or(&[]));
+            if wanted.iter().all(|w| new.contains(w)) {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(self.daemon_error(format!("it exited with {status}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(self.daemon_error("it did not listen within 10 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tracing::debug!(lab = %self.id, pid = child.id(), "miniupnpd is up");
+        *daemon = Some(child);
+        Ok(())
+    }
+
+    fn daemon_error(&self, reason: String) -> LabError {
+        LabError::Miniupnpd {
+            namespace: self.router.netns.clone(),
+            reason,
+            log: self.miniupnpd_log(),
+        }
+    }
+
+    fn signal(&self, signal: Signal) -> Result<()> {
+        let daemon = self
+            .daemon
+            .lock()
+            .map_err(|_| LabError::Invalid("the daemon lock is poisoned".into()))?;
+        match daemon.as_ref() {
+            Some(child) => kill(Pid::from_raw(child.id() as i32), signal).map_err(|e| {
+                error::io_err(format!("cannot signal miniupnpd ({signal})"))(e.into())
+            }),
+            None => Err(LabError::Invalid("miniupnpd is not running".into())),
+        }
+    }
+
+    fn signal_and_reap(&self, signal: Signal) -> Result<()> {
+        let mut daemon = self
+            .daemon
+            .lock()
+            .map_err(|_| LabError::Invalid("the daemon lock is poisoned".into()))?;
+        if let Some(mut child) = daemon.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), signal);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let _ = self.signal_and_reap(Signal::SIGTERM);
+        self.wire.take();
+        destroy_namespaces(&self.id);
+        let _ = fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            record_run();
+        }
+    }
+}
+
+fn lan_host_address(index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 77, 10 + index as u8)
+}
+
+fn configure_host(host: &Host, cidr: &str, gateway: Option<Ipv4Addr>) -> Result<()> {
+    let ns = host.netns.as_str();
+    ip(&["-n", ns, "addr", "add", cidr, "dev", &host.interface])?;
+    ip(&["-n", ns, "link", "set", &host.interface, "up"])?;
+    if let Some(gateway) = gateway {
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &gateway.to_string(),
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|source| LabError::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn check_prerequisites(extra: &[&'static str]) -> Result<()> {
+    let uid = nix::unistd::geteuid();
+    if !uid.is_root() {
+        return Err(LabError::NotRoot { uid: uid.as_raw() });
+    }
+    for program in REQUIRED_TOOLS.iter().chain(extra) {
+        if find_program(program).is_none() {
+            return Err(LabError::MissingTool { program });
+        }
+    }
+    Ok(())
+}
+
+/// Finds a program on `PATH` (and in the sbin directories root's `PATH` may lack).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Kills whatever still runs in a lab's namespaces and deletes them.
+fn destroy_namespaces(id: &str) {
+    let prefix = format!("natlab-{id}-");
+    let Ok(entries) = fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        if let Ok(output) = run_checked(Command::new("ip").args(["netns", "pids", &name])) {
+            for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+        if let Err(e) = ip(&["netns", "del", &name]) {
+            tracing::warn!(namespace = %name, error = %e, "cannot delete a lab namespace");
+        }
+    }
+}
+
+/// Removes labs left behind by test processes that were killed before their teardown ran.
+fn cleanup_leftovers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = fs::read_dir("/run/netns") else {
+            return;
+        };
+        let mut dead = std::collections::BTreeSet::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_prefix("natlab-")
+                .and_then(|rest| rest.rsplit_once('-'))
+                .map(|(id, _)| id.to_owned())
+            else {
+                continue;
+            };
+            let Some(pid) = id.split_once('x').and_then(|(p, _)| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                dead.insert(id);
+            }
+        }
+        for id in dead {
+            tracing::info!(lab = %id, "removing a lab left behind by a killed run");
+            destroy_namespaces(&id);
+            let _ = fs::remove_dir_all(std::env::temp_dir().join(format!("natlab-{id}")));
+        }
+    });
+}
+
+fn record_run() {
+    let Some(path) = std::env::var_os("NATLAB_RAN_LOG") else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed lab test")
+        .to_owned();
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(file, "{name}");
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

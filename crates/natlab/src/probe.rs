@@ -1,0 +1,137 @@
+//! Forwarding checks: does traffic from the WAN host reach a socket on a LAN host?
+//!
+//! A mapping counts only when this holds, so these helpers open a real listener on the LAN
+//! host, send a token from the WAN host to the router's public address, and expect it echoed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, io_err};
+use crate::{Host, Lab};
+
+/// How long one forwarding check waits before saying "not reached".
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Lab {
+    /// Opens a TCP listener on `lan` at `internal_port`, connects from the WAN host to
+    /// `external`, and reports whether the connection reached the listener (a token sent from
+    /// the WAN host came back echoed).
+    pub fn tcp_reaches(
+        &self,
+        lan: &Host,
+        internal_port: u16,
+        external: SocketAddrV4,
+    ) -> Result<bool> {
+        let listener = lan
+            .run(move || TcpListener::bind(("0.0.0.0", internal_port)))?
+            .map_err(io_err(format!(
+                "cannot listen on TCP {internal_port} on {}",
+                lan.netns
+            )))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io_err("cannot make the listener non-blocking"))?;
+        let server = std::thread::spawn(move || serve_tcp_once(&listener));
+        let token = token();
+        let reply = self.wan().run(move || wan_tcp_exchange(external, &token))?;
+        let _ = server.join();
+        Ok(reply.is_ok_and(|r| r == token_bytes()))
+    }
+
+    /// Binds a UDP socket on `lan` at `internal_port`, sends a datagram from the WAN host to
+    /// `external`, and reports whether it reached the socket (and the echo came back).
+    pub fn udp_reaches(
+        &self,
+        lan: &Host,
+        internal_port: u16,
+        external: SocketAddrV4,
+    ) -> Result<bool> {
+        let socket = lan
+            .run(move || UdpSocket::bind(("0.0.0.0", internal_port)))?
+            .map_err(io_err(format!(
+                "cannot bind UDP {internal_port} on {}",
+                lan.netns
+            )))?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .map_err(io_err("cannot set a read timeout"))?;
+        let server = std::thread::spawn(move || serve_udp(&socket, CHECK_TIMEOUT));
+        let token = token();
+        let reply = self.wan().run(move || wan_udp_exchange(external, &token))?;
+        let _ = server.join();
+        Ok(reply.is_ok_and(|r| r == token_bytes()))
+    }
+}
+
+/// From the calling thread's namespace (use [`Host::run`] on the WAN host), connects to
+/// `target`, sends `token`, and returns what comes back before the peer closes or 2 s pass.
+pub fn wan_tcp_exchange(target: SocketAddrV4, token: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::V4(target), CHECK_TIMEOUT)?;
+    stream.set_read_timeout(Some(CHECK_TIMEOUT))?;
+    stream.write_all(token)?;
+    let mut reply = vec![0u8; token.len()];
+    stream.read_exact(&mut reply)?;
+    Ok(reply)
+}
+
+/// From the calling thread's namespace, sends `token` to `target` (three tries, 500 ms apart)
+/// and returns the first datagram that comes back.
+pub fn wan_udp_exchange(target: SocketAddrV4, token: &[u8]) -> std::io::Result<Vec<u8>> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut buffer = [0u8; 1500];
+    for _ in 0..3 {
+        socket.send_to(token, target)?;
+        match socket.recv_from(&mut buffer) {
+            Ok((n, _)) => return Ok(buffer[..n].to_vec()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no UDP reply from {target}"),
+    ))
+}
+
+fn serve_tcp_once(listener: &TcpListener) {
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(CHECK_TIMEOUT));
+                let mut buffer = vec![0u8; token_bytes().len()];
+                if stream.read_exact(&mut buffer).is_ok() {
+                    let _ = stream.write_all(&buffer);
+                }
+                return;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn serve_udp(socket: &UdpSocket, window: Duration) {
+    let deadline = Instant::now() + window;
+    let mut buffer = [0u8; 1500];
+    while Instant::now() < deadline {
+        if let Ok((n, from)) = socket.recv_from(&mut buffer) {
+            let _ = socket.send_to(&buffer[..n], from);
+            return;
+        }
+    }
+}
+
+fn token() -> Vec<u8> {
+    token_bytes().to_vec()
+}
+
+fn token_bytes() -> &'static [u8] {
+    b"natlab forwarding check"
+}
