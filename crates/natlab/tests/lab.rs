@@ -1,6 +1,8 @@
 //! Lab tests of the lab itself: the router forwards what the reference client `natpmpc` maps,
 //! and every fault knob does what it says.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use natlab::{Lab, LabConfig, Redirection, Transport};
@@ -138,9 +140,7 @@ fn udp_round_trips(lab: &Lab, count: usize, wait: Duration) -> (usize, Duration)
         .lan()
         .run(move || {
             let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-            socket
-                .set_read_timeout(Some(Duration::from_millis(400)))
-                .unwrap();
+            socket.set_read_timeout(Some(wait)).unwrap();
             let (mut answered, mut slowest) = (0, Duration::ZERO);
             let mut buffer = [0u8; 64];
             for i in 0..count as u32 {

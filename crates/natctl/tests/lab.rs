@@ -1,0 +1,78 @@
+//! Lab tests of natctl's network commands, run on a LAN host behind the real router.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use natlab::{Host, Lab, LabConfig};
+
+fn natctl(host: &Host, args: &[&str]) -> Output {
+    host.command(env!("CARGO_BIN_EXE_natctl"))
+        .args(args)
+        .output()
+        .expect("natctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn gateway_local_ip_and_interfaces_on_a_lan_host() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    let gateway = natctl(lab.lan(), &["gateway"]);
+    assert!(gateway.status.success(), "{gateway:?}");
+    assert_eq!(stdout(&gateway), "192.168.77.1");
+
+    let local = natctl(lab.lan(), &["local-ip"]);
+    assert!(local.status.success(), "{local:?}");
+    assert_eq!(stdout(&local), "192.168.77.10");
+
+    let interfaces = natctl(lab.lan(), &["--json", "interfaces"]);
+    assert!(interfaces.status.success(), "{interfaces:?}");
+    let json: serde_json::Value = serde_json::from_slice(&interfaces.stdout).expect("valid JSON");
+    let eth0 = json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|i| i["name"] == "eth0")
+        .expect("eth0 is listed");
+    assert!(
+        eth0["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["address"] == "192.168.77.10" && a["prefix_len"] == 24),
+        "{eth0}"
+    );
+
+    let json_gateway = natctl(lab.lan(), &["--json", "gateway"]);
+    let json: serde_json::Value = serde_json::from_slice(&json_gateway.stdout).unwrap();
+    assert_eq!(json["gateway"], "192.168.77.1");
+}
+
+#[test]
+fn gateway_fails_fast_without_a_default_route() {
+    let config = LabConfig {
+        lan_default_route: false,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test(config) else {
+        return;
+    };
+    let started = Instant::now();
+    let output = natctl(lab.lan(), &["gateway"]);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no default gateway found"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    // local-ip still answers with the best interface address.
+    let local = natctl(lab.lan(), &["local-ip"]);
+    assert!(local.status.success(), "{local:?}");
+    assert_eq!(stdout(&local), "192.168.77.10");
+}

@@ -1,0 +1,77 @@
+//! The crate's error type: one variant per way of failing to learn something about the
+//! local network.
+
+use std::io;
+use std::net::IpAddr;
+
+use crate::route::Family;
+
+/// Shorthand for results whose error is this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong while reading the routing table or the interfaces.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The routing table file (`/proc/net/route` or `/proc/net/ipv6_route`) could not be read.
+    #[error("cannot read {path}: {source}")]
+    ReadRouteTable {
+        /// The file that could not be read.
+        path: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A line of the routing table did not have the expected fields.
+    #[error("malformed line {line} of {path}: {reason}")]
+    MalformedRouteTable {
+        /// The file the line came from.
+        path: &'static str,
+        /// The 1-based line number, counting the header line where there is one.
+        line: usize,
+        /// What was wrong with the line.
+        reason: String,
+    },
+
+    /// The routing table has no usable default route (destination 0/0, up, via a gateway).
+    #[error("no default gateway found for {family}")]
+    NoDefaultGateway {
+        /// The address family whose table was searched.
+        family: Family,
+    },
+
+    /// The operating system refused to list the network interfaces (`getifaddrs`).
+    #[error("cannot list network interfaces: {0}")]
+    ListInterfaces(#[source] io::Error),
+
+    /// The index of a listed interface could not be looked up (`if_nametoindex`), for
+    /// instance because it vanished in the meantime.
+    #[error("cannot get the index of interface {name}: {source}")]
+    InterfaceIndex {
+        /// The interface's name.
+        name: String,
+        /// Why the lookup failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// No source address toward the gateway could be found: binding, connecting or reading
+    /// back the address of the probing UDP socket failed (for instance no route to it, or an
+    /// IPv6 link-local gateway, which needs a scope this function does not take).
+    #[error("cannot find the local address toward {gateway}: {source}")]
+    LocalAddress {
+        /// The address the socket was connected toward.
+        gateway: IpAddr,
+        /// Why the socket operation failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The operation has no implementation on this operating system.
+    #[error("{operation} is not supported on this platform (only linux is implemented)")]
+    Unsupported {
+        /// What was attempted, e.g. "reading the default gateway".
+        operation: &'static str,
+    },
+}

@@ -1,0 +1,154 @@
+//! What a NAT traversal client needs to know about the local network: the default gateway
+//! (the router to ask for port mappings), the interfaces and their addresses, which of
+//! those addresses to advertise, and how to classify an address as wildcard, localhost,
+//! private or public.
+//!
+//! Reading the system never spawns `ip`, `netstat` or `route`, and nothing here sends a
+//! packet.
+//!
+//! # Platforms
+//!
+//! Only Linux is tested. There the default route comes from `/proc/net/route` and
+//! `/proc/net/ipv6_route`, and the interfaces from `getifaddrs(3)`. On other Unix systems
+//! (macOS, the BSDs) [`interfaces`] uses the same `getifaddrs` call but is untested, and
+//! reading the default route returns [`Error::Unsupported`]. On Windows both return
+//! [`Error::Unsupported`]. The address classification, [`pick_best_address`] and
+//! [`local_address_toward`] work everywhere.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::IpAddr;
+//!
+//! let address: IpAddr = "192.168.1.5".parse().unwrap();
+//! assert!(netinfo::is_private(address));
+//! assert!(!netinfo::is_public(address));
+//!
+//! // A machine without a default route (a container, a laptop offline) is not a bug.
+//! match netinfo::default_gateway() {
+//!     Ok(gateway) => assert!(!gateway.is_unspecified()),
+//!     Err(netinfo::Error::NoDefaultGateway { .. }) => {}
+//!     Err(other) => eprintln!("cannot ask for the gateway: {other}"),
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
+//!   [`default_route`], [`default_route_v6`], dispatching to the platform module.
+//! - `linux` (Linux only): pure parsers of `/proc/net/route` and `/proc/net/ipv6_route`.
+//! - `interface`: [`Interface`], [`InterfaceAddress`], [`interfaces`],
+//!   [`interface_addresses`], [`best_interface_address`].
+//! - `ifaddrs` (Unix only): the `getifaddrs` listing, grouped per interface.
+//! - `rank`: [`pick_best_address`], the pure ranking of candidate addresses.
+//! - `classify`: [`is_wildcard`], [`is_localhost`], [`is_private`], [`is_public`] and their
+//!   per-family forms, with the table of exactly which ranges count.
+//! - `local`: [`local_address_toward`], the source address toward a gateway.
+//! - `error`: [`Error`] and [`Result`].
+
+#![forbid(unsafe_code)]
+
+mod classify;
+mod error;
+#[cfg(unix)]
+mod ifaddrs;
+mod interface;
+#[cfg(target_os = "linux")]
+mod linux;
+mod local;
+mod rank;
+mod route;
+
+pub use classify::{
+    is_localhost, is_localhost_v4, is_localhost_v6, is_private, is_private_v4, is_private_v6,
+    is_public, is_public_v4, is_public_v6, is_wildcard, is_wildcard_v4, is_wildcard_v6,
+};
+pub use error::{Error, Result};
+pub use interface::{
+    Interface, InterfaceAddress, best_interface_address, interface_addresses, interfaces,
+};
+pub use local::local_address_toward;
+pub use rank::pick_best_address;
+pub use route::{
+    DefaultRoute, Family, default_gateway, default_gateway_v6, default_route, default_route_v6,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_default_gateway_message_has_the_exact_words() {
+        for family in [Family::V4, Family::V6] {
+            let message = Error::NoDefaultGateway { family }.to_string();
+            assert!(message.starts_with("no default gateway found"), "{message}");
+        }
+        assert_eq!(
+            Error::NoDefaultGateway { family: Family::V6 }.to_string(),
+            "no default gateway found for IPv6"
+        );
+    }
+
+    #[test]
+    fn read_error_names_the_file() {
+        let err = Error::ReadRouteTable {
+            path: "/proc/net/route",
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert!(err.to_string().starts_with("cannot read /proc/net/route: "));
+    }
+
+    #[test]
+    fn types_serialize_as_json() {
+        let interface = Interface {
+            name: "eth0".to_owned(),
+            index: 2,
+            addresses: vec![InterfaceAddress {
+                address: "192.168.1.5".parse().unwrap(),
+                prefix_len: 24,
+            }],
+            is_up: true,
+            is_loopback: false,
+            is_multicast: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&interface).unwrap(),
+            r#"{"name":"eth0","index":2,"addresses":[{"address":"192.168.1.5","prefix_len":24}],"is_up":true,"is_loopback":false,"is_multicast":true}"#
+        );
+        let route = DefaultRoute {
+            gateway: "192.168.1.1".parse().unwrap(),
+            interface: "eth0".to_owned(),
+            metric: 100,
+        };
+        assert_eq!(
+            serde_json::to_string(&route).unwrap(),
+            r#"{"gateway":"192.168.1.1","interface":"eth0","metric":100}"#
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn gateway_functions_return_a_gateway_or_a_typed_error() {
+        match default_gateway() {
+            Ok(gateway) => assert!(!gateway.is_unspecified()),
+            Err(Error::NoDefaultGateway { family }) => assert_eq!(family, Family::V4),
+            Err(e) => panic!("{e}"),
+        }
+        match default_gateway_v6() {
+            Ok(gateway) => assert!(!gateway.is_unspecified()),
+            Err(Error::NoDefaultGateway { family }) => assert_eq!(family, Family::V6),
+            Err(Error::ReadRouteTable { .. }) => {} // no IPv6 in this kernel
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn best_address_is_one_of_the_interface_addresses() {
+        let addresses = interface_addresses().unwrap();
+        let best = best_interface_address(None).unwrap();
+        assert!(addresses.contains(&best) || best == std::net::Ipv4Addr::LOCALHOST);
+        let toward_loopback = best_interface_address(Some("127.0.0.1".parse().unwrap())).unwrap();
+        assert!(toward_loopback.is_loopback());
+    }
+}

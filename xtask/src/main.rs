@@ -1,0 +1,44 @@
+//! `cargo xtask`: the project's automation, one module per subcommand.
+//!
+//! - `cargo xtask test`: system packages, formatting, clippy, unit and lab tests, fuzz smoke runs,
+//!   docs; ends with the number of lab tests that ran.
+//! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
+//! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
+
+mod lab;
+mod packages;
+mod shell;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask <test|lab|fuzz> ...\n\n{}", HELP);
+    };
+    match command.as_str() {
+        "test" => test::run_all(rest),
+        "lab" => lab::run_lab(rest),
+        "fuzz" => {
+            let seconds = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
+            test::fuzz(seconds)
+        }
+        "help" | "--help" | "-h" => {
+            shell::say(HELP);
+            Ok(())
+        }
+        other => bail!("unknown xtask command {other:?}\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "\
+cargo xtask test              packages, fmt, clippy, tests (lab included), fuzz smoke, docs
+cargo xtask lab up            start a lab named 'manual' and leave it running
+cargo xtask lab down          tear the 'manual' lab down
+cargo xtask lab shell [HOST]  a shell on lan (default), router or wan
+cargo xtask lab exec [--host HOST] -- CMD...
+cargo xtask lab demo          start a lab and show what natctl sees from its LAN
+cargo xtask fuzz [SECONDS]    run every fuzz target for SECONDS each (default 60)";

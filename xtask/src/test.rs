@@ -1,0 +1,118 @@
+//! `cargo xtask test`: everything CI checks, in the order a failure is cheapest to find.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::shell::{cargo, root, run, say, step};
+
+/// Seconds each fuzz target runs in the smoke run.
+const SMOKE_SECONDS: u32 = 10;
+
+/// Runs the whole test suite. `--no-fuzz` skips the fuzz smoke runs (handy locally).
+pub(crate) fn run_all(args: &[String]) -> Result<()> {
+    let skip_fuzz = args.iter().any(|a| a == "--no-fuzz");
+    let root = root();
+    std::env::set_current_dir(&root)?;
+    crate::packages::ensure()?;
+
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+
+    step("cargo clippy (warnings denied)");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("cargo test --workspace (unit, doc and lab tests)");
+    let ran_log = std::env::temp_dir().join(format!("natlab-ran-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&ran_log);
+    let tested = run(cargo()
+        .args(["test", "--workspace"])
+        .env("NATLAB_RAN_LOG", &ran_log));
+    let ran = std::fs::read_to_string(&ran_log).unwrap_or_default();
+    let _ = std::fs::remove_file(&ran_log);
+    tested?;
+
+    if skip_fuzz {
+        say("fuzz smoke runs skipped (--no-fuzz)");
+    } else {
+        fuzz(SMOKE_SECONDS)?;
+    }
+
+    step("cargo doc (warnings denied)");
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+
+    let mut names: Vec<&str> = ran.lines().filter(|l| !l.is_empty()).collect();
+    names.sort_unstable();
+    step("lab tests");
+    for name in &names {
+        say(&format!("  ran {name}"));
+    }
+    say(&format!("lab tests ran: {}", names.len()));
+    if names.is_empty() && std::env::var_os("CI").is_some() {
+        bail!("no lab test ran, and CI is set: the lab must run in CI");
+    }
+    Ok(())
+}
+
+/// Runs every fuzz target for `seconds` each (installing cargo-fuzz if needed).
+pub(crate) fn fuzz(seconds: u32) -> Result<()> {
+    let fuzz_dir = root().join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").exists() {
+        say("no fuzz crate yet");
+        return Ok(());
+    }
+    step(&format!("fuzz targets, {seconds} s each"));
+    ensure_cargo_fuzz()?;
+    let targets = fuzz_targets(&fuzz_dir)?;
+    if targets.is_empty() {
+        bail!("the fuzz crate has no targets");
+    }
+    for target in targets {
+        say(&format!("fuzzing {target}"));
+        run(cargo()
+            .current_dir(root())
+            .args(["fuzz", "run", "--fuzz-dir", "fuzz", &target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1")
+            .env("RUSTC_BOOTSTRAP", "1"))?;
+    }
+    Ok(())
+}
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    let present = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !present {
+        say("installing cargo-fuzz from crates.io");
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+fn fuzz_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root())
+        .args(["fuzz", "list", "--fuzz-dir"])
+        .arg(fuzz_dir)
+        .output()
+        .context("cannot list fuzz targets")?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
