@@ -1,0 +1,846 @@
+//! [`Client`]: NAT-PMP and PCP requests over a tokio UDP socket.
+//!
+//! The socket is *connected* to the gateway's port 5351. That makes the kernel report an ICMP
+//! port unreachable as "connection refused" (so a gateway without NAT-PMP/PCP is reported at
+//! once) and drop datagrams from any other source before they reach us; the sans-IO
+//! [`Transaction`] validates everything else (opcode, nonce, mapping fields) and counts what it
+//! ignores.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
+
+use super::error::{ClientError, io};
+use crate::pcp::{self, MapData, PeerData};
+use crate::{
+    Answer, AnyRequest, AnyResponse, Decision, EpochCheck, EpochTracker, Nonce, Protocol, Schedule,
+    Transaction, TransactionError, Version, VersionNegotiator, natpmp,
+};
+
+/// Which protocol version the client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VersionChoice {
+    /// PCP first; NAT-PMP when the gateway answers "unsupported version" (and the reverse,
+    /// RFC 6887 §9). The version that worked is remembered.
+    #[default]
+    Auto,
+    /// NAT-PMP (RFC 6886) only.
+    NatPmp,
+    /// PCP (RFC 6887) only.
+    Pcp,
+}
+
+/// How a [`Client`] behaves.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The gateway's NAT-PMP/PCP port (5351; other values are for tests against fake servers).
+    pub server_port: u16,
+    /// Which versions to use.
+    pub version: VersionChoice,
+    /// Retransmissions for NAT-PMP requests (RFC 6886 §3.1 by default: 250 ms doubling, 9 tries).
+    pub natpmp_schedule: Schedule,
+    /// Retransmissions for PCP requests (RFC 6887 §8.1.1 by default: 3 s, doubling to 1024 s).
+    pub pcp_schedule: Schedule,
+    /// An upper bound on each operation, whatever the schedules say.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            server_port: crate::SERVER_PORT,
+            version: VersionChoice::Auto,
+            natpmp_schedule: Schedule::natpmp_rfc(),
+            pcp_schedule: Schedule::pcp_rfc(),
+            timeout: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A configuration for interactive tools: both versions retransmit like NAT-PMP (250 ms,
+    /// doubling), and every operation gives up after `timeout`. PCP's RFC schedule starts at
+    /// 3 s, too slow for a person waiting on a lossy link.
+    pub fn interactive(timeout: Duration) -> ClientConfig {
+        ClientConfig {
+            natpmp_schedule: Schedule::natpmp_rfc(),
+            pcp_schedule: Schedule::natpmp_rfc(),
+            timeout: Some(timeout),
+            ..ClientConfig::default()
+        }
+    }
+}
+
+/// A port mapping the gateway granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The port on this host.
+    pub internal_port: u16,
+    /// The port on the gateway's external address.
+    pub external_port: u16,
+    /// The gateway's external address.
+    pub external_address: IpAddr,
+    /// How long the gateway keeps the mapping unless refreshed.
+    pub lifetime: Duration,
+    /// The gateway's epoch (seconds since its mapping table started) in the answer.
+    pub epoch: u32,
+    /// The protocol version that made it.
+    pub version: Version,
+    /// The PCP mapping nonce (needed to refresh or delete it with PCP).
+    pub nonce: Option<Nonce>,
+    /// True when this answer showed that the gateway had lost its state (epoch went back):
+    /// every other mapping held at this gateway must be made again.
+    pub epoch_reset: bool,
+}
+
+/// Something the client noticed about the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The gateway's epoch went back (or grew too slowly): it restarted and lost its mappings.
+    EpochReset {
+        /// The version whose epoch was checked.
+        version: Version,
+        /// The epoch seen before.
+        previous: u32,
+        /// The epoch now.
+        current: u32,
+    },
+}
+
+struct State {
+    version: Option<Version>,
+    natpmp_epoch: EpochTracker,
+    pcp_epoch: EpochTracker,
+}
+
+/// A NAT-PMP/PCP client for one gateway.
+///
+/// Operations are serialised on one socket (each is a short exchange); a client is cheap to
+/// share behind an `Arc`.
+pub struct Client {
+    gateway: SocketAddr,
+    socket: UdpSocket,
+    client_address: IpAddr,
+    config: ClientConfig,
+    state: Mutex<State>,
+    exchange: tokio::sync::Mutex<()>,
+    ignored: AtomicU64,
+    events: broadcast::Sender<Event>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("gateway", &self.gateway)
+            .field("client_address", &self.client_address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to ask, independent of the version it is asked in.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    ExternalAddress,
+    Map {
+        protocol: Protocol,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: u32,
+        nonce: Nonce,
+    },
+    Peer {
+        data: PeerData,
+        lifetime: u32,
+    },
+}
+
+impl Operation {
+    fn describe(&self) -> String {
+        match self {
+            Operation::ExternalAddress => "external address request".into(),
+            Operation::Map {
+                protocol,
+                internal_port,
+                lifetime: 0,
+                ..
+            } => format!("deletion of the {protocol} mapping of port {internal_port}"),
+            Operation::Map {
+                protocol,
+                internal_port,
+                ..
+            } => format!("{protocol} mapping of port {internal_port}"),
+            Operation::Peer { data, .. } => format!(
+                "PEER mapping of port {} toward {}:{}",
+                data.internal_port, data.remote_peer_address, data.remote_peer_port
+            ),
+        }
+    }
+}
+
+impl Client {
+    /// A client for the gateway at `gateway` (port 5351), with the default configuration.
+    pub async fn new(gateway: IpAddr) -> Result<Client, ClientError> {
+        Client::with_config(gateway, ClientConfig::default()).await
+    }
+
+    /// A client for `gateway` with `config`.
+    pub async fn with_config(gateway: IpAddr, config: ClientConfig) -> Result<Client, ClientError> {
+        let server = SocketAddr::new(gateway, config.server_port);
+        let bind: SocketAddr = match gateway {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(io("cannot bind a UDP socket for NAT-PMP/PCP"))?;
+        socket
+            .connect(server)
+            .await
+            .map_err(io(format!("cannot reach gateway {server}")))?;
+        let client_address = socket
+            .local_addr()
+            .map_err(io("cannot read the socket's local address"))?
+            .ip();
+        Ok(Client {
+            gateway: server,
+            socket,
+            client_address,
+            state: Mutex::new(State {
+                version: match config.version {
+                    VersionChoice::Auto => None,
+                    VersionChoice::NatPmp => Some(Version::NatPmp),
+                    VersionChoice::Pcp => Some(Version::Pcp),
+                },
+                natpmp_epoch: EpochTracker::natpmp(),
+                pcp_epoch: EpochTracker::pcp(),
+            }),
+            config,
+            exchange: tokio::sync::Mutex::new(()),
+            ignored: AtomicU64::new(0),
+            events: broadcast::channel(16).0,
+        })
+    }
+
+    /// The gateway's address and port.
+    pub fn gateway(&self) -> SocketAddr {
+        self.gateway
+    }
+
+    /// This host's address toward the gateway (what PCP requests carry as client address).
+    pub fn client_address(&self) -> IpAddr {
+        self.client_address
+    }
+
+    /// The local address of the client's socket.
+    pub fn local_addr(&self) -> Result<SocketAddr, ClientError> {
+        self.socket
+            .local_addr()
+            .map_err(io("cannot read the socket's local address"))
+    }
+
+    /// The version in use: the configured one, or the negotiated one after a first answer.
+    pub fn version(&self) -> Option<Version> {
+        self.state.lock().ok().and_then(|s| s.version)
+    }
+
+    /// How many datagrams were ignored so far (wrong opcode, nonce, mapping fields, malformed).
+    pub fn ignored(&self) -> u64 {
+        self.ignored.load(Ordering::Relaxed)
+    }
+
+    /// Events about the gateway (epoch resets) from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The gateway's external address.
+    ///
+    /// NAT-PMP asks for it directly (opcode 0). PCP has no such request: the client first
+    /// sends a MAP deletion (lifetime 0) for its own UDP port, which creates nothing; servers
+    /// like miniupnpd put their external address in that answer, even when it is an error.
+    /// When the answer carries no address, the client maps its port for a moment, reads the
+    /// assigned address, and deletes the mapping.
+    pub async fn external_address(&self) -> Result<IpAddr, ClientError> {
+        // Auto starts with PCP (RFC 6887 §9) and remembers what worked.
+        if self.version().unwrap_or(Version::Pcp) == Version::NatPmp {
+            return self.natpmp_external_address().await;
+        }
+        let port = self.local_addr()?.port();
+        let probe = Operation::Map {
+            protocol: Protocol::Udp,
+            internal_port: port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce: random_nonce(),
+        };
+        let answer = match self.exchange(probe, Version::Pcp).await {
+            Ok(answer) => Some(answer),
+            Err(Failure::Transaction(TransactionError::Rejected { answer, .. })) => Some(*answer),
+            Err(Failure::Transaction(TransactionError::UnsupportedVersion { .. }))
+                if self.config.version == VersionChoice::Auto =>
+            {
+                tracing::debug!(gateway = %self.gateway, "no PCP here; asking with NAT-PMP");
+                self.set_version(Version::NatPmp);
+                return self.natpmp_external_address().await;
+            }
+            Err(Failure::Transaction(error)) => {
+                return Err(self.translate(error, &Operation::ExternalAddress, Version::Pcp));
+            }
+            Err(Failure::Client(error)) => return Err(error),
+        };
+        if let Some(answer) = answer {
+            self.set_version(Version::Pcp);
+            self.check_epoch(&answer);
+            if let AnyResponse::Pcp(pcp::Response {
+                data: pcp::ResponseData::Map(data),
+                ..
+            }) = answer.response
+            {
+                let address = pcp::canonical(data.external_address);
+                if !address.is_unspecified() {
+                    return Ok(address);
+                }
+            }
+        }
+        let (answer, _) = self
+            .perform_in_checked(Operation::ExternalAddress, Version::Pcp)
+            .await?;
+        let AnyResponse::Pcp(response) = &answer.response else {
+            return Err(self.bad_answer(&Operation::ExternalAddress, "answered in NAT-PMP"));
+        };
+        let pcp::ResponseData::Map(data) = response.data else {
+            return Err(self.bad_answer(&Operation::ExternalAddress, "no MAP data"));
+        };
+        let delete = Operation::Map {
+            protocol: Protocol::Udp,
+            internal_port: data.internal_port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce: data.nonce,
+        };
+        if let Err(error) = self.perform_in(delete, Version::Pcp).await {
+            tracing::debug!(%error, "could not delete the PCP address probe mapping");
+        }
+        Ok(pcp::canonical(data.external_address))
+    }
+
+    async fn natpmp_external_address(&self) -> Result<IpAddr, ClientError> {
+        let (answer, _) = self
+            .perform_in_checked(Operation::ExternalAddress, Version::NatPmp)
+            .await?;
+        match &answer.response {
+            AnyResponse::NatPmp(natpmp::Response {
+                body: natpmp::ResponseBody::ExternalAddress { external_address },
+                ..
+            }) => Ok(IpAddr::V4(*external_address)),
+            _ => Err(self.bad_answer(&Operation::ExternalAddress, "no address in the answer")),
+        }
+    }
+
+    fn set_version(&self, version: Version) {
+        if let Ok(mut state) = self.state.lock() {
+            state.version = Some(version);
+        }
+    }
+
+    /// Asks for a mapping of `internal_port` (on this host) for `lifetime`, preferring
+    /// `suggested_external_port` (0: no preference).
+    pub async fn map(
+        &self,
+        protocol: Protocol,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: Duration,
+    ) -> Result<Mapping, ClientError> {
+        self.map_with_nonce(
+            protocol,
+            internal_port,
+            suggested_external_port,
+            lifetime,
+            random_nonce(),
+        )
+        .await
+    }
+
+    /// Renews `mapping` for `lifetime`, asking for the same external port (and, for PCP, with
+    /// the same nonce). The answer may carry a different port if the gateway restarted.
+    pub async fn refresh(
+        &self,
+        mapping: &Mapping,
+        lifetime: Duration,
+    ) -> Result<Mapping, ClientError> {
+        self.map_with_nonce(
+            mapping.protocol,
+            mapping.internal_port,
+            mapping.external_port,
+            lifetime,
+            mapping.nonce.unwrap_or_else(random_nonce),
+        )
+        .await
+    }
+
+    /// Deletes `mapping` at the gateway (a request with lifetime 0).
+    pub async fn delete(&self, mapping: &Mapping) -> Result<(), ClientError> {
+        let operation = Operation::Map {
+            protocol: mapping.protocol,
+            internal_port: mapping.internal_port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce: mapping.nonce.unwrap_or_else(random_nonce),
+        };
+        self.perform_in(operation, mapping.version)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes this host's mapping of `internal_port`, wherever it came from (lifetime 0).
+    ///
+    /// PCP servers may insist on the nonce that created the mapping; when such a server
+    /// refuses (NOT_AUTHORIZED), the client asks again with NAT-PMP, whose deletion is by
+    /// port alone, if the configuration allows NAT-PMP.
+    pub async fn unmap(&self, protocol: Protocol, internal_port: u16) -> Result<(), ClientError> {
+        let operation = Operation::Map {
+            protocol,
+            internal_port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce: random_nonce(),
+        };
+        self.perform_with_natpmp_fallback(operation).await
+    }
+
+    /// Deletes this host's mapping of `internal_port` made with `nonce` (see
+    /// [`Client::map_with_nonce`]); NAT-PMP ignores the nonce.
+    pub async fn unmap_with_nonce(
+        &self,
+        protocol: Protocol,
+        internal_port: u16,
+        nonce: Nonce,
+    ) -> Result<(), ClientError> {
+        let operation = Operation::Map {
+            protocol,
+            internal_port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce,
+        };
+        self.perform(operation).await.map(|_| ())
+    }
+
+    /// Deletes all of this host's mappings of `protocol` (internal port 0, lifetime 0; RFC
+    /// 6886 §3.4, RFC 6887 §11.1). Falls back to NAT-PMP like [`Client::unmap`].
+    pub async fn unmap_all(&self, protocol: Protocol) -> Result<(), ClientError> {
+        self.unmap(protocol, 0).await
+    }
+
+    /// Asks for a PCP PEER mapping: the external port and address this host's flow from
+    /// `internal_port` to `remote` uses (RFC 6887 §12), kept for `lifetime`.
+    pub async fn peer(
+        &self,
+        protocol: Protocol,
+        internal_port: u16,
+        remote: SocketAddr,
+        lifetime: Duration,
+    ) -> Result<Mapping, ClientError> {
+        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let data = PeerData {
+            nonce: random_nonce(),
+            protocol: protocol.into(),
+            internal_port,
+            external_port: 0,
+            external_address: pcp::unspecified_like(self.client_address),
+            remote_peer_port: remote.port(),
+            remote_peer_address: remote.ip(),
+        };
+        let operation = Operation::Peer { data, lifetime };
+        let (answer, epoch_reset) = self.perform_in_checked(operation, Version::Pcp).await?;
+        let AnyResponse::Pcp(response) = &answer.response else {
+            return Err(self.bad_answer(&operation, "answered in NAT-PMP"));
+        };
+        let pcp::ResponseData::Peer(granted) = response.data else {
+            return Err(self.bad_answer(&operation, "no PEER data"));
+        };
+        Ok(Mapping {
+            protocol,
+            internal_port,
+            external_port: granted.external_port,
+            external_address: pcp::canonical(granted.external_address),
+            lifetime: Duration::from_secs(response.lifetime.into()),
+            epoch: response.epoch,
+            version: Version::Pcp,
+            nonce: Some(granted.nonce),
+            epoch_reset,
+        })
+    }
+
+    /// Like [`Client::map`], with the PCP mapping nonce chosen by the caller (ignored by
+    /// NAT-PMP). A PCP server lets only the same nonce refresh or delete a mapping, so a
+    /// program that must delete its mapping from another process (like `natctl unmap`) can
+    /// derive the nonce instead of storing it.
+    pub async fn map_with_nonce(
+        &self,
+        protocol: Protocol,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: Duration,
+        nonce: Nonce,
+    ) -> Result<Mapping, ClientError> {
+        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let operation = Operation::Map {
+            protocol,
+            internal_port,
+            suggested_external_port,
+            lifetime,
+            nonce,
+        };
+        let (answer, epoch_reset, version) = self.perform(operation).await?;
+        match &answer.response {
+            AnyResponse::NatPmp(response) => {
+                let natpmp::ResponseBody::Map(granted) = response.body else {
+                    return Err(self.bad_answer(&operation, "no mapping in the answer"));
+                };
+                // NAT-PMP's mapping answer has no address: ask for it.
+                let (address_answer, _) = self
+                    .perform_in_checked(Operation::ExternalAddress, version)
+                    .await?;
+                let external_address = match address_answer.response {
+                    AnyResponse::NatPmp(natpmp::Response {
+                        body: natpmp::ResponseBody::ExternalAddress { external_address },
+                        ..
+                    }) => IpAddr::V4(external_address),
+                    _ => return Err(self.bad_answer(&operation, "no external address")),
+                };
+                Ok(Mapping {
+                    protocol,
+                    internal_port,
+                    external_port: granted.external_port,
+                    external_address,
+                    lifetime: Duration::from_secs(granted.lifetime.into()),
+                    epoch: response.epoch,
+                    version: Version::NatPmp,
+                    nonce: None,
+                    epoch_reset,
+                })
+            }
+            AnyResponse::Pcp(response) => {
+                let pcp::ResponseData::Map(granted) = response.data else {
+                    return Err(self.bad_answer(&operation, "no MAP data"));
+                };
+                Ok(Mapping {
+                    protocol,
+                    internal_port,
+                    external_port: granted.external_port,
+                    external_address: pcp::canonical(granted.external_address),
+                    lifetime: Duration::from_secs(response.lifetime.into()),
+                    epoch: response.epoch,
+                    version: Version::Pcp,
+                    nonce: Some(granted.nonce),
+                    epoch_reset,
+                })
+            }
+        }
+    }
+
+    async fn perform_with_natpmp_fallback(&self, operation: Operation) -> Result<(), ClientError> {
+        match self.perform(operation).await {
+            Ok(_) => Ok(()),
+            Err(ClientError::Refused {
+                code: crate::AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized),
+                ..
+            }) if self.config.version != VersionChoice::Pcp => {
+                tracing::debug!(
+                    "PCP refused the deletion without the mapping's nonce; trying NAT-PMP"
+                );
+                self.perform_in(operation, Version::NatPmp)
+                    .await
+                    .map(|_| ())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Performs `operation` in the current version, negotiating when allowed.
+    async fn perform(&self, operation: Operation) -> Result<(Answer, bool, Version), ClientError> {
+        let known = self.version();
+        let mut negotiator = match (self.config.version, known) {
+            (_, Some(version)) => VersionNegotiator::starting_with(version),
+            (_, None) => VersionNegotiator::new(),
+        };
+        loop {
+            let version = negotiator.version();
+            match self.exchange(operation, version).await {
+                Ok(answer) => {
+                    self.set_version(version);
+                    let reset = self.check_epoch(&answer);
+                    return Ok((answer, reset, version));
+                }
+                Err(Failure::Transaction(error)) => {
+                    let decision = match error.answer() {
+                        Some(answer) => negotiator.on_response(&answer.response),
+                        None => Decision::GiveUp,
+                    };
+                    match decision {
+                        Decision::Retry(next) if self.config.version == VersionChoice::Auto => {
+                            tracing::debug!(from = %version, to = %next, "gateway asked for another version");
+                        }
+                        Decision::Retry(_) | Decision::GiveUp | Decision::Accept => {
+                            return Err(self.translate(error, &operation, version));
+                        }
+                    }
+                }
+                Err(Failure::Client(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Performs `operation` in `version` only.
+    async fn perform_in(
+        &self,
+        operation: Operation,
+        version: Version,
+    ) -> Result<Answer, ClientError> {
+        self.perform_in_checked(operation, version)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    async fn perform_in_checked(
+        &self,
+        operation: Operation,
+        version: Version,
+    ) -> Result<(Answer, bool), ClientError> {
+        match self.exchange(operation, version).await {
+            Ok(answer) => {
+                let reset = self.check_epoch(&answer);
+                Ok((answer, reset))
+            }
+            Err(Failure::Transaction(error)) => Err(self.translate(error, &operation, version)),
+            Err(Failure::Client(error)) => Err(error),
+        }
+    }
+
+    fn check_epoch(&self, answer: &Answer) -> bool {
+        let version = answer.response.version();
+        let check = match self.state.lock() {
+            Ok(mut state) => {
+                let tracker = match version {
+                    Version::NatPmp => &mut state.natpmp_epoch,
+                    Version::Pcp => &mut state.pcp_epoch,
+                };
+                tracker.check(answer.received_at, answer.response.epoch())
+            }
+            Err(_) => EpochCheck::First,
+        };
+        if let EpochCheck::Reset { previous, current } = check {
+            tracing::info!(gateway = %self.gateway, %version, previous, current, "gateway lost its mapping state");
+            let _ = self.events.send(Event::EpochReset {
+                version,
+                previous,
+                current,
+            });
+            true
+        } else {
+            false
+        }
+    }
+
+    fn request(&self, operation: Operation, version: Version) -> AnyRequest {
+        match (operation, version) {
+            (Operation::ExternalAddress, Version::NatPmp) => {
+                natpmp::Request::ExternalAddress.into()
+            }
+            (
+                Operation::Map {
+                    protocol,
+                    internal_port,
+                    suggested_external_port,
+                    lifetime,
+                    ..
+                },
+                Version::NatPmp,
+            ) => natpmp::Request::map(protocol, internal_port, suggested_external_port, lifetime)
+                .into(),
+            (Operation::ExternalAddress, Version::Pcp) => {
+                // Map our own socket's port briefly; the answer carries the external address.
+                let port = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+                let data = MapData::new(random_nonce(), Protocol::Udp, port, self.client_address);
+                pcp::Request::map(self.client_address, data, 120).into()
+            }
+            (
+                Operation::Map {
+                    protocol,
+                    internal_port,
+                    suggested_external_port,
+                    lifetime,
+                    nonce,
+                },
+                Version::Pcp,
+            ) => {
+                let mut data = MapData::new(nonce, protocol, internal_port, self.client_address);
+                data.external_port = suggested_external_port;
+                if internal_port == 0 {
+                    // "All ports" is only meaningful with "all protocols" (RFC 6887 §11.1).
+                    data.protocol = pcp::IpProtocol::All;
+                }
+                pcp::Request::map(self.client_address, data, lifetime).into()
+            }
+            (Operation::Peer { data, lifetime }, _) => {
+                pcp::Request::peer(self.client_address, data, lifetime).into()
+            }
+        }
+    }
+
+    /// One transaction: send, retransmit on schedule, validate answers.
+    async fn exchange(&self, operation: Operation, version: Version) -> Result<Answer, Failure> {
+        let _turn = self.exchange.lock().await;
+        let schedule = match version {
+            Version::NatPmp => self.config.natpmp_schedule.clone(),
+            Version::Pcp => self
+                .config
+                .pcp_schedule
+                .clone()
+                .with_jitter(Schedule::PCP_RAND, u64::from_le_bytes(random_bytes::<8>())),
+        };
+        let started = Instant::now();
+        let deadline = self.config.timeout.map(|t| started + t);
+        let mut transaction = Transaction::new(
+            self.request(operation, version),
+            self.gateway,
+            schedule,
+            started,
+        )
+        .map_err(|e| Failure::Client(e.into()))?;
+        let mut buffer = vec![0u8; 1500];
+        loop {
+            let now = Instant::now();
+            while let Some(transmit) = transaction.poll_transmit(now) {
+                tracing::trace!(gateway = %self.gateway, attempt = transmit.attempt, %version, "sending");
+                match self.socket.send(&transmit.contents).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        transaction.handle_port_unreachable(Instant::now());
+                    }
+                    Err(e) => {
+                        return Err(Failure::Client(io(format!(
+                            "cannot send to gateway {}",
+                            self.gateway
+                        ))(e)));
+                    }
+                }
+            }
+            if let Some(outcome) = transaction.poll_outcome() {
+                return outcome.map_err(Failure::Transaction);
+            }
+            let wake = match (transaction.poll_timeout(), deadline) {
+                (Some(t), Some(d)) => t.min(d),
+                (Some(t), None) => t,
+                (None, Some(d)) => d,
+                (None, None) => now + Duration::from_secs(1),
+            };
+            tokio::select! {
+                received = self.socket.recv_from(&mut buffer) => match received {
+                    Ok((length, source)) => {
+                        let data = buffer.get(..length).unwrap_or(&[]);
+                        if let crate::DatagramVerdict::Ignored(reason) =
+                            transaction.handle_datagram(Instant::now(), source, data)
+                        {
+                            self.ignored.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(?reason, %source, "ignored a datagram");
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        transaction.handle_port_unreachable(Instant::now());
+                    }
+                    Err(e) => {
+                        return Err(Failure::Client(io(format!("cannot receive from gateway {}", self.gateway))(e)));
+                    }
+                },
+                () = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return Err(Failure::Client(ClientError::TimedOut {
+                            gateway: self.gateway,
+                            waited: now.saturating_duration_since(started),
+                            attempts: transaction.attempts(),
+                        }));
+                    }
+                    transaction.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    fn translate(
+        &self,
+        error: TransactionError,
+        operation: &Operation,
+        version: Version,
+    ) -> ClientError {
+        match error {
+            TransactionError::TimedOut {
+                gateway,
+                waited,
+                attempts,
+            } => ClientError::TimedOut {
+                gateway,
+                waited,
+                attempts,
+            },
+            TransactionError::PortUnreachable { gateway, .. } => {
+                ClientError::NotSupported { gateway }
+            }
+            TransactionError::Rejected {
+                gateway, result, ..
+            } => ClientError::Refused {
+                gateway,
+                operation: operation.describe(),
+                code: result,
+            },
+            TransactionError::UnsupportedVersion { gateway, .. } => ClientError::VersionMismatch {
+                gateway,
+                requested: version,
+            },
+        }
+    }
+
+    fn bad_answer(&self, operation: &Operation, reason: &str) -> ClientError {
+        ClientError::BadAnswer {
+            gateway: self.gateway,
+            operation: operation.describe(),
+            reason: reason.into(),
+        }
+    }
+}
+
+enum Failure {
+    Transaction(TransactionError),
+    Client(ClientError),
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: fall back to time-derived bytes (nonces need uniqueness, not secrecy
+        // against an on-path attacker, who sees them anyway).
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            .to_le_bytes();
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = seed[i % seed.len()] ^ (i as u8).wrapping_mul(0x9d);
+        }
+    }
+    bytes
+}
+
+fn random_nonce() -> Nonce {
+    Nonce::new(random_bytes::<12>())
+}

@@ -1,0 +1,28 @@
+//! The async NAT-PMP/PCP client (feature `tokio`): a thin shell that drives the sans-IO
+//! [`Transaction`](crate::Transaction) with a tokio UDP socket and timers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), natpmp_proto::tokio::ClientError> {
+//! use std::time::Duration;
+//! use natpmp_proto::Protocol;
+//! use natpmp_proto::tokio::Client;
+//!
+//! let client = Client::new("192.168.77.1".parse().unwrap()).await?;
+//! let address = client.external_address().await?;
+//! let mapping = client.map(Protocol::Tcp, 8080, 8080, Duration::from_secs(3600)).await?;
+//! println!("{address}: {}:{} for {:?}", mapping.external_address, mapping.external_port, mapping.lifetime);
+//! client.delete(&mapping).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`Client`], [`ClientConfig`], [`Mapping`], [`ClientError`]: requests and answers.
+//! - [`AnnouncementListener`]: the gateway's unsolicited announcements (224.0.0.1:5350).
+
+mod announce;
+mod client;
+mod error;
+
+pub use announce::{Announcement, AnnouncementListener};
+pub use client::{Client, ClientConfig, Event, Mapping, VersionChoice};
+pub use error::ClientError;
