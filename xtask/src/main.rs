@@ -3,8 +3,10 @@
 //! - `cargo xtask test`: system packages, formatting, clippy, unit and lab tests, fuzz smoke runs,
 //!   docs; ends with the number of lab tests that ran.
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
+//! - `cargo xtask bench`: natctl against the reference C tools in one lab, as ratios.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
 
+mod bench;
 mod lab;
 mod packages;
 mod shell;
@@ -17,11 +19,12 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask <test|lab|fuzz> ...\n\n{}", HELP);
+        bail!("usage: cargo xtask <test|lab|bench|fuzz> ...\n\n{}", HELP);
     };
     match command.as_str() {
         "test" => test::run_all(rest),
         "lab" => lab::run_lab(rest),
+        "bench" => bench::run_bench(rest),
         "fuzz" => {
             let seconds = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
             test::fuzz(seconds)
@@ -41,4 +44,5 @@ cargo xtask lab down          tear the 'manual' lab down
 cargo xtask lab shell [HOST]  a shell on lan (default), router or wan
 cargo xtask lab exec [--host HOST] -- CMD...
 cargo xtask lab demo          start a lab and show what natctl sees from its LAN
+cargo xtask bench [--runs N]  natctl against natpmpc/upnpc in one lab (medians, ratios)
 cargo xtask fuzz [SECONDS]    run every fuzz target for SECONDS each (default 60)";

@@ -4,16 +4,22 @@
 //! natctl gateway            # the default gateway, e.g. 192.168.77.1
 //! natctl local-ip           # this host's address toward the gateway
 //! natctl --json interfaces  # interfaces and addresses as JSON
+//! natctl external-ip --via pcp
+//! natctl map tcp 8080 --external 8080 --lifetime 3600 --via pmp
+//! natctl unmap tcp 8080 --via pmp
 //! ```
 //!
 //! Global flags: `--json` prints machine-readable output; `--timeout SECS` bounds every network
-//! wait. Errors are one line on standard error and a non-zero exit status.
+//! wait. Errors are one line on standard error and a non-zero exit status. `NATCTL_LOG=debug`
+//! (any `tracing` filter) prints diagnostics on standard error.
 //!
 //! # Layout
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - `output.rs`: human and JSON printing.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
+//! - `mapping.rs`: `external-ip`, `map`, `unmap`, `unmap-all` over NAT-PMP or PCP.
 
+mod mapping;
 mod net;
 mod output;
 
@@ -36,6 +42,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0)]
     timeout: f64,
 
+    /// Ask this gateway instead of the default one.
+    #[arg(long, global = true, value_name = "IP")]
+    gateway: Option<std::net::IpAddr>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -52,17 +62,61 @@ enum Command {
     Interfaces,
     /// Print the local address this host uses toward its gateway.
     LocalIp,
+    /// Print the gateway's public (external) IP address.
+    ExternalIp {
+        /// The protocol to ask with.
+        #[arg(long, value_enum)]
+        via: mapping::Via,
+    },
+    /// Forward a port on the gateway's public address to a port on this host.
+    Map {
+        /// TCP or UDP.
+        #[arg(value_enum)]
+        protocol: mapping::Transport,
+        /// The port on this host.
+        internal_port: u16,
+        /// The public port to ask for (default: the internal port).
+        #[arg(long, value_name = "PORT")]
+        external: Option<u16>,
+        /// How long the gateway keeps the mapping, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 7200)]
+        lifetime: u32,
+        /// The protocol to ask with.
+        #[arg(long, value_enum)]
+        via: mapping::Via,
+    },
+    /// Remove this host's mapping of a port.
+    Unmap {
+        /// TCP or UDP.
+        #[arg(value_enum)]
+        protocol: mapping::Transport,
+        /// The port on this host.
+        internal_port: u16,
+        /// The protocol to ask with.
+        #[arg(long, value_enum)]
+        via: mapping::Via,
+    },
+    /// Remove all of this host's mappings of a protocol.
+    UnmapAll {
+        /// TCP or UDP.
+        #[arg(value_enum)]
+        protocol: mapping::Transport,
+        /// The protocol to ask with.
+        #[arg(long, value_enum)]
+        via: mapping::Via,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NATCTL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Diagnostics only on request (NATCTL_LOG=debug, ...): building the filter costs more than
+    // a whole NAT-PMP exchange, and errors reach the user through the exit path anyway.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("NATCTL_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let out = Output::new(cli.json);
     match run(&cli, &out) {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,12 +128,55 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
-    let _timeout = timeout(cli.timeout)?;
+    let timeout = timeout(cli.timeout)?;
+    let target = mapping::Target {
+        gateway: cli.gateway,
+        timeout,
+    };
     match &cli.command {
         Command::Gateway { ipv6 } => net::gateway(out, *ipv6),
         Command::Interfaces => net::interfaces(out),
         Command::LocalIp => net::local_ip(out),
+        Command::ExternalIp { via } => block_on(mapping::external_ip(out, &target, *via)),
+        Command::Map {
+            protocol,
+            internal_port,
+            external,
+            lifetime,
+            via,
+        } => block_on(mapping::map(
+            out,
+            &target,
+            *via,
+            *protocol,
+            *internal_port,
+            external.unwrap_or(*internal_port),
+            *lifetime,
+        )),
+        Command::Unmap {
+            protocol,
+            internal_port,
+            via,
+        } => block_on(mapping::unmap(
+            out,
+            &target,
+            *via,
+            *protocol,
+            Some(*internal_port),
+        )),
+        Command::UnmapAll { protocol, via } => {
+            block_on(mapping::unmap(out, &target, *via, *protocol, None))
+        }
     }
+}
+
+/// Runs a network command on a single-threaded runtime: a CLI does one thing at a time, and
+/// starting worker threads would cost more than the exchange itself.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 fn timeout(seconds: f64) -> anyhow::Result<Duration> {

@@ -76,3 +76,89 @@ fn gateway_fails_fast_without_a_default_route() {
     assert!(local.status.success(), "{local:?}");
     assert_eq!(stdout(&local), "192.168.77.10");
 }
+
+#[test]
+fn natctl_maps_and_unmaps_via_pmp_and_pcp() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    for (via, port) in [("pmp", 4300u16), ("pcp", 4310u16)] {
+        let external_ip = natctl(lab.lan(), &["external-ip", "--via", via]);
+        assert!(external_ip.status.success(), "{external_ip:?}");
+        assert_eq!(stdout(&external_ip), "44.0.0.1");
+
+        let port_text = port.to_string();
+        let mapped = natctl(
+            lab.lan(),
+            &[
+                "--json",
+                "map",
+                "tcp",
+                &port_text,
+                "--lifetime",
+                "600",
+                "--via",
+                via,
+            ],
+        );
+        assert!(mapped.status.success(), "{mapped:?}");
+        let json: serde_json::Value = serde_json::from_slice(&mapped.stdout).unwrap();
+        assert_eq!(json["public"], format!("44.0.0.1:{port}"));
+        assert_eq!(json["lifetime_secs"], 600);
+        assert!(
+            lab.tcp_reaches(lab.lan(), port, lab.external_socket(port))
+                .unwrap()
+        );
+
+        let udp = natctl(lab.lan(), &["map", "udp", &port_text, "--via", via]);
+        assert!(udp.status.success(), "{udp:?}");
+        assert!(stdout(&udp).starts_with(&format!("44.0.0.1:{port} -> 192.168.77.10:{port}")));
+        assert!(
+            lab.udp_reaches(lab.lan(), port, lab.external_socket(port))
+                .unwrap()
+        );
+
+        // unmap from another process: PCP needs natctl's derived nonce for this.
+        let unmapped = natctl(lab.lan(), &["unmap", "tcp", &port_text, "--via", via]);
+        assert!(unmapped.status.success(), "{unmapped:?}");
+        let unmapped = natctl(lab.lan(), &["unmap", "udp", &port_text, "--via", via]);
+        assert!(unmapped.status.success(), "{unmapped:?}");
+        assert!(lab.redirections().unwrap().is_empty(), "{via}");
+        assert!(
+            !lab.tcp_reaches(lab.lan(), port, lab.external_socket(port))
+                .unwrap()
+        );
+    }
+    // unmap-all via NAT-PMP removes every NAT-PMP mapping of the host.
+    for port in ["4400", "4401"] {
+        assert!(
+            natctl(lab.lan(), &["map", "udp", port, "--via", "pmp"])
+                .status
+                .success()
+        );
+    }
+    let all = natctl(lab.lan(), &["unmap-all", "udp", "--via", "pmp"]);
+    assert!(all.status.success(), "{all:?}");
+    assert!(lab.redirections().unwrap().is_empty());
+}
+
+#[test]
+fn natctl_reports_a_router_without_nat_pmp_in_one_line() {
+    let config = LabConfig {
+        natpmp: false,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test(config) else {
+        return;
+    };
+    let started = Instant::now();
+    let output = natctl(lab.lan(), &["external-ip", "--via", "pmp"]);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("192.168.77.1:5351 does not speak NAT-PMP or PCP"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
