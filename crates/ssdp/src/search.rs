@@ -1,0 +1,558 @@
+//! The search: M-SEARCH requests sent from one socket per interface (and to an optional
+//! unicast address), answers parsed, de-duplicated and handed out as a [`Search`] stream
+//! until the scan time is over.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use crate::error::Error;
+use crate::feed::Feed;
+use crate::net;
+use crate::options::SearchOptions;
+use crate::parse::{Response, parse_response};
+use crate::{MAX_MESSAGE_SIZE, MULTICAST_V4, MULTICAST_V6, PORT};
+
+/// The most distinct answers one search hands out; more are dropped (a flood of made-up
+/// USNs must not grow memory without end).
+const MAX_RESPONSES: usize = 1024;
+
+/// The longest one send may wait for the socket to become writable.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Consecutive receive errors after which a socket task gives up.
+const MAX_RECEIVE_ERRORS: u32 = 8;
+
+/// A running search: a [`Stream`](futures_core::Stream) of [`Response`]s, each handed out
+/// the moment it arrives, duplicates (same `LOCATION` and `USN`) removed. The stream ends when
+/// the scan time is over.
+///
+/// Dropping it stops the search at once.
+#[derive(Debug)]
+#[must_use = "a search stops when dropped"]
+pub struct Search {
+    feed: Feed<Response>,
+    deadline: Instant,
+}
+
+impl Search {
+    /// The next answer, or `None` once the scan time is over (or the search was stopped).
+    pub async fn next_response(&mut self) -> Option<Response> {
+        self.feed.recv().await
+    }
+
+    /// Waits for the end of the scan time and returns every answer not yet taken.
+    pub async fn collect_all(mut self) -> Vec<Response> {
+        let mut responses = Vec::new();
+        while let Some(response) = self.feed.recv().await {
+            responses.push(response);
+        }
+        responses
+    }
+
+    /// When the scan time is over.
+    pub fn deadline(&self) -> std::time::Instant {
+        self.deadline.into_std()
+    }
+
+    /// Stops searching now: answers already received can still be taken, then the stream
+    /// ends.
+    pub fn stop(&mut self) {
+        self.feed.stop();
+    }
+}
+
+impl futures_core::Stream for Search {
+    type Item = Response;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        self.get_mut().feed.poll_recv(cx)
+    }
+}
+
+/// Searches for one target on every suitable interface (IPv4, and IPv6 where possible) for
+/// `scan_time`, with every other option at its default (see [`SearchOptions`]).
+///
+/// # Errors
+/// As [`search_with`].
+pub async fn search(target: &str, scan_time: Duration) -> Result<Search, Error> {
+    search_with(&SearchOptions::new(target).scan_time(scan_time)).await
+}
+
+/// Starts a search as `options` say and returns at once; answers come through the returned
+/// [`Search`].
+///
+/// Needs a tokio runtime with the I/O and time drivers. Sends that fail on one interface
+/// are logged (`tracing`) and leave the other interfaces searching; IPv6 is best effort.
+///
+/// # Errors
+/// [`Error::InvalidOptions`] for options that cannot be sent, [`Error::Interfaces`] when the
+/// interfaces cannot be listed, [`Error::NoInterface`] when there is no suitable interface
+/// and no unicast address, [`Error::Socket`] when no socket at all could be opened.
+pub async fn search_with(options: &SearchOptions) -> Result<Search, Error> {
+    options.validate()?;
+    let deadline = Instant::now() + options.scan_time;
+    let endpoints = open_endpoints(options)?;
+
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let sink = Arc::new(Sink {
+        sender,
+        seen: Mutex::new(HashSet::new()),
+    });
+    let schedule = Schedule {
+        sends: options.sends,
+        interval: options.send_interval,
+        deadline,
+    };
+    let mx = options.mx_sent();
+    let tasks = endpoints
+        .into_iter()
+        .map(|endpoint| {
+            let requests = options
+                .targets
+                .iter()
+                .map(|target| m_search(&endpoint.host, target, mx))
+                .collect();
+            tokio::spawn(run_endpoint(
+                endpoint,
+                requests,
+                schedule,
+                Arc::clone(&sink),
+            ))
+            .abort_handle()
+        })
+        .collect();
+    Ok(Search {
+        feed: Feed::new(receiver, tasks),
+        deadline,
+    })
+}
+
+/// Searches and returns the first answer as soon as it arrives, stopping the search; `None`
+/// when nothing answered within the scan time.
+///
+/// To wait for the first answer of some kind, take answers from [`search_with`] until one
+/// fits, then drop the [`Search`].
+///
+/// # Errors
+/// As [`search_with`].
+pub async fn search_first(options: &SearchOptions) -> Result<Option<Response>, Error> {
+    let mut search = search_with(options).await?;
+    let deadline = search.deadline;
+    // The tasks end at the deadline themselves; the timeout guards against a stalled one.
+    Ok(timeout_at(deadline + SEND_TIMEOUT, search.next_response())
+        .await
+        .ok()
+        .flatten())
+}
+
+/// Encodes an M-SEARCH request. `host` is the `HOST` header (`239.255.255.250:1900`,
+/// `[FF02::C]:1900` or the unicast address).
+pub(crate) fn m_search(host: &str, target: &str, mx: u8) -> Vec<u8> {
+    format!(
+        "M-SEARCH * HTTP/1.1\r\n\
+         HOST: {host}\r\n\
+         MAN: \"ssdp:discover\"\r\n\
+         MX: {mx}\r\n\
+         ST: {target}\r\n\
+         \r\n"
+    )
+    .into_bytes()
+}
+
+/// One socket and where its M-SEARCHes go.
+#[derive(Debug)]
+struct Endpoint {
+    socket: UdpSocket,
+    destination: SocketAddr,
+    host: String,
+    /// For log lines: the interface and address, or "unicast".
+    label: String,
+}
+
+/// When to send and when to stop.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    sends: u8,
+    interval: Duration,
+    deadline: Instant,
+}
+
+/// Where the socket tasks put what they receive, and the answers seen so far.
+#[derive(Debug)]
+struct Sink {
+    sender: mpsc::UnboundedSender<Response>,
+    seen: Mutex<HashSet<(String, Option<String>)>>,
+}
+
+impl Sink {
+    /// Parses, de-duplicates and forwards one datagram. False once nobody listens.
+    fn accept(&self, datagram: &[u8], source: SocketAddr, label: &str) -> bool {
+        if datagram.len() > MAX_MESSAGE_SIZE {
+            tracing::trace!(%source, via = label, "dropping an ssdp datagram over {MAX_MESSAGE_SIZE} bytes");
+            return true;
+        }
+        let mut response = match parse_response(datagram) {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::trace!(%source, via = label, %error, "dropping an ssdp datagram");
+                return true;
+            }
+        };
+        response.source = source;
+        {
+            let mut seen = lock(&self.seen);
+            let key = (response.location.clone(), response.usn.clone());
+            if seen.contains(&key) {
+                tracing::trace!(%source, via = label, location = %response.location, "duplicate ssdp response");
+                return true;
+            }
+            if seen.len() >= MAX_RESPONSES {
+                tracing::trace!(%source, via = label, "dropping an ssdp response over {MAX_RESPONSES}");
+                return true;
+            }
+            seen.insert(key);
+        }
+        tracing::debug!(%source, via = label, location = %response.location, st = %response.st, "ssdp response");
+        self.sender.send(response).is_ok()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The set stays consistent even if a holder panicked: inserting is its only change.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens a socket per suitable interface (and for the unicast address).
+fn open_endpoints(options: &SearchOptions) -> Result<Vec<Endpoint>, Error> {
+    let mut endpoints = Vec::new();
+    let mut first_error = None;
+    if options.multicast {
+        let (links_v4, links_v6) = net::suitable_links(options.interfaces.as_deref())?;
+        for link in links_v4 {
+            match net::search_socket_v4(link.address) {
+                Ok(socket) => endpoints.push(Endpoint {
+                    socket,
+                    destination: SocketAddrV4::new(MULTICAST_V4, PORT).into(),
+                    host: format!("{MULTICAST_V4}:{PORT}"),
+                    label: format!("{} {}", link.name, link.address),
+                }),
+                Err(source) => {
+                    tracing::warn!(interface = %link.name, address = %link.address, error = %source, "cannot open an ssdp search socket");
+                    first_error.get_or_insert(Error::Socket {
+                        address: SocketAddrV4::new(link.address, 0).into(),
+                        source,
+                    });
+                }
+            }
+        }
+        if endpoints.is_empty() && options.unicast.is_none() {
+            return Err(first_error.unwrap_or(Error::NoInterface));
+        }
+        if options.ipv6 {
+            for link in links_v6 {
+                match net::search_socket_v6(&link) {
+                    Ok(socket) => endpoints.push(Endpoint {
+                        socket,
+                        destination: SocketAddrV6::new(MULTICAST_V6, PORT, 0, link.index).into(),
+                        host: MULTICAST_V6_HOST.to_owned(),
+                        label: format!("{} {}", link.name, link.address),
+                    }),
+                    Err(error) => {
+                        tracing::debug!(interface = %link.name, %error, "cannot open an ipv6 ssdp search socket");
+                    }
+                }
+            }
+        }
+    }
+    if let Some(target) = options.unicast {
+        match net::unicast_socket(target) {
+            Ok(socket) => endpoints.push(Endpoint {
+                socket,
+                destination: target,
+                host: target.to_string(),
+                label: format!("unicast {target}"),
+            }),
+            Err(source) => {
+                tracing::warn!(%target, error = %source, "cannot open an ssdp unicast socket");
+                if endpoints.is_empty() {
+                    return Err(Error::Socket {
+                        address: net::unicast_local_address(target),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(endpoints)
+}
+
+/// [`MULTICAST_V6`] as the UPnP Device Architecture writes it in `HOST` headers.
+const MULTICAST_V6_HOST: &str = "[FF02::C]:1900";
+
+/// Sends the M-SEARCHes on schedule and receives answers until the deadline.
+async fn run_endpoint(
+    endpoint: Endpoint,
+    requests: Vec<Vec<u8>>,
+    schedule: Schedule,
+    sink: Arc<Sink>,
+) {
+    let mut buffer = vec![0; MAX_MESSAGE_SIZE + 1];
+    let mut next_send = Instant::now();
+    let mut sends_left = schedule.sends;
+    let mut receive_errors = 0;
+    loop {
+        tokio::select! {
+            biased;
+            () = sleep_until(schedule.deadline) => break,
+            () = sink.sender.closed() => break,
+            () = sleep_until(next_send), if sends_left > 0 => {
+                send_all(&endpoint, &requests, schedule.deadline).await;
+                sends_left -= 1;
+                next_send += schedule.interval;
+            }
+            received = endpoint.socket.recv_from(&mut buffer) => match received {
+                Ok((len, source)) => {
+                    receive_errors = 0;
+                    if !sink.accept(&buffer[..len], source, &endpoint.label) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(via = %endpoint.label, %error, "ssdp receive failed");
+                    receive_errors += 1;
+                    if receive_errors >= MAX_RECEIVE_ERRORS {
+                        break;
+                    }
+                }
+            },
+        }
+    }
+}
+
+async fn send_all(endpoint: &Endpoint, requests: &[Vec<u8>], deadline: Instant) {
+    for request in requests {
+        let give_up = deadline.min(Instant::now() + SEND_TIMEOUT);
+        match timeout_at(
+            give_up,
+            endpoint.socket.send_to(request, endpoint.destination),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {
+                tracing::trace!(via = %endpoint.label, to = %endpoint.destination, "m-search sent");
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(via = %endpoint.label, to = %endpoint.destination, %error, "m-search not sent");
+            }
+            Err(_) => {
+                tracing::debug!(via = %endpoint.label, to = %endpoint.destination, "m-search send timed out");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Everything here stays on 127.0.0.1: multicast is off, and the only unicast target is
+    //! a fake responder on the loopback interface.
+
+    use std::time::Duration;
+
+    use tokio::net::UdpSocket;
+
+    use super::*;
+    use crate::parse::split_message;
+
+    #[test]
+    fn encodes_an_m_search() {
+        let request = m_search("239.255.255.250:1900", "upnp:rootdevice", 2);
+        assert_eq!(
+            String::from_utf8(request).expect("utf-8"),
+            "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 2\r\nST: upnp:rootdevice\r\n\r\n"
+        );
+    }
+
+    fn answer(location: &str, st: &str, usn: &str) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=100\r\nLOCATION: {location}\r\nST: {st}\r\nUSN: {usn}\r\n\r\n")
+            .into_bytes()
+    }
+
+    /// A fake device on 127.0.0.1: to each M-SEARCH it sends some junk, then its answer
+    /// twice (from this socket and from a second one on another port), after `delay`.
+    async fn fake_responder(delay: Duration) -> (SocketAddr, tokio::task::JoinHandle<Vec<String>>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        fake_responder_on(socket, delay).await
+    }
+
+    async fn fake_responder_on(
+        socket: UdpSocket,
+        delay: Duration,
+    ) -> (SocketAddr, tokio::task::JoinHandle<Vec<String>>) {
+        let mut other_address = socket.local_addr().expect("address");
+        other_address.set_port(0);
+        let other = UdpSocket::bind(other_address).await.expect("bind");
+        let address = socket.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let mut targets = Vec::new();
+            let mut buffer = vec![0; 2048];
+            while let Ok(Ok((len, source))) =
+                tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buffer)).await
+            {
+                let (start, headers) = split_message(&buffer[..len]).expect("request");
+                assert_eq!(start, "M-SEARCH * HTTP/1.1");
+                assert_eq!(headers.get("man"), Some("\"ssdp:discover\""));
+                assert_eq!(headers.get("host"), Some(address.to_string().as_str()));
+                let st = headers.get("st").expect("ST").to_owned();
+                targets.push(st.clone());
+                tokio::time::sleep(delay).await;
+                let usn = format!("uuid:fake::{st}");
+                let reply = answer("http://127.0.0.1:1/desc.xml", &st, &usn);
+                socket.send_to(b"\x00\x01junk", source).await.expect("send");
+                socket
+                    .send_to(&vec![b'x'; 9000], source)
+                    .await
+                    .expect("send");
+                socket.send_to(&reply, source).await.expect("send");
+                other.send_to(&reply, source).await.expect("send");
+            }
+            targets
+        });
+        (address, task)
+    }
+
+    fn loopback_options(responder: SocketAddr) -> SearchOptions {
+        SearchOptions::new("upnp:rootdevice")
+            .target("urn:example:device:Thing:1")
+            .multicast(false)
+            .unicast(responder)
+            .scan_time(Duration::from_millis(800))
+            .sends(2, Duration::from_millis(100))
+    }
+
+    #[tokio::test]
+    async fn unicast_search_on_loopback_dedups_and_ends_after_the_scan_time() {
+        let (responder, device) = fake_responder(Duration::ZERO).await;
+        let options = loopback_options(responder);
+        let started = Instant::now();
+        let mut search = search_with(&options).await.expect("search starts");
+        let mut responses = Vec::new();
+        while let Some(response) = search.next_response().await {
+            responses.push(response);
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(790),
+            "ended after {elapsed:?}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(1500),
+            "ended after {elapsed:?}"
+        );
+        let mut targets: Vec<_> = responses.iter().map(|r| r.st.as_str()).collect();
+        targets.sort_unstable();
+        assert_eq!(targets, ["upnp:rootdevice", "urn:example:device:Thing:1"]);
+        for response in &responses {
+            assert!(response.source.ip().is_loopback());
+            assert_eq!(response.location, "http://127.0.0.1:1/desc.xml");
+            assert_eq!(response.max_age, Some(Duration::from_secs(100)));
+        }
+        drop(search);
+        // Two targets, each sent twice.
+        assert_eq!(device.await.expect("device").len(), 4);
+    }
+
+    #[tokio::test]
+    async fn unicast_search_over_ipv6_loopback() {
+        let Ok(socket) = UdpSocket::bind("[::1]:0").await else {
+            return; // no IPv6 on this host
+        };
+        let (responder, _device) = fake_responder_on(socket, Duration::ZERO).await;
+        let options = SearchOptions::new("upnp:rootdevice")
+            .multicast(false)
+            .unicast(responder)
+            .scan_time(Duration::from_secs(5));
+        let first = search_first(&options).await.expect("search starts");
+        let first = first.expect("an answer");
+        assert_eq!(first.source.ip(), responder.ip());
+        assert_eq!(first.st, "upnp:rootdevice");
+    }
+
+    #[tokio::test]
+    async fn search_first_returns_at_once() {
+        let (responder, _device) = fake_responder(Duration::from_millis(50)).await;
+        let options = loopback_options(responder).scan_time(Duration::from_secs(5));
+        let started = Instant::now();
+        let first = search_first(&options).await.expect("search starts");
+        let elapsed = started.elapsed();
+        let first = first.expect("an answer");
+        assert!(
+            first
+                .usn
+                .as_deref()
+                .is_some_and(|u| u.starts_with("uuid:fake::"))
+        );
+        assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_search_nobody_answers_ends_empty() {
+        // A bound socket that never answers.
+        let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let options = loopback_options(silent.local_addr().expect("address"))
+            .scan_time(Duration::from_millis(300));
+        let started = Instant::now();
+        let search = search_with(&options).await.expect("search starts");
+        assert!(search.deadline() > std::time::Instant::now());
+        assert!(search.collect_all().await.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        assert_eq!(search_first(&options).await.expect("search starts"), None);
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_stream() {
+        let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let options = loopback_options(silent.local_addr().expect("address"))
+            .scan_time(Duration::from_secs(30));
+        let mut search = search_with(&options).await.expect("search starts");
+        search.stop();
+        let ended = tokio::time::timeout(Duration::from_secs(2), search.next_response()).await;
+        assert_eq!(ended.expect("ends at once"), None);
+    }
+
+    #[tokio::test]
+    async fn the_stream_trait_yields_the_same_answers() {
+        use std::future::poll_fn;
+
+        use futures_core::Stream;
+
+        let (responder, _device) = fake_responder(Duration::ZERO).await;
+        let mut search = search_with(&loopback_options(responder))
+            .await
+            .expect("search starts");
+        let mut count = 0;
+        while let Some(response) = poll_fn(|cx| Pin::new(&mut search).poll_next(cx)).await {
+            assert!(response.source.ip().is_loopback());
+            count += 1;
+        }
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn invalid_options_are_refused_before_anything_is_sent() {
+        let options = SearchOptions::default().multicast(false);
+        assert!(matches!(
+            search_with(&options).await,
+            Err(Error::InvalidOptions { .. })
+        ));
+    }
+}
