@@ -21,39 +21,32 @@ struct Case {
     reference: (&'static str, Vec<String>),
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| (*s).to_owned()).collect()
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_owned).collect()
 }
 
 fn natpmp_cases() -> Vec<Case> {
-    let natpmpc_ip = ("natpmpc", strings(&["-g", "192.168.77.1"]));
-    let natpmpc_map = (
-        "natpmpc",
-        strings(&["-g", "192.168.77.1", "-a", "6001", "6001", "tcp", "3600"]),
-    );
+    let natpmpc_ip = ("natpmpc", words("-g 192.168.77.1"));
+    let natpmpc_map = ("natpmpc", words("-g 192.168.77.1 -a 6001 6001 tcp 3600"));
     vec![
         Case {
             name: "external-ip via pmp  vs natpmpc -g",
-            ours: strings(&["external-ip", "--via", "pmp"]),
+            ours: words("external-ip --via pmp"),
             reference: natpmpc_ip.clone(),
         },
         Case {
             name: "external-ip via pcp  vs natpmpc -g",
-            ours: strings(&["external-ip", "--via", "pcp"]),
+            ours: words("external-ip --via pcp"),
             reference: natpmpc_ip,
         },
         Case {
             name: "map via pmp          vs natpmpc -a",
-            ours: strings(&[
-                "map", "tcp", "6000", "--external", "6000", "--lifetime", "3600", "--via", "pmp",
-            ]),
+            ours: words("map tcp 6000 --external 6000 --lifetime 3600 --via pmp"),
             reference: natpmpc_map.clone(),
         },
         Case {
             name: "map via pcp          vs natpmpc -a",
-            ours: strings(&[
-                "map", "tcp", "6002", "--external", "6002", "--lifetime", "3600", "--via", "pcp",
-            ]),
+            ours: words("map tcp 6002 --external 6002 --lifetime 3600 --via pcp"),
             reference: natpmpc_map,
         },
     ]
@@ -79,7 +72,9 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     for case in natpmp_cases() {
         rows.push(measure(&lab, &natctl, &case, runs)?);
     }
-    step(&format!("results ({runs} runs each, whole processes, medians)"));
+    step(&format!(
+        "results ({runs} runs each, whole processes, medians)"
+    ));
     say(&format!(
         "{:<38} {:>12} {:>12} {:>8}",
         "case", "natctl", "reference", "ratio"

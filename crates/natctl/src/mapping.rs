@@ -165,7 +165,18 @@ pub(crate) async fn unmap(
                 .unmap_with_nonce(protocol.into(), port, nonce)
                 .await?
         }
-        None => client.unmap_all(protocol.into()).await?,
+        None => client
+            .unmap_all(protocol.into())
+            .await
+            .with_context(|| match via {
+                Via::Pcp => {
+                    "PCP can delete all of a host's mappings only where the server accepts \
+                         protocol 0 / port 0 (miniupnpd does not); remove PCP mappings one by \
+                         one with `natctl unmap`"
+                        .to_owned()
+                }
+                Via::Pmp => "cannot remove the host's mappings".to_owned(),
+            })?,
     }
     let unmapped = Unmapped {
         protocol,
