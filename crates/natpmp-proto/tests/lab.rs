@@ -420,3 +420,72 @@ fn natctl_and_natpmpc_see_each_others_mappings() {
     assert_eq!(seen.external_port, 5700);
     assert!(lab.redirections().unwrap().is_empty());
 }
+
+#[test]
+fn pcp_peer_and_third_party_where_the_server_allows_them() {
+    let config_lab = LabConfig {
+        lan_hosts: 2,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test(config_lab) else {
+        return;
+    };
+    let other_host = IpAddr::V4(lab.lan_hosts()[1].address());
+    let remote: SocketAddr = (natlab::WAN_HOST_ADDRESS, 7000).into();
+    let (peer, third_party) = lab
+        .lan()
+        .block_on(move || async move {
+            let client = Client::with_config(GATEWAY, config(VersionChoice::Pcp)).await?;
+            let peer = client
+                .peer(Protocol::Udp, 5800, remote, Duration::from_secs(300))
+                .await;
+            let third_party = client
+                .map_third_party(
+                    other_host,
+                    Protocol::Tcp,
+                    5900,
+                    5900,
+                    Duration::from_secs(300),
+                )
+                .await;
+            Ok::<_, ClientError>((peer, third_party))
+        })
+        .unwrap()
+        .unwrap();
+    // PEER: the flow from LAN 5800 to the WAN host leaves from the granted external port.
+    let peer = peer.unwrap();
+    assert_eq!(peer.external_address, IpAddr::V4(lab.external_address()));
+    let wan_socket = lab
+        .wan()
+        .run(|| std::net::UdpSocket::bind("0.0.0.0:7000").unwrap())
+        .unwrap();
+    wan_socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    lab.lan()
+        .run(move || {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:5800").unwrap();
+            socket.send_to(b"peer", remote).unwrap();
+        })
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    let (length, seen_from) = wan_socket.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..length], b"peer");
+    assert_eq!(
+        seen_from,
+        SocketAddr::new(peer.external_address, peer.external_port),
+        "the WAN host saw the flow from another address"
+    );
+
+    // THIRD_PARTY: miniupnpd 2.3 does not take the option; the refusal is typed and named.
+    let error = third_party.unwrap_err();
+    assert_eq!(
+        error.result_code(),
+        Some(natpmp_proto::AnyResultCode::Pcp(
+            natpmp_proto::pcp::ResultCode::UnsupportedOption
+        )),
+        "{error}"
+    );
+    assert!(error.to_string().contains("UNSUPP_OPTION"), "{error}");
+    assert!(lab.redirections().unwrap().is_empty());
+}

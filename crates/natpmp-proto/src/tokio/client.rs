@@ -154,6 +154,8 @@ enum Operation {
         suggested_external_port: u16,
         lifetime: u32,
         nonce: Nonce,
+        /// PCP THIRD_PARTY: the mapping is for this LAN address, not for us.
+        third_party: Option<IpAddr>,
     },
     Peer {
         data: PeerData,
@@ -279,6 +281,7 @@ impl Client {
             suggested_external_port: 0,
             lifetime: 0,
             nonce: random_nonce(),
+            third_party: None,
         };
         let answer = match self.exchange(probe, Version::Pcp).await {
             Ok(answer) => Some(answer),
@@ -324,6 +327,7 @@ impl Client {
             suggested_external_port: 0,
             lifetime: 0,
             nonce: data.nonce,
+            third_party: None,
         };
         if let Err(error) = self.perform_in(delete, Version::Pcp).await {
             tracing::debug!(%error, "could not delete the PCP address probe mapping");
@@ -394,6 +398,7 @@ impl Client {
             suggested_external_port: 0,
             lifetime: 0,
             nonce: mapping.nonce.unwrap_or_else(random_nonce),
+            third_party: None,
         };
         self.perform_in(operation, mapping.version)
             .await
@@ -412,6 +417,7 @@ impl Client {
             suggested_external_port: 0,
             lifetime: 0,
             nonce: random_nonce(),
+            third_party: None,
         };
         self.perform_with_natpmp_fallback(operation).await
     }
@@ -430,6 +436,7 @@ impl Client {
             suggested_external_port: 0,
             lifetime: 0,
             nonce,
+            third_party: None,
         };
         self.perform(operation).await.map(|_| ())
     }
@@ -438,6 +445,47 @@ impl Client {
     /// 6886 §3.4, RFC 6887 §11.1). Falls back to NAT-PMP like [`Client::unmap`].
     pub async fn unmap_all(&self, protocol: Protocol) -> Result<(), ClientError> {
         self.unmap(protocol, 0).await
+    }
+
+    /// Asks for a PCP mapping on behalf of another LAN host (the THIRD_PARTY option, RFC 6887
+    /// §13.1). Servers commonly refuse it (UNSUPP_OPTION or NOT_AUTHORIZED) unless configured
+    /// to allow it; the refusal comes back as [`ClientError::Refused`] with the result code.
+    pub async fn map_third_party(
+        &self,
+        internal_address: IpAddr,
+        protocol: Protocol,
+        internal_port: u16,
+        suggested_external_port: u16,
+        lifetime: Duration,
+    ) -> Result<Mapping, ClientError> {
+        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let nonce = random_nonce();
+        let operation = Operation::Map {
+            protocol,
+            internal_port,
+            suggested_external_port,
+            lifetime,
+            nonce,
+            third_party: Some(internal_address),
+        };
+        let (answer, epoch_reset) = self.perform_in_checked(operation, Version::Pcp).await?;
+        let AnyResponse::Pcp(response) = &answer.response else {
+            return Err(self.bad_answer(&operation, "answered in NAT-PMP"));
+        };
+        let pcp::ResponseData::Map(granted) = response.data else {
+            return Err(self.bad_answer(&operation, "no MAP data"));
+        };
+        Ok(Mapping {
+            protocol,
+            internal_port,
+            external_port: granted.external_port,
+            external_address: pcp::canonical(granted.external_address),
+            lifetime: Duration::from_secs(response.lifetime.into()),
+            epoch: response.epoch,
+            version: Version::Pcp,
+            nonce: Some(granted.nonce),
+            epoch_reset,
+        })
     }
 
     /// Asks for a PCP PEER mapping: the external port and address this host's flow from
@@ -499,6 +547,7 @@ impl Client {
             suggested_external_port,
             lifetime,
             nonce,
+            third_party: None,
         };
         let (answer, epoch_reset, version) = self.perform(operation).await?;
         match &answer.response {
@@ -680,6 +729,7 @@ impl Client {
                     suggested_external_port,
                     lifetime,
                     nonce,
+                    third_party,
                 },
                 Version::Pcp,
             ) => {
@@ -689,7 +739,13 @@ impl Client {
                     // "All ports" is only meaningful with "all protocols" (RFC 6887 §11.1).
                     data.protocol = pcp::IpProtocol::All;
                 }
-                pcp::Request::map(self.client_address, data, lifetime).into()
+                let request = pcp::Request::map(self.client_address, data, lifetime);
+                match third_party {
+                    Some(internal_address) => request
+                        .with_option(pcp::PcpOption::ThirdParty { internal_address })
+                        .into(),
+                    None => request.into(),
+                }
             }
             (Operation::Peer { data, lifetime }, _) => {
                 pcp::Request::peer(self.client_address, data, lifetime).into()
