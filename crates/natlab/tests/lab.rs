@@ -122,8 +122,9 @@ fn external_address_change_is_reported_by_the_router() {
 fn udp_round_trips(lab: &Lab, count: usize, wait: Duration) -> (usize, Duration) {
     let echo = lab
         .router()
-        .run(|| std::net::UdpSocket::bind("192.168.77.1:7777").unwrap())
+        .run(|| std::net::UdpSocket::bind("192.168.77.1:0").unwrap())
         .unwrap();
+    let echo_address = echo.local_addr().unwrap();
     echo.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -145,9 +146,7 @@ fn udp_round_trips(lab: &Lab, count: usize, wait: Duration) -> (usize, Duration)
             let mut buffer = [0u8; 64];
             for i in 0..count as u32 {
                 let started = Instant::now();
-                socket
-                    .send_to(&i.to_be_bytes(), "192.168.77.1:7777")
-                    .unwrap();
+                socket.send_to(&i.to_be_bytes(), echo_address).unwrap();
                 while let Ok((n, _)) = socket.recv_from(&mut buffer) {
                     if buffer[..n] == i.to_be_bytes() {
                         answered += 1;
