@@ -1,0 +1,307 @@
+//! The device description (`rootDesc.xml`): the device tree, embedded devices included, and
+//! each service's URLs resolved against `URLBase` or the LOCATION.
+
+use url::Url;
+use xmltree::Element;
+
+use crate::error::{Error, Result};
+use crate::xml;
+
+const DOCUMENT: &str = "device description";
+
+/// A parsed device description: where it came from and its root device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Description {
+    /// The LOCATION the description was fetched from.
+    pub location: Url,
+    /// The base relative URLs were resolved against: `URLBase` when present and absolute,
+    /// else the LOCATION.
+    pub base: Url,
+    /// The root device.
+    pub device: Device,
+}
+
+/// One device of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Device {
+    /// `deviceType`, e.g. `urn:schemas-upnp-org:device:InternetGatewayDevice:2`.
+    pub device_type: String,
+    /// `friendlyName`.
+    pub friendly_name: String,
+    /// `manufacturer`.
+    pub manufacturer: String,
+    /// `modelName`.
+    pub model_name: String,
+    /// `UDN`, the unique device name (`uuid:...`).
+    pub udn: String,
+    /// The device's own services (`serviceList`).
+    pub services: Vec<Service>,
+    /// The embedded devices (`deviceList`).
+    pub devices: Vec<Device>,
+}
+
+/// One service of a device, with absolute URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Service {
+    /// `serviceType`, e.g. `urn:schemas-upnp-org:service:WANIPConnection:2`.
+    pub service_type: String,
+    /// `serviceId`, e.g. `urn:upnp-org:serviceId:WANIPConn1`.
+    pub service_id: String,
+    /// `controlURL`, where SOAP actions are posted.
+    pub control_url: Url,
+    /// `eventSubURL`, where GENA subscriptions go (absent or empty for services without
+    /// events).
+    pub event_sub_url: Option<Url>,
+    /// `SCPDURL`, the service description.
+    pub scpd_url: Url,
+}
+
+impl Description {
+    /// Parses a description document fetched from `location`.
+    ///
+    /// Services lacking a `serviceType`, `controlURL` or `SCPDURL`, or whose URLs do not
+    /// resolve, are left out (with a `tracing` debug event) rather than failing the whole
+    /// device. Nothing here checks which host the URLs point to; the HTTP client does that
+    /// before each request.
+    ///
+    /// # Errors
+    /// [`Error::Xml`] for a document that is not well-formed or is refused (size, depth,
+    /// DTD), [`Error::MissingElement`] when `<root>` or its `<device>` is missing.
+    pub fn parse(bytes: &[u8], location: &Url) -> Result<Description> {
+        let root = xml::parse(bytes, DOCUMENT)?;
+        if !root.name.eq_ignore_ascii_case("root") {
+            return Err(Error::MissingElement {
+                document: DOCUMENT.to_owned(),
+                element: "root",
+            });
+        }
+        let base = xml::child(&root, "URLBase")
+            .map(|e| xml::text(e).trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .and_then(|text| match Url::parse(&text) {
+                Ok(url) if !url.cannot_be_a_base() => Some(url),
+                _ => {
+                    tracing::debug!(url_base = %text, "ignoring an unusable URLBase");
+                    None
+                }
+            })
+            .unwrap_or_else(|| location.clone());
+        let device = xml::child(&root, "device").ok_or_else(|| Error::MissingElement {
+            document: DOCUMENT.to_owned(),
+            element: "device",
+        })?;
+        Ok(Description {
+            location: location.clone(),
+            device: parse_device(device, &base),
+            base,
+        })
+    }
+
+    /// Every device of the tree, the root first, then embedded devices depth-first.
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        let mut stack = vec![&self.device];
+        std::iter::from_fn(move || {
+            let device = stack.pop()?;
+            stack.extend(device.devices.iter().rev());
+            Some(device)
+        })
+    }
+
+    /// Every service of every device, in [`devices`](Self::devices) order.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.devices().flat_map(|d| d.services.iter())
+    }
+
+    /// The first service whose type is exactly `service_type`.
+    pub fn find_service(&self, service_type: &str) -> Option<&Service> {
+        self.services().find(|s| s.service_type == service_type)
+    }
+}
+
+fn parse_device(element: &Element, base: &Url) -> Device {
+    let services = xml::child(element, "serviceList")
+        .map(|list| {
+            xml::children_named(list, "service")
+                .filter_map(|s| parse_service(s, base))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Recursion depth is bounded by the XML depth limit.
+    let devices = xml::child(element, "deviceList")
+        .map(|list| {
+            xml::children_named(list, "device")
+                .map(|d| parse_device(d, base))
+                .collect()
+        })
+        .unwrap_or_default();
+    Device {
+        device_type: xml::child_text(element, "deviceType"),
+        friendly_name: xml::child_text(element, "friendlyName"),
+        manufacturer: xml::child_text(element, "manufacturer"),
+        model_name: xml::child_text(element, "modelName"),
+        udn: xml::child_text(element, "UDN"),
+        services,
+        devices,
+    }
+}
+
+fn parse_service(element: &Element, base: &Url) -> Option<Service> {
+    let service_type = xml::child_text(element, "serviceType");
+    let resolve = |name: &str| -> Option<Url> {
+        let text = xml::child_text(element, name);
+        if text.is_empty() {
+            return None;
+        }
+        match base.join(&text) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::debug!(%service_type, element = name, url = %text, error = %e, "unresolvable url");
+                None
+            }
+        }
+    };
+    let (Some(control_url), Some(scpd_url)) = (resolve("controlURL"), resolve("SCPDURL")) else {
+        tracing::debug!(%service_type, "skipping a service without controlURL or SCPDURL");
+        return None;
+    };
+    if service_type.is_empty() {
+        tracing::debug!(%control_url, "skipping a service without serviceType");
+        return None;
+    }
+    Some(Service {
+        service_id: xml::child_text(element, "serviceId"),
+        event_sub_url: resolve("eventSubURL"),
+        service_type,
+        control_url,
+        scpd_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIUPNPD: &[u8] = include_bytes!("../testdata/miniupnpd/rootDesc.xml");
+
+    fn location() -> Url {
+        Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap()
+    }
+
+    #[test]
+    fn miniupnpd_description_has_the_whole_tree() {
+        let description = Description::parse(MINIUPNPD, &location()).unwrap();
+        assert_eq!(description.base, location());
+        let root = &description.device;
+        assert_eq!(
+            root.device_type,
+            "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
+        );
+        assert_eq!(root.friendly_name, "Debian router");
+        assert_eq!(root.manufacturer, "Debian");
+        assert_eq!(root.model_name, "Debian router");
+        assert!(root.udn.starts_with("uuid:"));
+        let types: Vec<_> = description
+            .devices()
+            .map(|d| d.device_type.as_str())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
+                "urn:schemas-upnp-org:device:WANDevice:2",
+                "urn:schemas-upnp-org:device:WANConnectionDevice:2",
+            ]
+        );
+        assert_eq!(description.services().count(), 5);
+        let wan_ip = description
+            .find_service("urn:schemas-upnp-org:service:WANIPConnection:2")
+            .unwrap();
+        assert_eq!(wan_ip.service_id, "urn:upnp-org:serviceId:WANIPConn1");
+        assert_eq!(
+            wan_ip.control_url.as_str(),
+            "http://192.168.77.1:5000/ctl/IPConn"
+        );
+        assert_eq!(
+            wan_ip.scpd_url.as_str(),
+            "http://192.168.77.1:5000/WANIPCn.xml"
+        );
+        assert_eq!(
+            wan_ip.event_sub_url.as_ref().map(Url::as_str),
+            Some("http://192.168.77.1:5000/evt/IPConn")
+        );
+    }
+
+    #[test]
+    fn url_base_wins_over_location_and_relative_urls_resolve() {
+        let doc = br#"<?xml version="1.0"?>
+            <root xmlns="urn:schemas-upnp-org:device-1-0">
+              <URLBase>http://10.0.0.1:49152/upnp/</URLBase>
+              <device><deviceType>urn:x</deviceType>
+                <serviceList>
+                  <service><serviceType>urn:s:1</serviceType><serviceId>id</serviceId>
+                    <SCPDURL>scpd.xml</SCPDURL><controlURL>/control?x=1</controlURL><eventSubURL></eventSubURL></service>
+                  <service><serviceType>urn:broken</serviceType><SCPDURL>a.xml</SCPDURL></service>
+                  <service><SCPDURL>a.xml</SCPDURL><controlURL>c</controlURL></service>
+                </serviceList>
+              </device>
+            </root>"#;
+        let description = Description::parse(doc, &location()).unwrap();
+        assert_eq!(description.base.as_str(), "http://10.0.0.1:49152/upnp/");
+        let services: Vec<_> = description.services().collect();
+        assert_eq!(services.len(), 1);
+        assert_eq!(
+            services[0].scpd_url.as_str(),
+            "http://10.0.0.1:49152/upnp/scpd.xml"
+        );
+        assert_eq!(
+            services[0].control_url.as_str(),
+            "http://10.0.0.1:49152/control?x=1"
+        );
+        assert_eq!(services[0].event_sub_url, None);
+    }
+
+    #[test]
+    fn unusable_url_base_falls_back_to_location() {
+        let doc = b"<root><URLBase>not a url</URLBase><device><serviceList><service>\
+            <serviceType>urn:s:1</serviceType><SCPDURL>/s.xml</SCPDURL><controlURL>/c</controlURL>\
+            </service></serviceList></device></root>";
+        let description = Description::parse(doc, &location()).unwrap();
+        assert_eq!(description.base, location());
+        assert_eq!(
+            description.services().next().unwrap().control_url.as_str(),
+            "http://192.168.77.1:5000/c"
+        );
+    }
+
+    #[test]
+    fn missing_root_or_device_is_a_typed_error() {
+        assert!(matches!(
+            Description::parse(b"<scpd/>", &location()),
+            Err(Error::MissingElement {
+                element: "root",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Description::parse(b"<root><specVersion/></root>", &location()),
+            Err(Error::MissingElement {
+                element: "device",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn truncated_descriptions_are_errors_not_panics() {
+        for end in (0..MINIUPNPD.len()).step_by(7) {
+            let _ = Description::parse(&MINIUPNPD[..end], &location());
+        }
+        assert!(matches!(
+            Description::parse(&MINIUPNPD[..MINIUPNPD.len() / 2], &location()),
+            Err(Error::Xml { .. })
+        ));
+    }
+}

@@ -1,0 +1,457 @@
+//! The errors of the description, SCPD and SOAP layer: [`Error`] for everything that can go
+//! wrong fetching, parsing or calling, and [`UpnpError`], the `<UPnPError>` a device answers
+//! in a SOAP fault.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+use url::Url;
+
+/// Shorthand for results whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A device's refusal of an action: the `<UPnPError>` inside a SOAP fault.
+///
+/// [`code`] names the well-known codes (718 `ConflictInMappingEntry`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("upnp error {code} ({description})")]
+pub struct UpnpError {
+    /// The `errorCode`, e.g. 718.
+    pub code: u16,
+    /// The `errorDescription` the device sent (may be empty), e.g. `ConflictInMappingEntry`.
+    pub description: String,
+}
+
+impl UpnpError {
+    /// The standard name of this error's code, if it is one of the well-known codes.
+    pub fn standard_name(&self) -> Option<&'static str> {
+        code::name(self.code)
+    }
+}
+
+/// The well-known UPnP error codes (UPnP Device Architecture and WANIPConnection:2).
+pub mod code {
+    /// No action by that name at this service.
+    pub const INVALID_ACTION: u16 = 401;
+    /// Not enough arguments, arguments in the wrong order, or of the wrong type.
+    pub const INVALID_ARGS: u16 = 402;
+    /// The action failed (generic).
+    pub const ACTION_FAILED: u16 = 501;
+    /// The argument value is invalid.
+    pub const ARGUMENT_VALUE_INVALID: u16 = 600;
+    /// The argument value is out of range.
+    pub const ARGUMENT_VALUE_OUT_OF_RANGE: u16 = 601;
+    /// The action is not authorized (the device refuses it for this control point).
+    pub const ACTION_NOT_AUTHORIZED: u16 = 606;
+    /// The array index is out of bounds (end of `GetGenericPortMappingEntry`).
+    pub const SPECIFIED_ARRAY_INDEX_INVALID: u16 = 713;
+    /// No such port mapping.
+    pub const NO_SUCH_ENTRY_IN_ARRAY: u16 = 714;
+    /// The source IP address cannot be wild-carded.
+    pub const WILDCARD_NOT_PERMITTED_IN_SRC_IP: u16 = 715;
+    /// The external port cannot be wild-carded.
+    pub const WILDCARD_NOT_PERMITTED_IN_EXT_PORT: u16 = 716;
+    /// The mapping conflicts with one held by another client.
+    pub const CONFLICT_IN_MAPPING_ENTRY: u16 = 718;
+    /// Internal and external port must be the same.
+    pub const SAME_PORT_VALUES_REQUIRED: u16 = 724;
+    /// Only permanent leases (lease duration 0) are supported.
+    pub const ONLY_PERMANENT_LEASES_SUPPORTED: u16 = 725;
+    /// The remote host must be the wildcard (empty).
+    pub const REMOTE_HOST_ONLY_SUPPORTS_WILDCARD: u16 = 726;
+    /// The external port must be the wildcard (0).
+    pub const EXTERNAL_PORT_ONLY_SUPPORTS_WILDCARD: u16 = 727;
+    /// No free port is left for `AddAnyPortMapping`.
+    pub const NO_PORT_MAPS_AVAILABLE: u16 = 728;
+    /// The mapping conflicts with one made by another mechanism (NAT-PMP, static rules).
+    pub const CONFLICT_WITH_OTHER_MECHANISMS: u16 = 729;
+    /// No mapping in the range asked of `GetListOfPortMappings` / `DeletePortMappingRange`.
+    pub const PORT_MAPPING_NOT_FOUND: u16 = 730;
+    /// The mapping is read-only.
+    pub const READ_ONLY: u16 = 731;
+    /// The internal port cannot be wild-carded.
+    pub const WILDCARD_NOT_PERMITTED_IN_INT_PORT: u16 = 732;
+    /// The arguments contradict each other (e.g. start port above end port).
+    pub const INCONSISTENT_PARAMETERS: u16 = 733;
+
+    /// The standard name of a well-known code (`718` → `ConflictInMappingEntry`).
+    pub fn name(code: u16) -> Option<&'static str> {
+        Some(match code {
+            INVALID_ACTION => "InvalidAction",
+            INVALID_ARGS => "InvalidArgs",
+            ACTION_FAILED => "ActionFailed",
+            ARGUMENT_VALUE_INVALID => "ArgumentValueInvalid",
+            ARGUMENT_VALUE_OUT_OF_RANGE => "ArgumentValueOutOfRange",
+            ACTION_NOT_AUTHORIZED => "ActionNotAuthorized",
+            SPECIFIED_ARRAY_INDEX_INVALID => "SpecifiedArrayIndexInvalid",
+            NO_SUCH_ENTRY_IN_ARRAY => "NoSuchEntryInArray",
+            WILDCARD_NOT_PERMITTED_IN_SRC_IP => "WildCardNotPermittedInSrcIP",
+            WILDCARD_NOT_PERMITTED_IN_EXT_PORT => "WildCardNotPermittedInExtPort",
+            CONFLICT_IN_MAPPING_ENTRY => "ConflictInMappingEntry",
+            SAME_PORT_VALUES_REQUIRED => "SamePortValuesRequired",
+            ONLY_PERMANENT_LEASES_SUPPORTED => "OnlyPermanentLeasesSupported",
+            REMOTE_HOST_ONLY_SUPPORTS_WILDCARD => "RemoteHostOnlySupportsWildcard",
+            EXTERNAL_PORT_ONLY_SUPPORTS_WILDCARD => "ExternalPortOnlySupportsWildcard",
+            NO_PORT_MAPS_AVAILABLE => "NoPortMapsAvailable",
+            CONFLICT_WITH_OTHER_MECHANISMS => "ConflictWithOtherMechanisms",
+            PORT_MAPPING_NOT_FOUND => "PortMappingNotFound",
+            READ_ONLY => "ReadOnly",
+            WILDCARD_NOT_PERMITTED_IN_INT_PORT => "WildCardNotPermittedInIntPort",
+            INCONSISTENT_PARAMETERS => "InconsistentParameters",
+            _ => return None,
+        })
+    }
+}
+
+/// Everything that can go wrong fetching or parsing a description or SCPD, checking the
+/// arguments of an action, or calling it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A URL in a description (or the LOCATION) could not be parsed or resolved.
+    #[error("invalid url {url:?}: {reason}")]
+    InvalidUrl {
+        /// The text that is not a URL.
+        url: String,
+        /// What the URL parser said.
+        reason: String,
+    },
+
+    /// Only `http://` URLs are fetched (UPnP 1.x devices speak plain HTTP).
+    #[error("{url} is not an http:// url")]
+    UnsupportedScheme {
+        /// The refused URL.
+        url: Box<Url>,
+    },
+
+    /// The URL points somewhere other than the address that answered the search. A device
+    /// may only send us to itself; anything else could make us fetch from, or post to, a
+    /// third party.
+    #[error("{url} is not on {responder}, the address that answered the search")]
+    OffHost {
+        /// The refused URL.
+        url: Box<Url>,
+        /// The address that answered the SSDP search.
+        responder: IpAddr,
+    },
+
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The TCP connection was not made within the connect timeout.
+    #[error("connecting to {url} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The connect timeout that elapsed.
+        timeout: Duration,
+    },
+
+    /// The whole exchange (request, response head and body) did not finish in time.
+    #[error("{url} did not answer within {timeout:?}")]
+    Timeout {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The exchange timeout that elapsed.
+        timeout: Duration,
+    },
+
+    /// HTTP failed below the status line: malformed response, connection closed early, ...
+    #[error("http exchange with {url} failed: {source}")]
+    Http {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// hyper's error.
+        #[source]
+        source: hyper::Error,
+    },
+
+    /// The response body could not be read.
+    #[error("cannot read the response body from {url}: {reason}")]
+    Body {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The response body was larger than the configured cap; reading stopped there.
+    #[error("the response from {url} exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The cap ([`Config::max_body_size`](crate::Config::max_body_size)).
+        limit: usize,
+    },
+
+    /// The device answered with a redirect, which is never followed.
+    #[error("{url} answered {status} (redirect to {location:?}); redirects are not followed")]
+    Redirect {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The 3xx status.
+        status: StatusCode,
+        /// The `Location` header, if any.
+        location: Option<String>,
+    },
+
+    /// A fetch answered with a status other than 2xx (and not a redirect).
+    #[error("{url} answered {status}")]
+    Status {
+        /// The URL being fetched.
+        url: Box<Url>,
+        /// The status.
+        status: StatusCode,
+    },
+
+    /// A control request answered with a status other than 2xx, without a readable fault.
+    #[error("{action} at {url} answered {status}")]
+    ActionStatus {
+        /// The action that was called.
+        action: String,
+        /// The control URL.
+        url: Box<Url>,
+        /// The status.
+        status: StatusCode,
+    },
+
+    /// The device refused the action with a SOAP fault carrying a UPnP error.
+    #[error("{action} at {url} failed with upnp error {} ({})", .fault.code, .fault.description)]
+    Fault {
+        /// The action that was called.
+        action: String,
+        /// The control URL.
+        url: Box<Url>,
+        /// The error code and description.
+        #[source]
+        fault: UpnpError,
+    },
+
+    /// A document is not well-formed XML, or is refused before parsing (too large, too
+    /// deep, or carrying a document type declaration, which could define entities).
+    #[error("malformed xml in {document}: {reason}")]
+    Xml {
+        /// Which document: "device description from http://...", "scpd", "soap response",
+        /// ...
+        document: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A well-formed document lacks a required element.
+    #[error("{document} lacks <{element}>")]
+    MissingElement {
+        /// Which document.
+        document: String,
+        /// The missing element's name.
+        element: &'static str,
+    },
+
+    /// A SOAP response is well-formed XML but not the expected answer to the action.
+    #[error("invalid soap response to {action}: {reason}")]
+    Soap {
+        /// The action that was called.
+        action: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The service's SCPD has no action by that name (nothing was sent).
+    #[error("{service_type} has no action {action:?}")]
+    UnknownAction {
+        /// The service type.
+        service_type: String,
+        /// The unknown action name.
+        action: String,
+    },
+
+    /// An input argument of the action was not given (nothing was sent).
+    #[error("{action} needs the argument {argument}")]
+    MissingArgument {
+        /// The action.
+        action: String,
+        /// The missing argument.
+        argument: String,
+    },
+
+    /// An argument was given that the action does not take as input (nothing was sent).
+    #[error("{action} has no input argument {argument:?}")]
+    UnknownArgument {
+        /// The action.
+        action: String,
+        /// The unknown argument.
+        argument: String,
+    },
+
+    /// An argument was given twice (nothing was sent).
+    #[error("{action}: argument {argument} given twice")]
+    DuplicateArgument {
+        /// The action.
+        action: String,
+        /// The repeated argument.
+        argument: String,
+    },
+
+    /// A value is not in the state variable's `allowedValueList` (nothing was sent).
+    #[error("{action}: {value:?} is not an allowed value of {argument} (allowed: {})", .allowed.join(", "))]
+    ValueNotAllowed {
+        /// The action.
+        action: String,
+        /// The argument.
+        argument: String,
+        /// The refused value.
+        value: String,
+        /// The allowed values.
+        allowed: Vec<String>,
+    },
+
+    /// A value of a numeric argument is not a number of its data type (nothing was sent).
+    #[error("{action}: {value:?} is not a valid {data_type} for {argument}")]
+    NotANumber {
+        /// The action.
+        action: String,
+        /// The argument.
+        argument: String,
+        /// The refused value.
+        value: String,
+        /// The UPnP data type (`ui2`, `ui4`, `i4`, ...).
+        data_type: String,
+    },
+
+    /// A numeric value is outside the state variable's `allowedValueRange` (nothing was sent).
+    #[error("{action}: {value} is outside the range {minimum}..={maximum} of {argument}")]
+    OutOfRange {
+        /// The action.
+        action: String,
+        /// The argument.
+        argument: String,
+        /// The refused value.
+        value: String,
+        /// The range's minimum (empty when unbounded).
+        minimum: String,
+        /// The range's maximum (empty when unbounded).
+        maximum: String,
+    },
+
+    /// A value of a boolean argument is not `0`, `1`, `true`, `false`, `yes` or `no`
+    /// (nothing was sent).
+    #[error("{action}: {value:?} is not a boolean for {argument} (use 0 or 1)")]
+    NotABoolean {
+        /// The action.
+        action: String,
+        /// The argument.
+        argument: String,
+        /// The refused value.
+        value: String,
+    },
+
+    /// A value contains characters XML cannot carry (control characters other than tab,
+    /// line feed and carriage return); nothing was sent.
+    #[error("{action}: the value of {argument} contains characters xml cannot carry")]
+    NotXmlText {
+        /// The action.
+        action: String,
+        /// The argument.
+        argument: String,
+    },
+
+    /// An action or argument name is not a plain XML name, so it cannot be sent safely.
+    #[error("{name:?} is not a valid action or argument name")]
+    InvalidName {
+        /// The refused name.
+        name: String,
+    },
+}
+
+impl Error {
+    /// The UPnP error code if this is a SOAP fault, e.g. `Some(718)`.
+    pub fn upnp_code(&self) -> Option<u16> {
+        match self {
+            Error::Fault { fault, .. } => Some(fault.code),
+            _ => None,
+        }
+    }
+
+    /// Whether this error was found before anything was sent: a URL refused, or an
+    /// argument check against the SCPD that failed.
+    pub fn is_refused_before_sending(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidUrl { .. }
+                | Error::UnsupportedScheme { .. }
+                | Error::OffHost { .. }
+                | Error::UnknownAction { .. }
+                | Error::MissingArgument { .. }
+                | Error::UnknownArgument { .. }
+                | Error::DuplicateArgument { .. }
+                | Error::ValueNotAllowed { .. }
+                | Error::NotANumber { .. }
+                | Error::OutOfRange { .. }
+                | Error::NotABoolean { .. }
+                | Error::NotXmlText { .. }
+                | Error::InvalidName { .. }
+        )
+    }
+
+    /// Adds where a document came from to a parse error ("scpd" → "scpd from http://...").
+    pub(crate) fn with_source(self, url: &Url) -> Error {
+        match self {
+            Error::Xml { document, reason } => Error::Xml {
+                document: format!("{document} from {url}"),
+                reason,
+            },
+            Error::MissingElement { document, element } => Error::MissingElement {
+                document: format!("{document} from {url}"),
+                element,
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 128,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn messages_name_action_url_and_code() {
+        let error = Error::Fault {
+            action: "AddPortMapping".to_owned(),
+            url: Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap()),
+            fault: UpnpError {
+                code: 718,
+                description: "ConflictInMappingEntry".to_owned(),
+            },
+        };
+        assert_eq!(
+            error.to_string(),
+            "AddPortMapping at http://192.168.1.1:5000/ctl/IPConn failed with upnp error 718 (ConflictInMappingEntry)"
+        );
+        assert_eq!(error.upnp_code(), Some(718));
+        assert!(!error.is_refused_before_sending());
+        assert_eq!(code::name(725), Some("OnlyPermanentLeasesSupported"));
+        assert_eq!(code::name(999), None);
+        let fault = UpnpError {
+            code: 606,
+            description: String::new(),
+        };
+        assert_eq!(fault.standard_name(), Some("ActionNotAuthorized"));
+    }
+}

@@ -1,0 +1,122 @@
+//! UPnP device descriptions, service descriptions (SCPD), a generic SOAP dispatcher, and an
+//! Internet Gateway Device client that maps ports.
+//!
+//! It starts where SSDP ends: with the LOCATION URL of a search response and the address
+//! that sent it. Every request goes to that address only (`http://`, IP literal, no
+//! redirects), under a connect timeout, an exchange timeout and a body cap; every document
+//! from the router is parsed within size and depth limits and without DTDs, so a hostile or
+//! broken router yields a typed error, never a panic or an unbounded read.
+//!
+//! # Example
+//!
+//! Parsing needs no network (`cargo test -p upnp-soap --doc` runs this):
+//!
+//! ```
+//! use upnp_soap::{Description, Url};
+//!
+//! let location = Url::parse("http://192.168.1.1:5000/rootDesc.xml")?;
+//! let xml = br#"<?xml version="1.0"?>
+//! <root xmlns="urn:schemas-upnp-org:device-1-0">
+//!   <device>
+//!     <deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType>
+//!     <friendlyName>Router</friendlyName>
+//!     <deviceList><device>
+//!       <deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType>
+//!       <serviceList><service>
+//!         <serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>
+//!         <serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
+//!         <SCPDURL>/WANIPCn.xml</SCPDURL>
+//!         <controlURL>ctl/IPConn</controlURL>
+//!         <eventSubURL>/evt/IPConn</eventSubURL>
+//!       </service></serviceList>
+//!     </device></deviceList>
+//!   </device>
+//! </root>"#;
+//! let description = Description::parse(xml, &location)?;
+//! let service = description
+//!     .find_service("urn:schemas-upnp-org:service:WANIPConnection:1")
+//!     .expect("the embedded device's service is found");
+//! assert_eq!(service.control_url.as_str(), "http://192.168.1.1:5000/ctl/IPConn");
+//! assert_eq!(description.devices().count(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Talking to a gateway (the LOCATION and responder come from an SSDP search):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use upnp_soap::igd::{Gateway, MappingRequest, Protocol};
+//! use upnp_soap::{Config, RootDevice, Url};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let location = Url::parse("http://192.168.1.1:5000/rootDesc.xml")?;
+//! let responder = "192.168.1.1".parse()?;
+//!
+//! // The IGD client.
+//! let gateway = Gateway::connect(&location, responder, Config::default()).await?;
+//! let external = gateway.external_address().await?;
+//! let request = MappingRequest::new(Protocol::Tcp, 8080, 8080, Duration::from_secs(3600));
+//! let mapping = gateway.add_port_mapping(&request).await?;
+//! println!("{external}:{} -> {}:{}", mapping.external_port, mapping.internal_client, mapping.internal_port);
+//! gateway.delete_port_mapping(Protocol::Tcp, mapping.external_port).await?;
+//!
+//! // The generic dispatcher: any service, any action, checked against the SCPD.
+//! let root = RootDevice::fetch(&location, responder, Config::default()).await?;
+//! for service in root.description().services() {
+//!     let client = root.service_client(service).await?;
+//!     for action in client.actions() {
+//!         println!("{} {}", service.service_type, action.name);
+//!     }
+//! }
+//! let client = gateway.service_client();
+//! let reply = client.call("GetExternalIPAddress", &[]).await?;
+//! println!("{:?}", reply.get("NewExternalIPAddress"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! - `error`: [`Error`] (HTTP, XML, URL, argument checks, faults), [`UpnpError`] (a
+//!   device's `<UPnPError>`), and the well-known codes in [`code`].
+//! - `http`: [`Config`] and [`HttpClient`], the hyper 1 client pinned to the responder.
+//! - `xml` (private): bounded parsing of untrusted XML (size, depth, element count, no
+//!   DTD) and the shared helpers; [`escape`].
+//! - `description`: [`Description`], [`Device`], [`Service`], with URLs resolved against
+//!   `URLBase` or the LOCATION.
+//! - `scpd`: [`Scpd`], [`Action`], [`Argument`], [`StateVariable`], and the argument check.
+//! - [`soap`]: the request envelope and the pure response parser ([`soap::parse_response`]).
+//! - `control`: the generic dispatcher, [`RootDevice`] and [`ServiceClient`].
+//! - [`igd`]: [`igd::Gateway`] over WANIPConnection:2/:1 and WANPPPConnection:1.
+//! - `discover`: [`discover`] and [`discover_root`], an SSDP search (the `ssdp` crate) for the
+//!   IGD that returns on the first usable gateway instead of waiting out the scan.
+//!
+//! # HTTP details
+//!
+//! Header names go out in title case (`Soapaction`); devices treat header names without
+//! regard to case as HTTP requires. Each request uses its own connection and says
+//! `Connection: close`. Response bodies may be chunked; requests never are.
+
+#![forbid(unsafe_code)]
+
+mod control;
+mod description;
+mod discover;
+mod error;
+mod http;
+pub mod igd;
+mod scpd;
+pub mod soap;
+mod xml;
+
+pub use control::{RootDevice, ServiceClient};
+pub use description::{Description, Device, Service};
+pub use discover::{
+    DiscoverError, DiscoverOptions, GATEWAY_SEARCH_TARGETS, discover, discover_root,
+};
+pub use error::{Error, Result, UpnpError, code};
+pub use http::{Config, HttpClient};
+pub use scpd::{Action, AllowedRange, Argument, Direction, Scpd, StateVariable};
+pub use soap::Arguments;
+pub use url::Url;
+pub use xml::escape;
