@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: natctl against the reference C tools, in one lab and one run.
 //!
 //! Each case is a pair of whole processes run on the LAN host through the same
-//! `ip netns exec` wrapper: ours (the release build of natctl) and the reference (`natpmpc`).
+//! `ip netns exec` wrapper: ours (the release build of natctl) and the reference (`natpmpc`
+//! for NAT-PMP/PCP, `upnpc` for UPnP IGD).
 //! Runs alternate between the two so drift hits both alike; the report gives medians and the
 //! ratio ours / reference.
 
@@ -52,6 +53,21 @@ fn natpmp_cases() -> Vec<Case> {
     ]
 }
 
+fn upnp_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "external-ip via upnp vs upnpc -s",
+            ours: words("external-ip --via upnp"),
+            reference: ("upnpc", words("-s")),
+        },
+        Case {
+            name: "map via upnp         vs upnpc -a",
+            ours: words("map tcp 6100 --external 6100 --lifetime 3600 --via upnp"),
+            reference: ("upnpc", words("-a 192.168.77.10 6101 6101 TCP 3600")),
+        },
+    ]
+}
+
 /// Runs the benchmarks. `--runs N` sets the runs per command (default 50).
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     let runs = match args {
@@ -65,12 +81,16 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         .args(["build", "--release", "--quiet", "-p", "natctl"]))?;
     let natctl = root().join("target/release/natctl");
     step("starting the lab");
-    let Some(lab) = Lab::for_test_with_tools(LabConfig::default(), &["natpmpc"]) else {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::default(), &["natpmpc", "upnpc"]) else {
         bail!("the benchmarks need the lab");
     };
     let mut rows = Vec::new();
     for case in natpmp_cases() {
         rows.push(measure(&lab, &natctl, &case, runs)?);
+    }
+    // upnpc waits out its 2 s discovery on every run: fewer runs keep the bench short.
+    for case in upnp_cases() {
+        rows.push(measure(&lab, &natctl, &case, runs.min(10))?);
     }
     step(&format!(
         "results ({runs} runs each, whole processes, medians)"

@@ -7,6 +7,9 @@
 //! natctl external-ip --via pcp
 //! natctl map tcp 8080 --external 8080 --lifetime 3600 --via pmp
 //! natctl unmap tcp 8080 --via pmp
+//! natctl discover --scan-time 2
+//! natctl upnp call urn:schemas-upnp-org:service:WANIPConnection:1 GetExternalIPAddress
+//! natctl list --via upnp
 //! ```
 //!
 //! Global flags: `--json` prints machine-readable output; `--timeout SECS` bounds every network
@@ -17,11 +20,14 @@
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - `output.rs`: human and JSON printing.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
-//! - `mapping.rs`: `external-ip`, `map`, `unmap`, `unmap-all` over NAT-PMP or PCP.
+//! - `mapping.rs`: `external-ip`, `map`, `unmap`, `unmap-all` over NAT-PMP, PCP or UPnP.
+//! - `upnp.rs`: `discover`, `upnp services|actions|call`, `list`, and the UPnP IGD side of
+//!   the mapping commands.
 
 mod mapping;
 mod net;
 mod output;
+mod upnp;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -105,6 +111,47 @@ enum Command {
         #[arg(long, value_enum)]
         via: mapping::Via,
     },
+    /// List the gateway's port mappings (UPnP IGD only: NAT-PMP and PCP cannot list).
+    List {
+        /// The protocol to ask with.
+        #[arg(long, value_enum, default_value = "upnp")]
+        via: mapping::Via,
+    },
+    /// Search the LAN with SSDP and print every responder as it answers.
+    Discover {
+        /// Search target (repeatable); default ssdp:all.
+        #[arg(long = "st", value_name = "TARGET")]
+        targets: Vec<String>,
+        /// How long to listen for answers, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+        scan_time: f64,
+    },
+    /// Talk to the gateway's UPnP services directly.
+    Upnp {
+        #[command(subcommand)]
+        command: UpnpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UpnpCommand {
+    /// List the gateway's devices and services.
+    Services,
+    /// List a service's actions with their arguments.
+    Actions {
+        /// The service type, e.g. urn:schemas-upnp-org:service:WANIPConnection:1.
+        service_type: String,
+    },
+    /// Call an action with Name=Value arguments (checked against the service description)
+    /// and print its out arguments.
+    Call {
+        /// The service type.
+        service_type: String,
+        /// The action, e.g. GetExternalIPAddress.
+        action: String,
+        /// Arguments as Name=Value.
+        arguments: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -167,6 +214,27 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         Command::UnmapAll { protocol, via } => {
             block_on(mapping::unmap(out, &target, *via, *protocol, None))
         }
+        Command::List { via } => match via {
+            mapping::Via::Upnp => block_on(upnp::list(out, &target)),
+            mapping::Via::Pmp | mapping::Via::Pcp => {
+                anyhow::bail!("NAT-PMP and PCP have no request that lists mappings; use --via upnp")
+            }
+        },
+        Command::Discover { targets, scan_time } => {
+            let scan_time = self::timeout(*scan_time)?;
+            block_on(upnp::discover(out, &target, targets, scan_time))
+        }
+        Command::Upnp { command } => match command {
+            UpnpCommand::Services => block_on(upnp::services(out, &target)),
+            UpnpCommand::Actions { service_type } => {
+                block_on(upnp::actions(out, &target, service_type))
+            }
+            UpnpCommand::Call {
+                service_type,
+                action,
+                arguments,
+            } => block_on(upnp::call(out, &target, service_type, action, arguments)),
+        },
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) enum Via {
     Pmp,
     /// PCP (RFC 6887).
     Pcp,
+    /// UPnP IGD (WANIPConnection / WANPPPConnection).
+    Upnp,
 }
 
 impl Via {
@@ -26,6 +28,7 @@ impl Via {
         match self {
             Via::Pmp => "NAT-PMP",
             Via::Pcp => "PCP",
+            Via::Upnp => "UPnP IGD",
         }
     }
 }
@@ -63,7 +66,7 @@ async fn client(target: &Target, via: Via) -> Result<Client> {
     let config = ClientConfig {
         version: match via {
             Via::Pmp => VersionChoice::NatPmp,
-            Via::Pcp => VersionChoice::Pcp,
+            Via::Pcp | Via::Upnp => VersionChoice::Pcp,
         },
         ..ClientConfig::interactive(target.timeout)
     };
@@ -79,8 +82,10 @@ struct ExternalIp {
 }
 
 pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Result<()> {
-    let client = client(target, via).await?;
-    let address = client.external_address().await?;
+    let address = match via {
+        Via::Upnp => crate::upnp::external_ip(target).await?,
+        Via::Pmp | Via::Pcp => client(target, via).await?.external_address().await?,
+    };
     out.print(
         &ExternalIp {
             external_ip: address,
@@ -110,6 +115,33 @@ pub(crate) async fn map(
     external_port: u16,
     lifetime: u32,
 ) -> Result<()> {
+    if via == Via::Upnp {
+        let mapped =
+            crate::upnp::map(target, protocol, internal_port, external_port, lifetime).await?;
+        let report = Mapped {
+            public: mapped.public,
+            protocol,
+            internal_port,
+            lifetime_secs: mapped.lease.as_secs(),
+            epoch: 0,
+            via,
+        };
+        out.print(&report, || {
+            let lease = if mapped.permanent {
+                "permanent: delete it with natctl unmap".to_owned()
+            } else {
+                format!("lifetime {} s", mapped.lease.as_secs())
+            };
+            format!(
+                "{} -> {} ({}, {lease}, via {})",
+                mapped.public,
+                mapped.internal,
+                Protocol::from(protocol),
+                via.label()
+            )
+        });
+        return Ok(());
+    }
     let client = client(target, via).await?;
     let nonce = stable_nonce(client.client_address(), protocol, internal_port);
     let mapping = client
@@ -157,6 +189,25 @@ pub(crate) async fn unmap(
     protocol: Transport,
     internal_port: Option<u16>,
 ) -> Result<()> {
+    if via == Via::Upnp {
+        let removed = crate::upnp::unmap(target, protocol, internal_port).await?;
+        let unmapped = Unmapped {
+            protocol,
+            internal_port,
+            via,
+        };
+        out.print(&unmapped, || match internal_port {
+            Some(port) => format!(
+                "removed the {} mapping of port {port}",
+                Protocol::from(protocol)
+            ),
+            None => format!(
+                "removed {removed} {} mapping(s) of this host",
+                Protocol::from(protocol)
+            ),
+        });
+        return Ok(());
+    }
     let client = client(target, via).await?;
     match internal_port {
         Some(port) => {
@@ -175,7 +226,7 @@ pub(crate) async fn unmap(
                          one with `natctl unmap`"
                         .to_owned()
                 }
-                Via::Pmp => "cannot remove the host's mappings".to_owned(),
+                Via::Pmp | Via::Upnp => "cannot remove the host's mappings".to_owned(),
             })?,
     }
     let unmapped = Unmapped {

@@ -26,6 +26,19 @@ impl Output {
         let _ = stdout.flush();
     }
 
+    /// Prints one item of a stream as it arrives: compact JSON on one line with `--json`
+    /// (JSON Lines), or `text`.
+    pub(crate) fn line<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        let line = if self.json {
+            serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        } else {
+            text()
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
     /// Prints an error as one line on standard error (JSON with `--json`).
     pub(crate) fn error(&self, error: &anyhow::Error) {
         let message = format!("{error:#}").replace('\n', " ");

@@ -162,3 +162,169 @@ fn natctl_reports_a_router_without_nat_pmp_in_one_line() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+fn upnp_only() -> LabConfig {
+    LabConfig {
+        natpmp: false,
+        lan_hosts: 2,
+        ..LabConfig::default()
+    }
+}
+
+#[test]
+fn natctl_discovers_and_drives_the_igd() {
+    let Some(lab) = Lab::for_test(upnp_only()) else {
+        return;
+    };
+    let found = natctl(lab.lan(), &["--json", "discover", "--scan-time", "1"]);
+    assert!(found.status.success(), "{found:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(
+        lines.iter().any(|r| r["st"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:schemas-upnp-org:device:InternetGatewayDevice")
+            && r["location"] == "http://192.168.77.1:5000/rootDesc.xml"),
+        "{lines:?}"
+    );
+
+    let services = natctl(lab.lan(), &["upnp", "services"]);
+    assert!(stdout(&services).contains("urn:schemas-upnp-org:service:WANIPConnection:2"));
+    let wanip = "urn:schemas-upnp-org:service:WANIPConnection:2";
+    let actions = natctl(lab.lan(), &["upnp", "actions", wanip]);
+    assert!(
+        stdout(&actions).contains("AddPortMapping(NewRemoteHost, NewExternalPort"),
+        "{actions:?}"
+    );
+    let call = natctl(
+        lab.lan(),
+        &["--json", "upnp", "call", wanip, "GetExternalIPAddress"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
+    assert_eq!(json["NewExternalIPAddress"], "44.0.0.1");
+    let refused = natctl(
+        lab.lan(),
+        &["upnp", "call", wanip, "GetExternalIPAddress", "X=1"],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"X\""));
+
+    let external_ip = natctl(lab.lan(), &["external-ip", "--via", "upnp"]);
+    assert_eq!(stdout(&external_ip), "44.0.0.1");
+}
+
+#[test]
+fn natctl_maps_lists_and_unmaps_via_upnp() {
+    let Some(lab) = Lab::for_test_with_tools(upnp_only(), &["upnpc"]) else {
+        return;
+    };
+    let tcp = natctl(
+        lab.lan(),
+        &["map", "tcp", "4600", "--lifetime", "600", "--via", "upnp"],
+    );
+    assert!(tcp.status.success(), "{tcp:?}");
+    assert!(
+        stdout(&tcp).starts_with("44.0.0.1:4600 -> 192.168.77.10:4600"),
+        "{tcp:?}"
+    );
+    let udp = natctl(lab.lan(), &["map", "udp", "4601", "--via", "upnp"]);
+    assert!(udp.status.success(), "{udp:?}");
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4600, lab.external_socket(4600))
+            .unwrap()
+    );
+    assert!(
+        lab.udp_reaches(lab.lan(), 4601, lab.external_socket(4601))
+            .unwrap()
+    );
+
+    // A mapping made by the reference client shows up in natctl's list next to ours.
+    lab.lan()
+        .exec(
+            "upnpc",
+            &["-a", "192.168.77.10", "4602", "4602", "TCP", "600"],
+        )
+        .unwrap();
+    let list = natctl(lab.lan(), &["--json", "list"]);
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let mut ports: Vec<(String, u64, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["protocol"].as_str().unwrap().to_owned(),
+                e["external_port"].as_u64().unwrap(),
+                e["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ports.sort();
+    assert_eq!(
+        ports,
+        vec![
+            ("TCP".to_owned(), 4600, "natctl".to_owned()),
+            ("TCP".to_owned(), 4602, "libminiupnpc".to_owned()),
+            ("UDP".to_owned(), 4601, "natctl".to_owned()),
+        ]
+    );
+    // And upnpc sees natctl's.
+    let upnpc = lab.lan().exec("upnpc", &["-l"]).unwrap();
+    assert!(String::from_utf8_lossy(&upnpc.stdout).contains("4600->192.168.77.10:4600"));
+
+    let unmapped = natctl(lab.lan(), &["unmap", "tcp", "4600", "--via", "upnp"]);
+    assert!(unmapped.status.success(), "{unmapped:?}");
+    assert!(
+        !lab.tcp_reaches(lab.lan(), 4600, lab.external_socket(4600))
+            .unwrap()
+    );
+    let all = natctl(lab.lan(), &["unmap-all", "udp", "--via", "upnp"]);
+    assert!(all.status.success(), "{all:?}");
+    let remaining: Vec<u16> = lab
+        .redirections()
+        .unwrap()
+        .iter()
+        .map(|r| r.external_port)
+        .collect();
+    assert_eq!(remaining, vec![4602], "only upnpc's mapping is left");
+
+    // Another LAN host holds 4700: natctl is granted a different port (718 handled).
+    let other = &lab.lan_hosts()[1];
+    lab.lan_hosts()[1]
+        .exec(
+            "upnpc",
+            &[
+                "-a",
+                &other.address().to_string(),
+                "4700",
+                "4700",
+                "TCP",
+                "600",
+            ],
+        )
+        .unwrap();
+    let conflict = natctl(
+        lab.lan(),
+        &["--json", "map", "tcp", "4700", "--via", "upnp"],
+    );
+    assert!(conflict.status.success(), "{conflict:?}");
+    let json: serde_json::Value = serde_json::from_slice(&conflict.stdout).unwrap();
+    let public = json["public"].as_str().unwrap();
+    assert_ne!(
+        public, "44.0.0.1:4700",
+        "the other host's port was taken over"
+    );
+    let granted: u16 = public.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4700, lab.external_socket(granted))
+            .unwrap()
+    );
+    assert!(
+        lab.redirections()
+            .unwrap()
+            .iter()
+            .any(|r| r.external_port == 4700 && r.internal_address == other.address()),
+        "the other host's mapping must survive"
+    );
+}
