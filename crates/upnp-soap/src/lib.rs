@@ -112,7 +112,8 @@ mod xml;
 pub use control::{RootDevice, ServiceClient};
 pub use description::{Description, Device, Service};
 pub use discover::{
-    DiscoverError, DiscoverOptions, GATEWAY_SEARCH_TARGETS, discover, discover_root,
+    DiscoverError, DiscoverOptions, FIRST_SEARCH_TARGET, FIRST_STAGE, GATEWAY_SEARCH_TARGETS,
+    discover, discover_root,
 };
 pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};
