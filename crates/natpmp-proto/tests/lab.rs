@@ -257,7 +257,8 @@ fn operations_succeed_through_loss_and_delay() {
                     GATEWAY,
                     ClientConfig {
                         version,
-                        ..ClientConfig::interactive(Duration::from_secs(60))
+                        // Room for all 9 NAT-PMP attempts (127 s would be the whole schedule).
+                        ..ClientConfig::interactive(Duration::from_secs(120))
                     },
                 )
                 .await?;

@@ -458,7 +458,7 @@ impl Client {
         suggested_external_port: u16,
         lifetime: Duration,
     ) -> Result<Mapping, ClientError> {
-        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let lifetime = lifetime_secs(lifetime);
         let nonce = random_nonce();
         let operation = Operation::Map {
             protocol,
@@ -469,23 +469,7 @@ impl Client {
             third_party: Some(internal_address),
         };
         let (answer, epoch_reset) = self.perform_in_checked(operation, Version::Pcp).await?;
-        let AnyResponse::Pcp(response) = &answer.response else {
-            return Err(self.bad_answer(&operation, "answered in NAT-PMP"));
-        };
-        let pcp::ResponseData::Map(granted) = response.data else {
-            return Err(self.bad_answer(&operation, "no MAP data"));
-        };
-        Ok(Mapping {
-            protocol,
-            internal_port,
-            external_port: granted.external_port,
-            external_address: pcp::canonical(granted.external_address),
-            lifetime: Duration::from_secs(response.lifetime.into()),
-            epoch: response.epoch,
-            version: Version::Pcp,
-            nonce: Some(granted.nonce),
-            epoch_reset,
-        })
+        self.pcp_mapping(&operation, &answer, epoch_reset)
     }
 
     /// Asks for a PCP PEER mapping: the external port and address this host's flow from
@@ -497,7 +481,7 @@ impl Client {
         remote: SocketAddr,
         lifetime: Duration,
     ) -> Result<Mapping, ClientError> {
-        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let lifetime = lifetime_secs(lifetime);
         let data = PeerData {
             nonce: random_nonce(),
             protocol: protocol.into(),
@@ -509,21 +493,52 @@ impl Client {
         };
         let operation = Operation::Peer { data, lifetime };
         let (answer, epoch_reset) = self.perform_in_checked(operation, Version::Pcp).await?;
+        self.pcp_mapping(&operation, &answer, epoch_reset)
+    }
+
+    /// The [`Mapping`] a PCP MAP or PEER answer grants.
+    fn pcp_mapping(
+        &self,
+        operation: &Operation,
+        answer: &Answer,
+        epoch_reset: bool,
+    ) -> Result<Mapping, ClientError> {
         let AnyResponse::Pcp(response) = &answer.response else {
-            return Err(self.bad_answer(&operation, "answered in NAT-PMP"));
+            return Err(self.bad_answer(operation, "answered in NAT-PMP"));
         };
-        let pcp::ResponseData::Peer(granted) = response.data else {
-            return Err(self.bad_answer(&operation, "no PEER data"));
+        let (protocol, internal_port, external_port, external_address, nonce) = match response.data
+        {
+            pcp::ResponseData::Map(granted) => (
+                granted.protocol,
+                granted.internal_port,
+                granted.external_port,
+                granted.external_address,
+                granted.nonce,
+            ),
+            pcp::ResponseData::Peer(granted) => (
+                granted.protocol,
+                granted.internal_port,
+                granted.external_port,
+                granted.external_address,
+                granted.nonce,
+            ),
+            _ => return Err(self.bad_answer(operation, "no MAP or PEER data")),
+        };
+        let protocol = match (protocol, operation) {
+            (pcp::IpProtocol::Tcp, _) => Protocol::Tcp,
+            (pcp::IpProtocol::Udp, _) => Protocol::Udp,
+            (_, Operation::Map { protocol, .. }) => *protocol,
+            _ => return Err(self.bad_answer(operation, "neither TCP nor UDP")),
         };
         Ok(Mapping {
             protocol,
             internal_port,
-            external_port: granted.external_port,
-            external_address: pcp::canonical(granted.external_address),
+            external_port,
+            external_address: pcp::canonical(external_address),
             lifetime: Duration::from_secs(response.lifetime.into()),
             epoch: response.epoch,
             version: Version::Pcp,
-            nonce: Some(granted.nonce),
+            nonce: Some(nonce),
             epoch_reset,
         })
     }
@@ -540,7 +555,7 @@ impl Client {
         lifetime: Duration,
         nonce: Nonce,
     ) -> Result<Mapping, ClientError> {
-        let lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        let lifetime = lifetime_secs(lifetime);
         let operation = Operation::Map {
             protocol,
             internal_port,
@@ -578,22 +593,7 @@ impl Client {
                     epoch_reset,
                 })
             }
-            AnyResponse::Pcp(response) => {
-                let pcp::ResponseData::Map(granted) = response.data else {
-                    return Err(self.bad_answer(&operation, "no MAP data"));
-                };
-                Ok(Mapping {
-                    protocol,
-                    internal_port,
-                    external_port: granted.external_port,
-                    external_address: pcp::canonical(granted.external_address),
-                    lifetime: Duration::from_secs(response.lifetime.into()),
-                    epoch: response.epoch,
-                    version: Version::Pcp,
-                    nonce: Some(granted.nonce),
-                    epoch_reset,
-                })
-            }
+            AnyResponse::Pcp(_) => self.pcp_mapping(&operation, &answer, epoch_reset),
         }
     }
 
@@ -783,6 +783,10 @@ impl Client {
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                         transaction.handle_port_unreachable(Instant::now());
                     }
+                    // The datagram is lost; the schedule sends it again.
+                    Err(e) if is_transient(&e) => {
+                        tracing::debug!(gateway = %self.gateway, error = %e, "send failed, will retry");
+                    }
                     Err(e) => {
                         return Err(Failure::Client(io(format!(
                             "cannot send to gateway {}",
@@ -813,6 +817,9 @@ impl Client {
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                         transaction.handle_port_unreachable(Instant::now());
+                    }
+                    Err(e) if is_transient(&e) => {
+                        tracing::debug!(gateway = %self.gateway, error = %e, "receive failed, will retry");
                     }
                     Err(e) => {
                         return Err(Failure::Client(io(format!("cannot receive from gateway {}", self.gateway))(e)));
@@ -895,6 +902,25 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         }
     }
     bytes
+}
+
+/// Errors a connected UDP socket reports for one lost exchange, not for a dead gateway: the
+/// kernel could not resolve the gateway's link-layer address in time (ARP lost on a lossy
+/// link), or a route flapped. Only "port unreachable" (connection refused) is final.
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::WouldBlock
+            | ErrorKind::Interrupted
+    )
+}
+
+/// A requested lifetime in whole seconds for the wire: at least 1 (0 would delete).
+fn lifetime_secs(lifetime: Duration) -> u32 {
+    u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1)
 }
 
 fn random_nonce() -> Nonce {
