@@ -214,3 +214,19 @@ fn lan_host_without_default_route_and_more_hosts() {
         .unwrap();
     assert!(reached.is_err());
 }
+
+#[test]
+fn a_thread_in_a_lan_host_sees_that_hosts_default_gateway() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    // netinfo reads /proc/thread-self, so a setns'd thread sees its namespace's routes,
+    // not the test process's.
+    let gateway = lab.lan().run(netinfo::default_gateway).unwrap().unwrap();
+    assert_eq!(gateway, natlab::ROUTER_LAN_ADDRESS);
+    let wan_gateway = lab.wan().run(netinfo::default_gateway).unwrap();
+    assert!(
+        wan_gateway.is_err(),
+        "the WAN host has no default route: {wan_gateway:?}"
+    );
+}

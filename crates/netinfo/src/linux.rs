@@ -12,6 +12,11 @@ use crate::route::{DefaultRoute, Family};
 
 const ROUTE_V4: &str = "/proc/net/route";
 const ROUTE_V6: &str = "/proc/net/ipv6_route";
+/// The calling thread's own view (Linux 3.17+). `/proc/net` follows the process's main
+/// thread, so a thread that entered another network namespace (`setns`) would read the main
+/// thread's routes there.
+const THREAD_ROUTE_V4: &str = "/proc/thread-self/net/route";
+const THREAD_ROUTE_V6: &str = "/proc/thread-self/net/ipv6_route";
 
 /// Route flags from `<linux/route.h>`.
 const RTF_UP: u32 = 0x0001;
@@ -20,12 +25,15 @@ const RTF_REJECT: u32 = 0x0200;
 
 /// Reads the routing table of `family` and returns its best default route.
 pub(crate) fn default_route(family: Family) -> Result<DefaultRoute> {
-    let path = match family {
-        Family::V4 => ROUTE_V4,
-        Family::V6 => ROUTE_V6,
+    let (thread_path, path) = match family {
+        Family::V4 => (THREAD_ROUTE_V4, ROUTE_V4),
+        Family::V6 => (THREAD_ROUTE_V6, ROUTE_V6),
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::ReadRouteTable { path, source })?;
+    let text = match std::fs::read_to_string(thread_path) {
+        Ok(text) => text,
+        Err(_) => std::fs::read_to_string(path)
+            .map_err(|source| Error::ReadRouteTable { path, source })?,
+    };
     let found = match family {
         Family::V4 => parse_route_v4(&text, ByteOrder::NATIVE)?,
         Family::V6 => parse_route_v6(&text)?,
