@@ -1,0 +1,219 @@
+//! [`Error`]: everything the facade can fail at, with the lower layers' errors wrapped.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use natpmp_proto::tokio::ClientError;
+
+use crate::technique::Technique;
+
+/// Shorthand for results whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a probe, a mapping or a socket operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No technique answered the probe at this gateway: every one failed or timed out.
+    #[error("no technique available at gateway {gateway} ({})", describe_tried(.tried))]
+    NoTechniqueAvailable {
+        /// The gateway probed.
+        gateway: IpAddr,
+        /// Each technique tried, with why it did not answer.
+        tried: Vec<(Technique, String)>,
+    },
+
+    /// A probe did not answer within the probe timeout.
+    #[error("{technique} at gateway {gateway} did not answer within {timeout:?}")]
+    ProbeTimedOut {
+        /// The technique probed.
+        technique: Technique,
+        /// The gateway probed.
+        gateway: IpAddr,
+        /// The probe timeout.
+        timeout: Duration,
+    },
+
+    /// A mapping operation did not finish in time.
+    #[error("{technique} did not finish the {operation} within {timeout:?}")]
+    OperationTimedOut {
+        /// The technique asked.
+        technique: Technique,
+        /// What was asked, e.g. "refresh of TCP port 8080".
+        operation: String,
+        /// How long it was given.
+        timeout: Duration,
+    },
+
+    /// No UPnP Internet Gateway Device on the gateway answered the SSDP search.
+    #[error("no upnp internet gateway device answered at {gateway} within {waited:?}")]
+    NoInternetGatewayDevice {
+        /// The gateway searched.
+        gateway: IpAddr,
+        /// How long the search listened.
+        waited: Duration,
+    },
+
+    /// The IGD's LOCATION is not a URL.
+    #[error("the upnp gateway at {gateway} gave an invalid location {location:?}: {reason}")]
+    InvalidLocation {
+        /// The gateway that answered.
+        gateway: IpAddr,
+        /// The LOCATION header.
+        location: String,
+        /// What the URL parser said.
+        reason: String,
+    },
+
+    /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
+    #[error(transparent)]
+    PortControl(#[from] ClientError),
+
+    /// A UPnP IGD operation failed (the message names the control URL and the action).
+    #[error(transparent)]
+    Upnp(Box<upnp_soap::igd::Error>),
+
+    /// Fetching or parsing the UPnP description failed.
+    #[error(transparent)]
+    UpnpControl(Box<upnp_soap::Error>),
+
+    /// The SSDP search could not run.
+    #[error("upnp discovery failed: {0}")]
+    Ssdp(#[from] ssdp::Error),
+
+    /// The network configuration (default gateway, local addresses) could not be read.
+    #[error("cannot read the network configuration: {0}")]
+    Network(#[from] netinfo::Error),
+
+    /// A socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, e.g. "cannot listen on 0.0.0.0:8080".
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The technique cannot do what was asked (e.g. an IPv6 mapping over NAT-PMP).
+    #[error("{technique} cannot {what}")]
+    Unsupported {
+        /// The technique asked.
+        technique: Technique,
+        /// What it cannot do.
+        what: String,
+    },
+
+    /// A technique implemented outside this crate failed.
+    #[error("{technique}: {source}")]
+    Other {
+        /// The technique that failed.
+        technique: Technique,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The persistent mapping's background task is gone (its runtime shut down).
+    #[error("the persistent mapping of {what} has stopped")]
+    Stopped {
+        /// The mapping, e.g. "TCP port 8080".
+        what: String,
+    },
+}
+
+impl Error {
+    /// Whether the technique looks gone rather than refusing: its port is closed, it does
+    /// not answer, it speaks another version, or its HTTP server is unreachable. A
+    /// persistent mapping that sees this probes again and may switch technique.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::NoTechniqueAvailable { .. }
+            | Error::ProbeTimedOut { .. }
+            | Error::OperationTimedOut { .. }
+            | Error::NoInternetGatewayDevice { .. } => true,
+            Error::PortControl(error) => matches!(
+                error,
+                ClientError::TimedOut { .. }
+                    | ClientError::NotSupported { .. }
+                    | ClientError::VersionMismatch { .. }
+                    | ClientError::Io { .. }
+            ),
+            Error::Upnp(error) => match &**error {
+                upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
+                upnp_soap::igd::Error::NoExternalAddress { .. } => true,
+                _ => false,
+            },
+            Error::UpnpControl(error) => upnp_unreachable(error),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+}
+
+impl From<upnp_soap::igd::Error> for Error {
+    fn from(error: upnp_soap::igd::Error) -> Error {
+        Error::Upnp(Box::new(error))
+    }
+}
+
+impl From<upnp_soap::Error> for Error {
+    fn from(error: upnp_soap::Error) -> Error {
+        Error::UpnpControl(Box::new(error))
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> std::io::Error {
+        match error {
+            Error::Io { source, .. } => source,
+            other => std::io::Error::other(other),
+        }
+    }
+}
+
+fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
+    matches!(
+        error,
+        upnp_soap::Error::Connect { .. }
+            | upnp_soap::Error::ConnectTimeout { .. }
+            | upnp_soap::Error::Timeout { .. }
+            | upnp_soap::Error::Http { .. }
+    )
+}
+
+fn describe_tried(tried: &[(Technique, String)]) -> String {
+    if tried.is_empty() {
+        return "no technique was allowed".to_owned();
+    }
+    tried
+        .iter()
+        .map(|(technique, reason)| format!("{technique}: {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_technique_names_the_gateway_and_each_failure() {
+        let error = Error::NoTechniqueAvailable {
+            gateway: "192.168.1.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            tried: vec![
+                (Technique::Pcp, "port 5351 refused".into()),
+                (Technique::Upnp, "no answer".into()),
+            ],
+        };
+        assert_eq!(
+            error.to_string(),
+            "no technique available at gateway 192.168.1.1 (PCP: port 5351 refused; UPnP IGD: no answer)"
+        );
+        assert!(error.is_unreachable());
+    }
+}

@@ -1,0 +1,681 @@
+//! [`Nat`]: the techniques of one gateway, probed once and shared by every mapping, the
+//! cached choice, and the [`GatewayEvent`]s persistent mappings react to.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use crate::assignment::PortAssignments;
+use crate::error::Result;
+use crate::options::NatOptions;
+use crate::persistent::PersistentMappingBuilder;
+use crate::pmp::PmpTechnique;
+use crate::probe::{self, Mode, ProbeFuture, ProbeReport};
+use crate::technique::{MapRequest, Mapping, NatTechnique, Technique};
+use crate::upnp::UpnpTechnique;
+
+/// Restart signals closer together than this are one restart (the announcement and the
+/// first answer with a reset epoch usually both report it).
+const RESTART_DEBOUNCE: Duration = Duration::from_secs(1);
+
+/// Something that happened at the gateway or on this host's network. Persistent mappings
+/// react to each; [`Nat::subscribe`] shows them to anyone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatewayEvent {
+    /// The gateway restarted and lost its mappings (a PCP ANNOUNCE, or an answer whose epoch
+    /// went back): every mapping is made again.
+    Restarted,
+    /// The gateway's external address changed (a NAT-PMP announcement or a mapping's
+    /// answer said so).
+    ExternalAddressChanged {
+        /// The new address.
+        address: IpAddr,
+    },
+    /// The default gateway or this host's address toward it changed: the techniques are
+    /// probed again and every mapping is made again.
+    NetworkChanged,
+    /// This host's interface addresses changed: the local assignments are published again.
+    LocalAddressesChanged,
+}
+
+/// Where the techniques were probed: the gateway and this host's address toward it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    pub(crate) gateway: IpAddr,
+    pub(crate) local_address: IpAddr,
+}
+
+/// The technique in use, and the probe generation that chose it.
+#[derive(Debug, Clone)]
+pub(crate) struct Selection {
+    pub(crate) technique: Arc<dyn NatTechnique>,
+    pub(crate) generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    network: Option<Network>,
+    pcp: Option<Arc<PmpTechnique>>,
+    nat_pmp: Option<Arc<PmpTechnique>>,
+    upnp: Option<Arc<UpnpTechnique>>,
+    selection: Option<Selection>,
+    report: Option<ProbeReport>,
+    probes_run: u64,
+    generation: u64,
+    external_address: Option<IpAddr>,
+    local_addresses: Option<Arc<Vec<IpAddr>>>,
+    last_restart: Option<Instant>,
+    /// When a probe last found nothing (cleared by a success or a restart).
+    failed_probe_at: Option<Instant>,
+    /// When the gateway and the local address toward it were last read.
+    network_checked_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct WatcherSlot {
+    users: usize,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+#[derive(Debug)]
+pub(crate) struct NatInner {
+    pub(crate) options: NatOptions,
+    custom: Option<Vec<Arc<dyn NatTechnique>>>,
+    state: Mutex<State>,
+    probe_turn: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<GatewayEvent>,
+    generation: watch::Sender<u64>,
+    watcher: Mutex<WatcherSlot>,
+}
+
+/// The NAT traversal techniques of one gateway, shared by every mapping made through it.
+///
+/// A `Nat` probes lazily: the first call that needs a technique probes them all at once and
+/// keeps the most preferred one that answered; later calls reuse it until it fails, the
+/// network changes, or [`forget`](Self::forget) is called. It holds one client per
+/// technique (one UDP socket for PCP, one for NAT-PMP, an HTTP client for UPnP), however
+/// many mappings use it. Cloning is cheap and clones share everything.
+///
+/// While persistent mappings exist, one background task listens for the gateway's
+/// announcements and checks the network every
+/// [`network_check_interval`](NatOptions::network_check_interval).
+#[derive(Debug, Clone)]
+pub struct Nat {
+    pub(crate) inner: Arc<NatInner>,
+}
+
+impl Default for Nat {
+    fn default() -> Nat {
+        Nat::new(NatOptions::default())
+    }
+}
+
+impl Nat {
+    /// A `Nat` with the built-in techniques. Nothing is sent until a technique is needed.
+    pub fn new(options: NatOptions) -> Nat {
+        Nat::build(options, None)
+    }
+
+    /// A `Nat` over the given techniques instead of the built-in ones (fakes for tests,
+    /// techniques of your own). They are probed and preferred like the built-in ones, by
+    /// their [`kind`](NatTechnique::kind) and `options.preference` (kinds not listed come
+    /// last, in the given order). [`NatOptions::gateway`] is ignored, and no background task
+    /// listens for announcements or checks the network: the techniques report restarts
+    /// through [`Mapping::epoch_reset`] and vanish through
+    /// [`Error::is_unreachable`](crate::Error::is_unreachable) errors.
+    pub fn with_techniques(options: NatOptions, techniques: Vec<Arc<dyn NatTechnique>>) -> Nat {
+        Nat::build(options, Some(techniques))
+    }
+
+    fn build(options: NatOptions, custom: Option<Vec<Arc<dyn NatTechnique>>>) -> Nat {
+        Nat {
+            inner: Arc::new(NatInner {
+                options,
+                custom,
+                state: Mutex::new(State::default()),
+                probe_turn: tokio::sync::Mutex::new(()),
+                events: broadcast::channel(16).0,
+                generation: watch::channel(0).0,
+                watcher: Mutex::new(WatcherSlot::default()),
+            }),
+        }
+    }
+
+    /// The process-wide `Nat` with default options, which [`crate::tcp_listen_public`] and
+    /// [`crate::udp_bind_public`] use. It lives while something uses it and is made again
+    /// afterwards. Programs that run several tokio runtimes, or threads in several network
+    /// namespaces, should make their own `Nat` for each.
+    pub fn shared() -> Nat {
+        static SHARED: Mutex<Weak<NatInner>> = Mutex::new(Weak::new());
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(inner) = shared.upgrade() {
+            return Nat { inner };
+        }
+        let nat = Nat::default();
+        *shared = Arc::downgrade(&nat.inner);
+        nat
+    }
+
+    /// The options this `Nat` was made with.
+    pub fn options(&self) -> &NatOptions {
+        &self.inner.options
+    }
+
+    /// Probes every allowed technique at once, waits for each to answer or time out, and
+    /// keeps the most preferred one that answered for later mappings (none, if none did).
+    /// The report lists failures too; it is not an error that nothing answered.
+    ///
+    /// # Errors
+    /// [`Error::Network`](crate::Error::Network) when the default gateway cannot be found.
+    pub async fn probe(&self) -> Result<ProbeReport> {
+        let _turn = self.inner.probe_turn.lock().await;
+        self.inner.run_probe(Mode::Complete).await
+    }
+
+    /// The report of the last probe, if there was one.
+    pub fn last_report(&self) -> Option<ProbeReport> {
+        self.inner.state().report.clone()
+    }
+
+    /// The technique in use, probing first if none is: the probe returns as soon as the most
+    /// preferred technique that can still answer has answered, without waiting for slower,
+    /// less preferred ones.
+    ///
+    /// # Errors
+    /// [`Error::NoTechniqueAvailable`](crate::Error::NoTechniqueAvailable) when none
+    /// answered within the probe timeout; [`Error::Network`](crate::Error::Network) when the
+    /// default gateway cannot be found.
+    pub async fn technique(&self) -> Result<Arc<dyn NatTechnique>> {
+        Ok(self.inner.select().await?.technique)
+    }
+
+    /// The technique of `kind`, without probing: a built-in one is made for the gateway (once,
+    /// then shared), a given one is looked up. For callers that were told which technique to
+    /// use (`natctl --via pcp`).
+    ///
+    /// # Errors
+    /// [`Error::Network`](crate::Error::Network) when the default gateway cannot be found;
+    /// [`Error::Unsupported`](crate::Error::Unsupported) when `kind` is not among the given
+    /// techniques; the technique's own errors while it is made (UPnP discovery).
+    pub async fn technique_for(&self, kind: Technique) -> Result<Arc<dyn NatTechnique>> {
+        if let Some(custom) = &self.inner.custom {
+            return custom
+                .iter()
+                .find(|t| t.kind() == kind)
+                .cloned()
+                .ok_or_else(|| crate::Error::Unsupported {
+                    technique: kind,
+                    what: "be used: it is not among the techniques given".into(),
+                });
+        }
+        let network = self.inner.current_network()?;
+        self.inner.builtin(kind, network.gateway).await
+    }
+
+    /// The gateway's external address, through the technique in use.
+    ///
+    /// # Errors
+    /// As [`technique`](Self::technique), and the technique's own errors.
+    pub async fn external_address(&self) -> Result<IpAddr> {
+        let address = self.technique().await?.external_address().await?;
+        self.inner.observe_external_address(address);
+        Ok(address)
+    }
+
+    /// Maps a port once, through the technique in use; nothing refreshes it (see
+    /// [`persistent`](Self::persistent) for that).
+    ///
+    /// # Errors
+    /// As [`technique`](Self::technique), and the technique's own errors.
+    pub async fn map(&self, request: &MapRequest) -> Result<Mapping> {
+        self.technique().await?.map(request).await
+    }
+
+    /// Forgets the technique in use, so the next call probes again.
+    pub fn forget(&self) {
+        let mut state = self.inner.state();
+        state.selection = None;
+        state.upnp = None;
+        state.failed_probe_at = None;
+    }
+
+    /// The gateway events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// A mapping kept alive in the background; see [`PersistentMappingBuilder`].
+    pub fn persistent(&self, request: MapRequest) -> PersistentMappingBuilder {
+        PersistentMappingBuilder::new(self.clone(), request)
+    }
+
+    /// The gateway the techniques were last probed at.
+    pub fn gateway(&self) -> Option<IpAddr> {
+        self.inner.state().network.map(|n| n.gateway)
+    }
+
+    /// The local assignments of a socket bound to `bound`: every interface address for a
+    /// wildcard, else the address itself.
+    pub fn local_assignments(&self, bound: SocketAddr) -> PortAssignments {
+        PortAssignments::local(bound, &self.inner.local_addresses())
+    }
+}
+
+impl NatInner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The technique in use, probing (once for all concurrent callers) if none is.
+    pub(crate) async fn select(self: &Arc<Self>) -> Result<Selection> {
+        let network_fresh = |state: &State| {
+            self.custom.is_some()
+                || state
+                    .network_checked_at
+                    .is_some_and(|at| at.elapsed() < self.options.network_check_interval)
+        };
+        {
+            let state = self.state();
+            if let (Some(selection), true) = (&state.selection, network_fresh(&state)) {
+                return Ok(selection.clone());
+            }
+            if let Some(error) = self.recent_failure(&state) {
+                return Err(error);
+            }
+        }
+        if self.custom.is_none() {
+            // Drops the choice when the gateway or our address toward it changed.
+            self.current_network()?;
+        }
+        let seen = {
+            let state = self.state();
+            if let Some(selection) = &state.selection {
+                return Ok(selection.clone());
+            }
+            state.probes_run
+        };
+        let _turn = self.probe_turn.lock().await;
+        {
+            let state = self.state();
+            if let Some(selection) = &state.selection {
+                return Ok(selection.clone());
+            }
+            // Someone probed while we waited and found nothing: share that answer rather
+            // than probing again at once.
+            if state.probes_run != seen {
+                if let Some(report) = state.report.as_ref().filter(|r| r.selected.is_none()) {
+                    return Err(report.no_technique_error());
+                }
+            }
+        }
+        let report = self
+            .run_probe(Mode::FirstUsable {
+                stagger: self.options.probe_stagger,
+            })
+            .await?;
+        let state = self.state();
+        match &state.selection {
+            Some(selection) => Ok(selection.clone()),
+            None => Err(report.no_technique_error()),
+        }
+    }
+
+    /// A probe that found nothing less than `retry_initial` ago answers for a new one, so
+    /// many mappings failing together do not probe one after the other.
+    fn recent_failure(&self, state: &State) -> Option<crate::Error> {
+        let at = state.failed_probe_at?;
+        if at.elapsed() >= self.options.retry_initial {
+            return None;
+        }
+        state
+            .report
+            .as_ref()
+            .filter(|r| r.selected.is_none())
+            .map(ProbeReport::no_technique_error)
+    }
+
+    /// Probes and records the outcome. The caller holds `probe_turn`.
+    async fn run_probe(self: &Arc<Self>, mode: Mode) -> Result<ProbeReport> {
+        let (gateway, probes) = match &self.custom {
+            Some(custom) => {
+                let gateway = custom
+                    .first()
+                    .map(|t| t.gateway())
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                (gateway, self.custom_probes(custom))
+            }
+            None => {
+                let network = self.current_network()?;
+                (network.gateway, self.builtin_probes(network))
+            }
+        };
+        let (report, technique) =
+            probe::run(gateway, probes, self.options.probe_timeout, mode).await;
+        let external_address = report.external_address();
+        {
+            let mut state = self.state();
+            state.probes_run += 1;
+            state.report = Some(report.clone());
+            state.failed_probe_at = technique.is_none().then(Instant::now);
+            if technique.is_none() {
+                state.selection = None;
+            }
+            if let Some(technique) = technique {
+                state.generation += 1;
+                tracing::info!(technique = %technique.kind(), %gateway, elapsed = ?report.elapsed, "nat technique selected");
+                state.selection = Some(Selection {
+                    technique,
+                    generation: state.generation,
+                });
+                self.generation.send_replace(state.generation);
+            }
+        }
+        if let Some(address) = external_address {
+            self.observe_external_address(address);
+        }
+        Ok(report)
+    }
+
+    /// Reads the gateway and the local address toward it; a change from the last probe
+    /// drops the clients made for the old gateway.
+    fn current_network(&self) -> Result<Network> {
+        let gateway = match self.options.gateway {
+            Some(gateway) => gateway,
+            None => IpAddr::V4(netinfo::default_gateway()?),
+        };
+        let local_address = netinfo::local_address_toward(gateway)?;
+        let network = Network {
+            gateway,
+            local_address,
+        };
+        let mut state = self.state();
+        state.network_checked_at = Some(Instant::now());
+        if state.network != Some(network) {
+            if state.network.is_some() {
+                tracing::info!(%gateway, %local_address, "the network changed");
+            }
+            state.network = Some(network);
+            state.pcp = None;
+            state.nat_pmp = None;
+            state.upnp = None;
+            state.selection = None;
+            state.external_address = None;
+        }
+        Ok(network)
+    }
+
+    fn custom_probes(&self, custom: &[Arc<dyn NatTechnique>]) -> Vec<(Technique, ProbeFuture)> {
+        let mut ordered: Vec<&Arc<dyn NatTechnique>> = custom.iter().collect();
+        ordered.sort_by_key(|t| self.rank(t.kind()));
+        ordered
+            .into_iter()
+            .map(|technique| {
+                let technique = Arc::clone(technique);
+                let kind = technique.kind();
+                let probe: ProbeFuture = Box::pin(async move {
+                    let address = technique.external_address().await?;
+                    Ok((technique, address))
+                });
+                (kind, probe)
+            })
+            .collect()
+    }
+
+    fn rank(&self, kind: Technique) -> usize {
+        self.options
+            .preference
+            .iter()
+            .position(|&t| t == kind)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn builtin_probes(self: &Arc<Self>, network: Network) -> Vec<(Technique, ProbeFuture)> {
+        self.options
+            .preference
+            .iter()
+            .map(|&kind| {
+                let inner = Arc::clone(self);
+                let probe: ProbeFuture = Box::pin(async move {
+                    let technique = inner.builtin(kind, network.gateway).await?;
+                    let address = technique.external_address().await?;
+                    Ok((technique, address))
+                });
+                (kind, probe)
+            })
+            .collect()
+    }
+
+    /// The built-in technique of `kind` for `gateway`, made once and kept.
+    async fn builtin(&self, kind: Technique, gateway: IpAddr) -> Result<Arc<dyn NatTechnique>> {
+        let timeout = self.options.operation_timeout;
+        match kind {
+            Technique::Pcp | Technique::NatPmp => {
+                let existing = {
+                    let state = self.state();
+                    if kind == Technique::Pcp {
+                        state.pcp.clone()
+                    } else {
+                        state.nat_pmp.clone()
+                    }
+                };
+                if let Some(existing) = existing.filter(|t| t.gateway() == gateway) {
+                    return Ok(existing);
+                }
+                let made = Arc::new(match kind {
+                    Technique::Pcp => PmpTechnique::pcp(gateway, timeout).await?,
+                    _ => PmpTechnique::nat_pmp(gateway, timeout).await?,
+                });
+                let mut state = self.state();
+                if state.network.is_some_and(|n| n.gateway == gateway) {
+                    let slot = if kind == Technique::Pcp {
+                        &mut state.pcp
+                    } else {
+                        &mut state.nat_pmp
+                    };
+                    *slot = Some(Arc::clone(&made));
+                }
+                Ok(made)
+            }
+            Technique::Upnp => {
+                let existing = self.state().upnp.clone();
+                if let Some(existing) = existing.filter(|t| t.gateway() == gateway) {
+                    return Ok(existing);
+                }
+                let made = Arc::new(
+                    UpnpTechnique::discover(gateway, self.options.probe_timeout)
+                        .await?
+                        .with_description(self.options.description.clone()),
+                );
+                let mut state = self.state();
+                if state.network.is_some_and(|n| n.gateway == gateway) {
+                    state.upnp = Some(Arc::clone(&made));
+                }
+                Ok(made)
+            }
+        }
+    }
+
+    /// A mapping found the technique of `generation` gone: the next selection probes again.
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut state = self.state();
+        if let Some(selection) = &state.selection {
+            if selection.generation == generation {
+                tracing::info!(technique = %selection.technique.kind(), "the nat technique stopped answering; probing again");
+                if selection.technique.kind() == Technique::Upnp {
+                    state.upnp = None;
+                }
+                state.selection = None;
+            }
+        }
+    }
+
+    /// Records the external address a technique reported; a change is broadcast.
+    pub(crate) fn observe_external_address(&self, address: IpAddr) {
+        let previous = self.state().external_address.replace(address);
+        if previous.is_some_and(|p| p != address) {
+            tracing::info!(%address, "the external address changed");
+            let _ = self
+                .events
+                .send(GatewayEvent::ExternalAddressChanged { address });
+        }
+    }
+
+    /// The gateway lost its state (announcement, epoch reset): everyone re-maps, once.
+    pub(crate) fn gateway_restarted(&self) {
+        {
+            let mut state = self.state();
+            let now = Instant::now();
+            if state
+                .last_restart
+                .is_some_and(|at| now.duration_since(at) < RESTART_DEBOUNCE)
+            {
+                return;
+            }
+            state.last_restart = Some(now);
+            state.failed_probe_at = None;
+        }
+        tracing::info!("the gateway restarted; mapping again");
+        let _ = self.events.send(GatewayEvent::Restarted);
+    }
+
+    /// The network changed under us: drop the clients and the choice, tell everyone.
+    pub(crate) fn network_changed(&self) {
+        {
+            let mut state = self.state();
+            state.network = None;
+            state.pcp = None;
+            state.nat_pmp = None;
+            state.upnp = None;
+            state.selection = None;
+            state.external_address = None;
+            state.failed_probe_at = None;
+            state.generation += 1;
+            self.generation.send_replace(state.generation);
+        }
+        let _ = self.events.send(GatewayEvent::NetworkChanged);
+    }
+
+    /// This host's interface addresses, read once and then kept fresh by the watcher.
+    pub(crate) fn local_addresses(&self) -> Arc<Vec<IpAddr>> {
+        if let Some(addresses) = &self.state().local_addresses {
+            return Arc::clone(addresses);
+        }
+        let addresses = Arc::new(read_local_addresses());
+        self.state().local_addresses = Some(Arc::clone(&addresses));
+        addresses
+    }
+
+    /// Stores freshly read interface addresses; a change is broadcast.
+    pub(crate) fn update_local_addresses(&self, addresses: Vec<IpAddr>) {
+        let changed = {
+            let mut state = self.state();
+            let changed = state
+                .local_addresses
+                .as_ref()
+                .is_some_and(|old| **old != addresses);
+            state.local_addresses = Some(Arc::new(addresses));
+            changed
+        };
+        if changed {
+            let _ = self.events.send(GatewayEvent::LocalAddressesChanged);
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn generation(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// What the watcher should watch: the gateway, and the built-in NAT-PMP/PCP clients'
+    /// epoch events.
+    pub(crate) fn watch_targets(
+        &self,
+    ) -> (
+        Option<Network>,
+        Vec<broadcast::Receiver<natpmp_proto::tokio::Event>>,
+    ) {
+        let state = self.state();
+        let receivers = [&state.pcp, &state.nat_pmp]
+            .into_iter()
+            .flatten()
+            .map(|t| t.client().subscribe())
+            .collect();
+        (state.network, receivers)
+    }
+
+    /// Whether the gateway is followed (read from the routing table) rather than given.
+    pub(crate) fn follows_default_gateway(&self) -> bool {
+        self.options.gateway.is_none() && self.custom.is_none()
+    }
+
+    /// A persistent mapping starts: the watcher runs while at least one does.
+    pub(crate) fn watch(self: &Arc<Self>) -> WatcherLease {
+        let mut slot = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        slot.users += 1;
+        if slot.task.is_none() && self.custom.is_none() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let task = runtime.spawn(crate::watcher::run(Arc::downgrade(self)));
+                slot.task = Some(task.abort_handle());
+            }
+        }
+        WatcherLease {
+            inner: Arc::downgrade(self),
+        }
+    }
+
+    fn unwatch(&self) {
+        let mut slot = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        slot.users = slot.users.saturating_sub(1);
+        if slot.users == 0 {
+            if let Some(task) = slot.task.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for NatInner {
+    fn drop(&mut self) {
+        if let Ok(slot) = self.watcher.get_mut() {
+            if let Some(task) = slot.task.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Held by each persistent mapping's task; the last one dropped stops the watcher.
+#[derive(Debug)]
+pub(crate) struct WatcherLease {
+    inner: Weak<NatInner>,
+}
+
+impl Drop for WatcherLease {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.unwatch();
+        }
+    }
+}
+
+/// Every address of every interface that is up; empty when they cannot be listed.
+pub(crate) fn read_local_addresses() -> Vec<IpAddr> {
+    match netinfo::interface_addresses() {
+        Ok(mut addresses) => {
+            addresses.sort();
+            addresses.dedup();
+            addresses
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the interface addresses");
+            Vec::new()
+        }
+    }
+}

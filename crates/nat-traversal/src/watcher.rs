@@ -1,0 +1,145 @@
+//! The one background task per [`Nat`](crate::Nat) that runs while persistent mappings
+//! exist: it listens for the gateway's announcements (one socket, fanned out to every
+//! mapping as [`GatewayEvent`](crate::GatewayEvent)s), follows the NAT-PMP/PCP clients'
+//! epoch resets, and checks the network every `network_check_interval`.
+
+use std::net::IpAddr;
+use std::sync::Weak;
+
+use natpmp_proto::tokio::{Announcement, AnnouncementListener, ClientError, Event};
+use tokio::sync::broadcast;
+use tokio::time::MissedTickBehavior;
+
+use crate::nat::{NatInner, Network, read_local_addresses};
+
+/// Runs until the `Nat` is gone or the task is aborted (the last mapping stopped).
+pub(crate) async fn run(inner: Weak<NatInner>) {
+    let Some(strong) = inner.upgrade() else {
+        return;
+    };
+    let options = strong.options.clone();
+    let mut generation = strong.generation();
+    drop(strong);
+
+    let mut tick = tokio::time::interval(options.network_check_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick.tick().await;
+
+    let mut listener: Option<(IpAddr, AnnouncementListener)> = None;
+    let mut epochs: Vec<broadcast::Receiver<Event>> = Vec::new();
+    let mut network: Option<Network> = None;
+    let mut retarget = true;
+    loop {
+        if retarget {
+            retarget = false;
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            let (current, receivers) = strong.watch_targets();
+            network = current;
+            epochs = receivers;
+            let gateway = network.map(|n| n.gateway);
+            if listener.as_ref().map(|(g, _)| *g) != gateway {
+                listener = None;
+            }
+            if let (true, None, Some(gateway)) = (options.announcements, &listener, gateway) {
+                match AnnouncementListener::bind(gateway).await {
+                    Ok(bound) => listener = Some((gateway, bound)),
+                    Err(error) => {
+                        tracing::debug!(%gateway, %error, "not listening for announcements")
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = generation.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                retarget = true;
+            }
+            announcement = next_announcement(&mut listener) => {
+                let Some(strong) = inner.upgrade() else {
+                    return;
+                };
+                match announcement {
+                    Ok(announcement) => {
+                        tracing::debug!(?announcement, "gateway announcement");
+                        if announcement.epoch_reset {
+                            strong.gateway_restarted();
+                        }
+                        if let Some(address) = announcement.external_address {
+                            strong.observe_external_address(IpAddr::V4(address));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the announcement listener failed; binding again later");
+                        listener = None;
+                    }
+                }
+            }
+            event = next_epoch_event(&mut epochs) => {
+                let Some(strong) = inner.upgrade() else {
+                    return;
+                };
+                match event {
+                    Some(Event::EpochReset { version, previous, current }) => {
+                        tracing::debug!(%version, previous, current, "epoch reset");
+                        strong.gateway_restarted();
+                    }
+                    Some(_) => {}
+                    // A client went away: look again at which ones exist.
+                    None => retarget = true,
+                }
+            }
+            _ = tick.tick() => {
+                let Some(strong) = inner.upgrade() else {
+                    return;
+                };
+                if let Some(known) = network {
+                    let gateway = if strong.follows_default_gateway() {
+                        netinfo::default_gateway().ok().map(IpAddr::V4)
+                    } else {
+                        Some(known.gateway)
+                    };
+                    let local = gateway.and_then(|g| netinfo::local_address_toward(g).ok());
+                    if gateway != Some(known.gateway) || local != Some(known.local_address) {
+                        tracing::info!(?gateway, ?local, "the gateway or the local address changed");
+                        strong.network_changed();
+                        retarget = true;
+                    }
+                }
+                strong.update_local_addresses(read_local_addresses());
+                if listener.is_none() && options.announcements {
+                    retarget = true;
+                }
+            }
+        }
+    }
+}
+
+async fn next_announcement(
+    listener: &mut Option<(IpAddr, AnnouncementListener)>,
+) -> Result<Announcement, ClientError> {
+    match listener {
+        Some((_, listener)) => listener.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next event of any client; `None` when one of them closed (or lagged: the events
+/// it missed are stale anyway).
+async fn next_epoch_event(receivers: &mut [broadcast::Receiver<Event>]) -> Option<Event> {
+    if receivers.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        let waits = receivers.iter_mut().map(|r| Box::pin(r.recv()));
+        let (received, _, _) = futures_util::future::select_all(waits).await;
+        match received {
+            Ok(event) => return Some(event),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
