@@ -5,12 +5,17 @@
 //! for NAT-PMP/PCP, `upnpc` for UPnP IGD).
 //! Runs alternate between the two so drift hits both alike; the report gives medians and the
 //! ratio ours / reference.
+//!
+//! Then the facade: a release-built `bench-worker` on the LAN host holds 1,000 persistent
+//! mappings over two refresh cycles while this process samples its RSS and CPU time from
+//! /proc, and the time to the first public assignment is compared for auto and each single
+//! technique.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use natlab::{Host, Lab, LabConfig};
 
 use crate::shell::{cargo, root, run, say, step};
@@ -68,22 +73,146 @@ fn upnp_cases() -> Vec<Case> {
     ]
 }
 
+/// Reads a process's resident set size (kB) and CPU time (user + system) from /proc.
+fn rss_and_cpu(pid: u32) -> Result<(u64, Duration)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Ok((rss_kb, Duration::from_millis(ticks * 10)))
+}
+
+/// The facade: 1,000 persistent mappings held over two refresh cycles, and the time to the
+/// first public assignment for auto against each single technique.
+fn facade(lab: &Lab, count: u16, first_runs: usize) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    step("building the facade bench worker (release)");
+    run(cargo().current_dir(root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--bin",
+        "bench-worker",
+    ]))?;
+    let worker = root().join("target/release/bench-worker");
+    let worker = worker.to_string_lossy();
+
+    step("time to the first public assignment (medians)");
+    let techniques = ["auto", "pcp", "nat-pmp", "upnp"];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); techniques.len()];
+    for _ in 0..first_runs {
+        for (index, technique) in techniques.iter().enumerate() {
+            let output = lab
+                .lan()
+                .command(&worker)
+                .args(["first", technique])
+                .output()?;
+            if !output.status.success() {
+                bail!(
+                    "bench-worker first {technique}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            let micros: u64 = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+            samples[index].push(Duration::from_micros(micros));
+        }
+    }
+    let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
+    for (technique, value) in techniques.iter().zip(&medians) {
+        say(&format!("{technique:<8} {:>9.2} ms", millis(*value)));
+    }
+    let fastest_single = medians[1..].iter().min().copied().unwrap_or_default();
+    say(&format!(
+        "auto - fastest single technique: {:+.2} ms (target: within 2 ms)",
+        millis(medians[0]) - millis(fastest_single)
+    ));
+
+    step(&format!(
+        "{count} persistent mappings, 60 s lifetimes, two refresh cycles"
+    ));
+    let mut child = lab
+        .lan()
+        .command(&worker)
+        .args(["hold", &count.to_string(), "60", "auto"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().context("worker stdout")?).lines();
+    let ready = lines.next().context("the worker said nothing")??;
+    say(&format!("worker: {ready}"));
+    let (rss_start, cpu_start) = rss_and_cpu(pid)?;
+    let window_start = Instant::now();
+    let mut peak_rss = rss_start;
+    // Refresh at half the 60 s lifetime: two cycles take 60 s; watch a little longer.
+    while window_start.elapsed() < Duration::from_secs(65) {
+        std::thread::sleep(Duration::from_secs(1));
+        peak_rss = peak_rss.max(rss_and_cpu(pid)?.0);
+    }
+    let (_, cpu_end) = rss_and_cpu(pid)?;
+    let wall = window_start.elapsed();
+    let redirections = lab.redirections()?.len();
+    drop(child.stdin.take());
+    let stopped = lines.next().transpose()?.unwrap_or_default();
+    let _ = child.wait();
+    let cpu_share = (cpu_end - cpu_start).as_secs_f64() / wall.as_secs_f64() * 100.0;
+    say(&format!(
+        "RSS {:.1} MB at ready, {:.1} MB peak (target < 20 MB); CPU {:.2}% of one core over {:.0} s (target < 1%)",
+        rss_start as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
+        cpu_share,
+        wall.as_secs_f64()
+    ));
+    say(&format!(
+        "router redirections at the end of the window: {redirections}; worker: {stopped}"
+    ));
+    Ok(())
+}
+
 /// Runs the benchmarks. `--runs N` sets the runs per command (default 50).
 pub(crate) fn run_bench(args: &[String]) -> Result<()> {
-    let runs = match args {
-        [flag, n] if flag == "--runs" => n.parse()?,
-        [] => 50usize,
-        _ => bail!("usage: cargo xtask bench [--runs N]"),
-    };
+    let mut runs = 50usize;
+    let mut mappings = 1000u16;
+    let mut only: Option<String> = None;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().context("a flag needs a value")?;
+        match flag.as_str() {
+            "--runs" => runs = value.parse()?,
+            "--mappings" => mappings = value.parse()?,
+            "--only" => only = Some(value.clone()),
+            _ => bail!("usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade]"),
+        }
+    }
     step("building natctl (release)");
     run(cargo()
         .current_dir(root())
         .args(["build", "--release", "--quiet", "-p", "natctl"]))?;
     let natctl = root().join("target/release/natctl");
     step("starting the lab");
-    let Some(lab) = Lab::for_test_with_tools(LabConfig::default(), &["natpmpc", "upnpc"]) else {
+    // PCP grants at least min_lifetime: 60 s, so the facade bench refreshes every 30 s.
+    let config = LabConfig {
+        min_lifetime: 60,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test_with_tools(config, &["natpmpc", "upnpc"]) else {
         bail!("the benchmarks need the lab");
     };
+    if only.as_deref() == Some("facade") {
+        return facade(&lab, mappings, runs.min(15));
+    }
     let mut rows = Vec::new();
     for case in natpmp_cases() {
         rows.push(measure(&lab, &natctl, &case, runs)?);
@@ -108,7 +237,10 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
             ours.as_secs_f64() / reference.as_secs_f64()
         ));
     }
-    Ok(())
+    if only.as_deref() == Some("natctl") {
+        return Ok(());
+    }
+    facade(&lab, mappings, runs.min(15))
 }
 
 fn measure(

@@ -112,6 +112,10 @@ fn demo() -> Result<()> {
         vec!["local-ip"],
         vec!["interfaces"],
         vec!["--json", "gateway"],
+        vec!["probe"],
+        vec!["external-ip"],
+        vec!["map", "tcp", "8080", "--lifetime", "600"],
+        vec!["list"],
     ] {
         step(&format!("natctl {} (on the LAN host)", args.join(" ")));
         let mut command: Command = lab.lan().command(&natctl.to_string_lossy());
@@ -120,6 +124,13 @@ fn demo() -> Result<()> {
             say(&format!("  -> {e}"));
         }
     }
+    step("from the WAN host (44.0.0.2): connecting to 44.0.0.1:8080 reaches the LAN host?");
+    let reached = lab.tcp_reaches(lab.lan(), 8080, lab.external_socket(8080))?;
+    say(&format!("  {}", if reached { "yes" } else { "no" }));
+    let mut unmap: Command = lab.lan().command(&natctl.to_string_lossy());
+    unmap.args(["unmap", "tcp", "8080"]);
+    step("natctl unmap tcp 8080 (on the LAN host)");
+    run(&mut unmap)?;
     step("tearing the lab down");
     Ok(())
 }

@@ -4,6 +4,9 @@
 //! natctl gateway            # the default gateway, e.g. 192.168.77.1
 //! natctl local-ip           # this host's address toward the gateway
 //! natctl --json interfaces  # interfaces and addresses as JSON
+//! natctl probe                       # which protocols the gateway speaks, how fast
+//! natctl external-ip                  # --via auto: PCP, NAT-PMP or UPnP, whichever answers
+//! natctl map tcp 8080 --keep          # keep it mapped until Ctrl-C, then delete it
 //! natctl external-ip --via pcp
 //! natctl map tcp 8080 --external 8080 --lifetime 3600 --via pmp
 //! natctl unmap tcp 8080 --via pmp
@@ -21,9 +24,11 @@
 //! - `output.rs`: human and JSON printing.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
 //! - `mapping.rs`: `external-ip`, `map`, `unmap`, `unmap-all` over NAT-PMP, PCP or UPnP.
+//! - `auto.rs`: `probe`, `--via auto` and `map --keep` (the nat-traversal facade).
 //! - `upnp.rs`: `discover`, `upnp services|actions|call`, `list`, and the UPnP IGD side of
 //!   the mapping commands.
 
+mod auto;
 mod mapping;
 mod net;
 mod output;
@@ -68,10 +73,13 @@ enum Command {
     Interfaces,
     /// Print the local address this host uses toward its gateway.
     LocalIp,
+    /// Probe every technique (PCP, NAT-PMP, UPnP IGD) and show which answered, how fast,
+    /// and with which external address.
+    Probe,
     /// Print the gateway's public (external) IP address.
     ExternalIp {
         /// The protocol to ask with.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "auto")]
         via: mapping::Via,
     },
     /// Forward a port on the gateway's public address to a port on this host.
@@ -87,8 +95,12 @@ enum Command {
         /// How long the gateway keeps the mapping, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = 7200)]
         lifetime: u32,
+        /// Keep the mapping alive (refreshing it, following gateway restarts and address
+        /// changes) until SIGINT or SIGTERM, printing every change; then delete it.
+        #[arg(long)]
+        keep: bool,
         /// The protocol to ask with.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "auto")]
         via: mapping::Via,
     },
     /// Remove this host's mapping of a port.
@@ -99,7 +111,7 @@ enum Command {
         /// The port on this host.
         internal_port: u16,
         /// The protocol to ask with.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "auto")]
         via: mapping::Via,
     },
     /// Remove all of this host's mappings of a protocol.
@@ -108,7 +120,7 @@ enum Command {
         #[arg(value_enum)]
         protocol: mapping::Transport,
         /// The protocol to ask with.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "auto")]
         via: mapping::Via,
     },
     /// List the gateway's port mappings (UPnP IGD only: NAT-PMP and PCP cannot list).
@@ -185,12 +197,30 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         Command::Interfaces => net::interfaces(out),
         Command::LocalIp => net::local_ip(out),
         Command::ExternalIp { via } => block_on(mapping::external_ip(out, &target, *via)),
+        Command::Probe => block_on(auto::probe(out, &target)),
         Command::Map {
             protocol,
             internal_port,
             external,
             lifetime,
             via,
+            keep: true,
+        } => block_on(auto::keep(
+            out,
+            &target,
+            *via,
+            *protocol,
+            *internal_port,
+            external.unwrap_or(*internal_port),
+            *lifetime,
+        )),
+        Command::Map {
+            protocol,
+            internal_port,
+            external,
+            lifetime,
+            via,
+            keep: false,
         } => block_on(mapping::map(
             out,
             &target,
@@ -215,7 +245,7 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
             block_on(mapping::unmap(out, &target, *via, *protocol, None))
         }
         Command::List { via } => match via {
-            mapping::Via::Upnp => block_on(upnp::list(out, &target)),
+            mapping::Via::Upnp | mapping::Via::Auto => block_on(upnp::list(out, &target)),
             mapping::Via::Pmp | mapping::Via::Pcp => {
                 anyhow::bail!("NAT-PMP and PCP have no request that lists mappings; use --via upnp")
             }

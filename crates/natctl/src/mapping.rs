@@ -15,6 +15,8 @@ use crate::output::Output;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Via {
+    /// Whichever the gateway speaks, preferring PCP, then NAT-PMP, then UPnP IGD.
+    Auto,
     /// NAT-PMP (RFC 6886).
     Pmp,
     /// PCP (RFC 6887).
@@ -26,6 +28,7 @@ pub(crate) enum Via {
 impl Via {
     fn label(self) -> &'static str {
         match self {
+            Via::Auto => "auto",
             Via::Pmp => "NAT-PMP",
             Via::Pcp => "PCP",
             Via::Upnp => "UPnP IGD",
@@ -52,6 +55,14 @@ impl From<Transport> for Protocol {
     }
 }
 
+/// `via`, with `auto` replaced by the technique the facade selects at this gateway.
+async fn resolve(target: &Target, via: Via) -> Result<Via> {
+    match via {
+        Via::Auto => crate::auto::resolve(target).await,
+        other => Ok(other),
+    }
+}
+
 /// Which gateway to ask, and how long to wait.
 pub(crate) struct Target {
     pub(crate) gateway: Option<IpAddr>,
@@ -66,7 +77,7 @@ async fn client(target: &Target, via: Via) -> Result<Client> {
     let config = ClientConfig {
         version: match via {
             Via::Pmp => VersionChoice::NatPmp,
-            Via::Pcp | Via::Upnp => VersionChoice::Pcp,
+            Via::Pcp | Via::Upnp | Via::Auto => VersionChoice::Pcp,
         },
         ..ClientConfig::interactive(target.timeout)
     };
@@ -82,9 +93,10 @@ struct ExternalIp {
 }
 
 pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Result<()> {
+    let via = resolve(target, via).await?;
     let address = match via {
         Via::Upnp => crate::upnp::external_ip(target).await?,
-        Via::Pmp | Via::Pcp => client(target, via).await?.external_address().await?,
+        Via::Pmp | Via::Pcp | Via::Auto => client(target, via).await?.external_address().await?,
     };
     out.print(
         &ExternalIp {
@@ -115,6 +127,7 @@ pub(crate) async fn map(
     external_port: u16,
     lifetime: u32,
 ) -> Result<()> {
+    let via = resolve(target, via).await?;
     if via == Via::Upnp {
         let mapped =
             crate::upnp::map(target, protocol, internal_port, external_port, lifetime).await?;
@@ -189,6 +202,7 @@ pub(crate) async fn unmap(
     protocol: Transport,
     internal_port: Option<u16>,
 ) -> Result<()> {
+    let via = resolve(target, via).await?;
     if via == Via::Upnp {
         let removed = crate::upnp::unmap(target, protocol, internal_port).await?;
         let unmapped = Unmapped {
@@ -226,7 +240,7 @@ pub(crate) async fn unmap(
                          one with `natctl unmap`"
                         .to_owned()
                 }
-                Via::Pmp | Via::Upnp => "cannot remove the host's mappings".to_owned(),
+                Via::Pmp | Via::Upnp | Via::Auto => "cannot remove the host's mappings".to_owned(),
             })?,
     }
     let unmapped = Unmapped {

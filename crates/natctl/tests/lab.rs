@@ -328,3 +328,133 @@ fn natctl_maps_lists_and_unmaps_via_upnp() {
         "the other host's mapping must survive"
     );
 }
+
+#[test]
+fn natctl_probe_and_auto_pick_what_the_router_speaks() {
+    let Some(full) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    let probe = natctl(full.lan(), &["--json", "probe"]);
+    assert!(probe.status.success(), "{probe:?}");
+    let json: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(json["selected"], "PCP");
+    let techniques = json["techniques"].as_array().unwrap();
+    assert_eq!(techniques.len(), 3);
+    assert!(
+        techniques
+            .iter()
+            .all(|t| t["available"] == true && t["external_ip"] == "44.0.0.1")
+    );
+    let mapped = natctl(full.lan(), &["map", "tcp", "4810"]);
+    assert!(stdout(&mapped).ends_with("via PCP)"), "{mapped:?}");
+    assert!(
+        full.tcp_reaches(full.lan(), 4810, full.external_socket(4810))
+            .unwrap()
+    );
+    assert!(
+        natctl(full.lan(), &["unmap", "tcp", "4810"])
+            .status
+            .success()
+    );
+    assert!(full.redirections().unwrap().is_empty());
+    drop(full);
+
+    let Some(upnp) = Lab::for_test(LabConfig {
+        natpmp: false,
+        ..LabConfig::default()
+    }) else {
+        return;
+    };
+    let mapped = natctl(upnp.lan(), &["map", "udp", "4820"]);
+    assert!(stdout(&mapped).ends_with("via UPnP IGD)"), "{mapped:?}");
+    assert!(
+        upnp.udp_reaches(upnp.lan(), 4820, upnp.external_socket(4820))
+            .unwrap()
+    );
+    drop(upnp);
+
+    let Some(none) = Lab::for_test(LabConfig {
+        natpmp: false,
+        upnp: false,
+        ..LabConfig::default()
+    }) else {
+        return;
+    };
+    let started = Instant::now();
+    let probe = natctl(none.lan(), &["--timeout", "2", "probe"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!probe.status.success());
+    assert!(
+        String::from_utf8_lossy(&probe.stderr).contains("no technique available"),
+        "{probe:?}"
+    );
+}
+
+#[test]
+fn natctl_map_keep_holds_the_mapping_until_sigterm_then_deletes_it() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    let mut child = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args([
+            "--json",
+            "map",
+            "tcp",
+            "4830",
+            "--lifetime",
+            "120",
+            "--keep",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4830, lab.external_socket(4830))
+            .unwrap()
+    );
+    // A router reboot: the kept mapping comes back by itself.
+    lab.reboot_router().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4830, lab.external_socket(4830))
+            .unwrap()
+    );
+
+    nix_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["public"], "44.0.0.1:4830", "{text}");
+    assert_eq!(
+        lines.last().unwrap()["note"],
+        "deleted at the gateway",
+        "{text}"
+    );
+    assert!(lab.redirections().unwrap().is_empty());
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
