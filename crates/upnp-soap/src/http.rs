@@ -135,7 +135,27 @@ impl HttpClient {
             .await
     }
 
+    /// One exchange, tried a second time (after 50 ms) when the device reset or closed the
+    /// connection before answering: embedded HTTP servers (miniupnpd among them, seen in the
+    /// lab under load) sometimes drop a connection they accepted. Every request this crate
+    /// sends is a description fetch or an IGD action that is safe to repeat.
     async fn exchange(
+        &self,
+        url: &Url,
+        method: Method,
+        soap: Option<(&str, String)>,
+    ) -> Result<Response> {
+        match self.exchange_once(url, method.clone(), soap.clone()).await {
+            Err(error) if is_dropped_connection(&error) => {
+                tracing::debug!(%url, %error, "the device dropped the connection; trying once more");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                self.exchange_once(url, method, soap).await
+            }
+            other => other,
+        }
+    }
+
+    async fn exchange_once(
         &self,
         url: &Url,
         method: Method,
@@ -267,6 +287,28 @@ impl HttpClient {
         tracing::debug!(%url, %status, bytes = body.len(), "upnp http response");
         Ok(Response { status, body })
     }
+}
+
+/// Whether `error` is a connection the device reset or closed before any answer.
+fn is_dropped_connection(error: &Error) -> bool {
+    use std::error::Error as _;
+    let Error::Http { source, .. } = error else {
+        return false;
+    };
+    if source.is_incomplete_message() {
+        return true;
+    }
+    let mut cause = source.source();
+    while let Some(inner) = cause {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// Aborts a spawned task when dropped.

@@ -1028,3 +1028,35 @@ async fn a_description_without_a_connection_service_is_a_typed_error() {
     );
     assert!(error.to_string().contains(router.location().as_str()));
 }
+
+#[tokio::test]
+async fn a_connection_reset_before_the_answer_is_tried_once_more() {
+    let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // First connection: read the request, then reset (SO_LINGER 0 and close).
+        let (mut first, _) = listener.accept().await.unwrap();
+        let mut buffer = vec![0u8; 4096];
+        let _ = first.read(&mut buffer).await;
+        // A zero linger sends RST at once; the deprecation is about non-zero lingers blocking.
+        #[allow(deprecated)]
+        first.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(first);
+        // Second connection: a proper answer.
+        let (mut second, _) = listener.accept().await.unwrap();
+        let _ = second.read(&mut buffer).await;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            ROOT_DESC.len(),
+            ROOT_DESC
+        );
+        second.write_all(response.as_bytes()).await.unwrap();
+        let _ = second.shutdown().await;
+    });
+    let location = Url::parse(&format!("http://{address}/rootDesc.xml")).unwrap();
+    let root = RootDevice::fetch(&location, LOCALHOST, quick())
+        .await
+        .unwrap();
+    assert!(root.description().services().count() > 0);
+    server.await.unwrap();
+}
