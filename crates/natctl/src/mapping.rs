@@ -203,60 +203,43 @@ pub(crate) async fn unmap(
     internal_port: Option<u16>,
 ) -> Result<()> {
     let via = resolve(target, via).await?;
-    if via == Via::Upnp {
-        let removed = crate::upnp::unmap(target, protocol, internal_port).await?;
-        let unmapped = Unmapped {
-            protocol,
-            internal_port,
-            via,
-        };
-        out.print(&unmapped, || match internal_port {
-            Some(port) => format!(
-                "removed the {} mapping of port {port}",
-                Protocol::from(protocol)
-            ),
-            None => format!(
-                "removed {removed} {} mapping(s) of this host",
-                Protocol::from(protocol)
-            ),
-        });
-        return Ok(());
-    }
-    let client = client(target, via).await?;
-    match internal_port {
-        Some(port) => {
-            let nonce = stable_nonce(client.client_address(), protocol, port);
-            client
-                .unmap_with_nonce(protocol.into(), port, nonce)
-                .await?
+    // How many were removed, when the protocol can tell (UPnP reads the table first).
+    let removed = if via == Via::Upnp {
+        Some(crate::upnp::unmap(target, protocol, internal_port).await?)
+    } else {
+        let client = client(target, via).await?;
+        match internal_port {
+            Some(port) => {
+                let nonce = stable_nonce(client.client_address(), protocol, port);
+                client
+                    .unmap_with_nonce(protocol.into(), port, nonce)
+                    .await?
+            }
+            None => client
+                .unmap_all(protocol.into())
+                .await
+                .with_context(|| match via {
+                    Via::Pcp => "PCP can delete all of a host's mappings only where the server \
+                                 accepts protocol 0 / port 0 (miniupnpd does not); remove PCP \
+                                 mappings one by one with `natctl unmap`"
+                        .to_owned(),
+                    Via::Pmp | Via::Upnp | Via::Auto => {
+                        "cannot remove the host's mappings".to_owned()
+                    }
+                })?,
         }
-        None => client
-            .unmap_all(protocol.into())
-            .await
-            .with_context(|| match via {
-                Via::Pcp => {
-                    "PCP can delete all of a host's mappings only where the server accepts \
-                         protocol 0 / port 0 (miniupnpd does not); remove PCP mappings one by \
-                         one with `natctl unmap`"
-                        .to_owned()
-                }
-                Via::Pmp | Via::Upnp | Via::Auto => "cannot remove the host's mappings".to_owned(),
-            })?,
-    }
+        None
+    };
     let unmapped = Unmapped {
         protocol,
         internal_port,
         via,
     };
-    out.print(&unmapped, || match internal_port {
-        Some(port) => format!(
-            "removed the {} mapping of port {port}",
-            Protocol::from(protocol)
-        ),
-        None => format!(
-            "removed every {} mapping of this host",
-            Protocol::from(protocol)
-        ),
+    let protocol = Protocol::from(protocol);
+    out.print(&unmapped, || match (internal_port, removed) {
+        (Some(port), _) => format!("removed the {protocol} mapping of port {port}"),
+        (None, Some(count)) => format!("removed {count} {protocol} mapping(s) of this host"),
+        (None, None) => format!("removed every {protocol} mapping of this host"),
     });
     Ok(())
 }
