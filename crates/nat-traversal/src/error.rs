@@ -54,17 +54,6 @@ pub enum Error {
         waited: Duration,
     },
 
-    /// The IGD's LOCATION is not a URL.
-    #[error("the upnp gateway at {gateway} gave an invalid location {location:?}: {reason}")]
-    InvalidLocation {
-        /// The gateway that answered.
-        gateway: IpAddr,
-        /// The LOCATION header.
-        location: String,
-        /// What the URL parser said.
-        reason: String,
-    },
-
     /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
     #[error(transparent)]
     PortControl(#[from] ClientError),

@@ -11,12 +11,6 @@ use upnp_soap::{Config, Url, code};
 use crate::error::{Error, Result};
 use crate::technique::{MapRequest, Mapping, NatTechnique, Technique};
 
-/// The device types searched for.
-const IGD_TARGETS: [&str; 2] = [
-    "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
-    "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
-];
-
 /// How long an external address read from the gateway is reused before asking again.
 const ADDRESS_FRESHNESS: Duration = Duration::from_secs(2);
 
@@ -38,47 +32,36 @@ pub struct UpnpTechnique {
 }
 
 impl UpnpTechnique {
-    /// Searches for an IGD on `gateway` (SSDP, by multicast and by unicast to
-    /// `gateway:1900`), taking the first answer that comes from `gateway` itself, and opens
-    /// its WAN connection service. `timeout` bounds the search; each HTTP exchange is
+    /// Searches for an IGD on `gateway` with upnp-soap's discovery (SSDP by multicast and by
+    /// unicast to `gateway:1900`, answers from `gateway` itself only), and opens its WAN
+    /// connection service. `timeout` bounds the search; each HTTP exchange is
     /// bounded by it too.
     pub async fn discover(gateway: IpAddr, timeout: Duration) -> Result<UpnpTechnique> {
-        let options = ssdp::SearchOptions::default()
-            .targets(IGD_TARGETS)
-            .unicast(SocketAddr::new(gateway, ssdp::PORT))
-            .scan_time(timeout);
-        let mut search = ssdp::search_with(&options).await?;
         let started = Instant::now();
-        let found = tokio::time::timeout(timeout, async {
-            while let Some(response) = search.next_response().await {
-                if response.source.ip() == gateway {
-                    return Some(response);
-                }
-                tracing::debug!(from = %response.source, "ignoring an IGD that is not the gateway");
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
-        search.stop();
-        let Some(response) = found else {
-            return Err(Error::NoInternetGatewayDevice {
-                gateway,
-                waited: started.elapsed(),
-            });
-        };
-        let location = Url::parse(&response.location).map_err(|e| Error::InvalidLocation {
-            gateway,
-            location: response.location.clone(),
-            reason: e.to_string(),
-        })?;
         let config = Config {
             connect_timeout: timeout.min(Config::default().connect_timeout),
             timeout,
             ..Config::default()
         };
-        UpnpTechnique::connect(&location, gateway, config).await
+        let options = upnp_soap::DiscoverOptions::default()
+            .gateway(gateway)
+            .only_gateway(true)
+            .scan_time(timeout)
+            .http(config);
+        let root = match upnp_soap::discover_root(&options).await {
+            Ok(root) => root,
+            Err(upnp_soap::DiscoverError::Search(e)) => return Err(e.into()),
+            Err(error) => {
+                tracing::debug!(%error, "no usable IGD at the gateway");
+                return Err(Error::NoInternetGatewayDevice {
+                    gateway,
+                    waited: started.elapsed(),
+                });
+            }
+        };
+        let igd = Gateway::from_root(&root).await?;
+        tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), "upnp gateway");
+        Ok(UpnpTechnique::from_gateway(igd, gateway))
     }
 
     /// Opens the WAN connection service described at `location` (from an SSDP answer sent

@@ -51,6 +51,9 @@ pub struct DiscoverOptions {
     pub gateway: Option<IpAddr>,
     /// Timeouts and limits for fetching descriptions and calling actions.
     pub http: Config,
+    /// Take answers only from [`gateway`](Self::gateway) (a router's own IGD, not another
+    /// device on the LAN that also claims to be one).
+    pub only_gateway: bool,
 }
 
 impl Default for DiscoverOptions {
@@ -59,6 +62,7 @@ impl Default for DiscoverOptions {
             scan_time: Duration::from_secs(2),
             gateway: None,
             http: Config::default(),
+            only_gateway: false,
         }
     }
 }
@@ -73,6 +77,12 @@ impl DiscoverOptions {
     /// Sets the address for the unicast M-SEARCH.
     pub fn gateway(mut self, gateway: IpAddr) -> DiscoverOptions {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Takes answers only from the gateway (see [`only_gateway`](Self::only_gateway)).
+    pub fn only_gateway(mut self, only: bool) -> DiscoverOptions {
+        self.only_gateway = only;
         self
     }
 
@@ -179,7 +189,12 @@ async fn search_stage(
         search_options = search_options.unicast(unicast);
     }
     let mut search = ssdp::search_with(&search_options).await?;
+    let gateway = unicast.map(|u| u.ip());
     while let Some(response) = search.next_response().await {
+        if options.only_gateway && gateway != Some(response.source.ip()) {
+            tracing::debug!(from = %response.source, "ignoring an answer that is not the gateway's");
+            continue;
+        }
         if !seen.insert(response.location.clone()) {
             continue;
         }
