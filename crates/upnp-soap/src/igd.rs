@@ -631,23 +631,13 @@ impl Gateway {
             )
             .await;
         match reply {
-            Ok(reply) => Ok(Some(PortMappingEntry {
-                remote_host: String::new(),
+            Ok(reply) => Ok(Some(self.entry(
+                ACTION,
+                &reply,
+                String::new(),
                 external_port,
                 protocol,
-                internal_port: self.parse_port(ACTION, &reply, "NewInternalPort")?,
-                internal_client: reply
-                    .get("NewInternalClient")
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-                enabled: parse_bool(reply.get("NewEnabled").unwrap_or("1")),
-                description: reply
-                    .get("NewPortMappingDescription")
-                    .unwrap_or_default()
-                    .to_owned(),
-                lease_duration: parse_seconds(reply.get("NewLeaseDuration")),
-            })),
+            )?)),
             Err(e) if e.upnp_code() == Some(code::NO_SUCH_ENTRY_IN_ARRAY) => Ok(None),
             Err(e) => Err(e),
         }
@@ -674,17 +664,39 @@ impl Gateway {
             Err(e) => return Err(e),
         };
         let protocol_text = reply.get("NewProtocol").unwrap_or_default();
-        Ok(Some(PortMappingEntry {
-            remote_host: reply
-                .get("NewRemoteHost")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            external_port: self.parse_port(ACTION, &reply, "NewExternalPort")?,
-            protocol: protocol_text
-                .parse()
-                .map_err(|_| self.invalid(ACTION, "NewProtocol", protocol_text))?,
-            internal_port: self.parse_port(ACTION, &reply, "NewInternalPort")?,
+        let remote_host = reply
+            .get("NewRemoteHost")
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let external_port = self.parse_port(ACTION, &reply, "NewExternalPort")?;
+        let protocol = protocol_text
+            .parse()
+            .map_err(|_| self.invalid(ACTION, "NewProtocol", protocol_text))?;
+        Ok(Some(self.entry(
+            ACTION,
+            &reply,
+            remote_host,
+            external_port,
+            protocol,
+        )?))
+    }
+
+    /// A table entry from a `GetSpecificPortMappingEntry` or `GetGenericPortMappingEntry`
+    /// reply: the fields both answers carry, plus the key fields the caller already has.
+    fn entry(
+        &self,
+        action: &'static str,
+        reply: &Arguments,
+        remote_host: String,
+        external_port: u16,
+        protocol: Protocol,
+    ) -> Result<PortMappingEntry> {
+        Ok(PortMappingEntry {
+            remote_host,
+            external_port,
+            protocol,
+            internal_port: self.parse_port(action, reply, "NewInternalPort")?,
             internal_client: reply
                 .get("NewInternalClient")
                 .unwrap_or_default()
@@ -696,7 +708,7 @@ impl Gateway {
                 .unwrap_or_default()
                 .to_owned(),
             lease_duration: parse_seconds(reply.get("NewLeaseDuration")),
-        }))
+        })
     }
 
     /// Every mapping of the gateway's table, read with `GetGenericPortMappingEntry` from
