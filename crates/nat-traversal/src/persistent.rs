@@ -197,6 +197,13 @@ async fn next_event(
     }
 }
 
+/// Whether two handles speak the same protocol to the same gateway. A handle made again
+/// after a re-probe is a new value, but its mappings are the router's same entries: they
+/// are renewed through it, never deleted.
+fn same_technique(a: &Arc<dyn NatTechnique>, b: &Arc<dyn NatTechnique>) -> bool {
+    Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.gateway() == b.gateway())
+}
+
 fn lock(status: &Mutex<Status>) -> MutexGuard<'_, Status> {
     status.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -325,14 +332,14 @@ impl Task {
         let technique = Arc::clone(&selection.technique);
         let result = match &self.last {
             // Renew through the same technique: same nonce, same port.
-            Some((previous, mapping)) if Arc::ptr_eq(previous, &technique) => {
+            Some((previous, mapping)) if same_technique(previous, &technique) => {
                 technique.refresh(mapping, self.request.lifetime).await
             }
             _ => technique.map(&self.request).await,
         };
         match result {
             Ok(mapping) => {
-                self.forget_other_technique(&technique);
+                self.forget_other_technique(&technique, &mapping);
                 self.succeeded(selection, mapping)
             }
             Err(error) => self.failed(error, Some(selection.generation)),
@@ -361,15 +368,29 @@ impl Task {
 
     /// A mapping made through another technique than `technique` is deleted in the
     /// background, best effort (it may still exist if that technique only timed out).
-    fn forget_other_technique(&mut self, technique: &Arc<dyn NatTechnique>) {
-        if let Some((previous, mapping)) = self.last.take() {
-            if !Arc::ptr_eq(&previous, technique) {
-                let limit = self.nat.options().operation_timeout;
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(limit, previous.unmap(&mapping)).await;
-                });
-            }
+    ///
+    /// Nothing is deleted when the router most likely holds one entry for both: the same
+    /// technique made again after a re-probe, or another protocol at the same gateway that
+    /// was granted the same external port (miniupnpd shares one table among NAT-PMP, PCP
+    /// and UPnP, and deleting the old entry would delete the new one).
+    fn forget_other_technique(&mut self, technique: &Arc<dyn NatTechnique>, new: &Mapping) {
+        let Some((previous, old)) = self.last.take() else {
+            return;
+        };
+        if same_technique(&previous, technique) {
+            return;
         }
+        if previous.gateway() == technique.gateway()
+            && old.protocol == new.protocol
+            && old.external.port() == new.external.port()
+        {
+            tracing::debug!(old = %old.technique, new = %new.technique, port = new.external.port(), "the new mapping took over the old one's entry; not deleting it");
+            return;
+        }
+        let limit = self.nat.options().operation_timeout;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(limit, previous.unmap(&old)).await;
+        });
     }
 
     fn succeeded(&mut self, selection: Selection, mapping: Mapping) -> Duration {

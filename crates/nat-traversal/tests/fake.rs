@@ -38,6 +38,8 @@ struct Fake {
     maps: AtomicUsize,
     refreshes: AtomicUsize,
     unmaps: AtomicUsize,
+    /// Unmap calls, answered or not.
+    unmap_attempts: AtomicUsize,
     calls: Mutex<Vec<Instant>>,
 }
 
@@ -53,6 +55,7 @@ impl Fake {
             maps: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             unmaps: AtomicUsize::new(0),
+            unmap_attempts: AtomicUsize::new(0),
             calls: Mutex::new(Vec::new()),
         })
     }
@@ -129,6 +132,7 @@ impl NatTechnique for Fake {
     }
 
     async fn unmap(&self, mapping: &Mapping) -> Result<()> {
+        self.unmap_attempts.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.unmaps.fetch_add(1, Ordering::SeqCst);
         self.held
@@ -285,6 +289,69 @@ async fn a_vanished_technique_falls_back_to_the_next_one() {
     assert_eq!(mapping.technique(), Some(Technique::Upnp));
     mapping.stop().await.unwrap();
     assert_eq!(upnp.held(), 0);
+}
+
+/// A re-probe makes the technique's handle anew (the facade drops a UPnP client that stopped
+/// answering). The router's entry is the same one: it must be renewed through the new handle,
+/// never deleted through the old one, which would remove the mapping just made.
+#[tokio::test(start_paused = true)]
+async fn a_technique_found_again_renews_its_mapping_and_never_deletes_it() {
+    let first = Fake::new(Technique::Upnp, Duration::from_secs(60));
+    let again = Fake::new(Technique::Upnp, Duration::from_secs(60));
+    let nat = nat(&[&first, &again]);
+    let mapping = nat
+        .persistent(MapRequest::new(Protocol::Udp, 6220))
+        .start()
+        .await;
+    assert_eq!(first.held(), 1);
+
+    first.set(Behaviour::Vanish);
+    let mut changes = mapping.assignments();
+    mapping.refresh_now().unwrap();
+    while again.held() == 0 {
+        changes.changed().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(again.refreshes.load(Ordering::SeqCst), 1, "renewed");
+    assert_eq!(
+        again.maps.load(Ordering::SeqCst),
+        0,
+        "not made as a new mapping"
+    );
+    assert_eq!(
+        first.unmap_attempts.load(Ordering::SeqCst),
+        0,
+        "not deleted"
+    );
+    assert_eq!(
+        public(&mapping.assignments().borrow()),
+        Some(("44.0.0.1:6220".parse().unwrap(), Technique::Upnp))
+    );
+    mapping.stop().await.unwrap();
+}
+
+/// Another protocol granted the same external port at the same gateway: the gateway holds
+/// one entry for that port, so the old mapping is not deleted under the new one.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_granted_the_same_port_does_not_delete_it_through_the_old_protocol() {
+    let pcp = Fake::new(Technique::Pcp, Duration::from_secs(60));
+    let upnp = Fake::new(Technique::Upnp, Duration::from_secs(60));
+    let nat = nat(&[&upnp, &pcp]);
+    let mapping = nat
+        .persistent(MapRequest::new(Protocol::Tcp, 8081))
+        .start()
+        .await;
+    assert_eq!(mapping.technique(), Some(Technique::Pcp));
+    pcp.set(Behaviour::Vanish);
+    let mut changes = mapping.assignments();
+    mapping.refresh_now().unwrap();
+    while mapping.technique() != Some(Technique::Upnp) {
+        changes.changed().await.unwrap();
+    }
+    pcp.set(Behaviour::Answer);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(pcp.unmap_attempts.load(Ordering::SeqCst), 0);
+    mapping.stop().await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
