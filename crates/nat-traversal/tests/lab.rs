@@ -357,13 +357,12 @@ fn a_new_external_address_is_published_within_two_seconds() {
     }
 }
 
-/// miniupnpd 2.3.1 in the lab slows down with every mapping it holds (each request costs
-/// about 12 ms per rule it already has, mostly debug logging), so a hundred mappings with
-/// short lifetimes cannot be refreshed in time by anyone; the scaling to a thousand
-/// mappings is checked against a fake server in `tests/loopback.rs`. Twenty it can serve.
+/// A hundred mappings with 10 s lifetimes against the real router: every one is refreshed
+/// in time over three cycles and still forwards. (The lab silences miniupnpd's console
+/// logging, without which a request at 100 rules took over half a second.)
 #[test]
-fn twenty_persistent_mappings_stay_alive_across_refresh_cycles() {
-    const COUNT: u16 = 20;
+fn a_hundred_persistent_mappings_stay_alive_across_refresh_cycles() {
+    const COUNT: u16 = 100;
     let config = LabConfig {
         min_lifetime: 2,
         ..LabConfig::default()
@@ -376,7 +375,8 @@ fn twenty_persistent_mappings_stay_alive_across_refresh_cycles() {
     let worker = on_lan(&lab, move || async move {
         let nat = Nat::new(options());
         let starts = (0..COUNT).map(|i| {
-            let request = MapRequest::new(Protocol::Tcp, 7000 + i).lifetime(Duration::from_secs(8));
+            let request =
+                MapRequest::new(Protocol::Tcp, 7000 + i).lifetime(Duration::from_secs(10));
             nat.persistent(request).start()
         });
         let mappings = futures_util::future::join_all(starts).await;
@@ -398,9 +398,9 @@ fn twenty_persistent_mappings_stay_alive_across_refresh_cycles() {
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
     let publics: Vec<SocketAddr> = publics.into_iter().filter_map(|(p, _)| p).collect();
-    // Granted for 8 s, refreshed every 4 s: 13 s is three refresh cycles.
+    // Granted for 10 s, refreshed every 5 s: 16 s is three refresh cycles.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(13) {
+    while started.elapsed() < Duration::from_secs(16) {
         std::thread::sleep(Duration::from_secs(1));
         assert!(
             router_holds(&lab, usize::from(COUNT)),
@@ -410,7 +410,7 @@ fn twenty_persistent_mappings_stay_alive_across_refresh_cycles() {
         );
     }
     assert!(!lab.miniupnpd_log().contains(LAPSED), "a mapping lapsed");
-    for index in [0u16, 7, COUNT - 1] {
+    for index in [0u16, 37, COUNT - 1] {
         let external = v4(publics[usize::from(index)]);
         assert!(
             lab.tcp_reaches(lab.lan(), 7000 + index, external).unwrap(),

@@ -230,3 +230,22 @@ fn a_thread_in_a_lan_host_sees_that_hosts_default_gateway() {
         "the WAN host has no default route: {wan_gateway:?}"
     );
 }
+
+/// miniupnpd's syslog falls back to the console; the lab sends that to /dev/null in a mount
+/// namespace of miniupnpd's own, and leaves the host's /dev/console alone.
+#[test]
+fn miniupnpd_runs_with_its_console_silenced_and_the_host_untouched() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    let console_mounted = |mountinfo: &str| {
+        mountinfo
+            .lines()
+            .any(|line| line.split(' ').nth(4) == Some("/dev/console"))
+    };
+    let pid = std::fs::read_to_string(lab.dir().join("miniupnpd.pid")).unwrap();
+    let theirs = std::fs::read_to_string(format!("/proc/{}/mountinfo", pid.trim())).unwrap();
+    assert!(console_mounted(&theirs), "{theirs}");
+    let ours = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!console_mounted(&ours), "{ours}");
+}
