@@ -10,9 +10,10 @@
 //! (version 2 devices answer version 1 searches); only if nothing usable answered within
 //! [`FIRST_STAGE`] does it search for every target in [`GATEWAY_SEARCH_TARGETS`]. A router
 //! answers each target of each M-SEARCH on each path after a random delay, and a
-//! single-threaded one like miniupnpd serves HTTP from the same loop: in the lab, six targets
-//! at once slowed the description fetch that followed from ~85 ms to seconds when searches
-//! came back to back, and sometimes past the scan time.
+//! single-threaded one like miniupnpd serves HTTP from the same loop: in the lab (while its
+//! miniupnpd still logged every line to a slow console), six targets at once slowed the
+//! description fetch that followed from ~85 ms to seconds when searches came back to back,
+//! and sometimes past the scan time. One target is one answer per path to wait for.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
