@@ -52,6 +52,31 @@ fn gateway_local_ip_and_interfaces_on_a_lan_host() {
     let json_gateway = natctl(lab.lan(), &["--json", "gateway"]);
     let json: serde_json::Value = serde_json::from_slice(&json_gateway.stdout).unwrap();
     assert_eq!(json["gateway"], "192.168.77.1");
+
+    // NATCTL_LOG turns diagnostics on; a filter that does not parse is one clear line.
+    let logged = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args(["external-ip", "--via", "pmp"])
+        .env("NATCTL_LOG", "natpmp_proto=trace,info")
+        .output()
+        .unwrap();
+    assert!(logged.status.success(), "{logged:?}");
+    assert!(
+        String::from_utf8_lossy(&logged.stderr).contains("TRACE"),
+        "{logged:?}"
+    );
+    let bad = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .arg("gateway")
+        .env("NATCTL_LOG", "natpmp_proto=loud")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("NATCTL_LOG"), "{message}");
 }
 
 #[test]
