@@ -250,3 +250,42 @@ fn miniupnpd_runs_with_its_console_silenced_and_the_host_untouched() {
     let ours = std::fs::metadata("/dev/console").unwrap();
     assert_ne!(ours.rdev(), null, "the host's console is untouched");
 }
+
+/// The benchmarks' router: miniupnpd detached, without its debug log. The lab still finds
+/// it listening, its mappings forward, and stop, reboot and start reach the right process.
+#[test]
+fn a_detached_router_without_its_debug_log_maps_reboots_and_stops() {
+    let config = LabConfig {
+        router_debug_log: false,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test_with_tools(config, &["natpmpc"]) else {
+        return;
+    };
+    assert!(lab.router_running());
+    natpmpc_map(&lab, 4200, "tcp");
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4200, lab.external_socket(4200))
+            .unwrap()
+    );
+    let first = std::fs::read_to_string(lab.dir().join("miniupnpd.pid")).unwrap();
+    lab.reboot_router().unwrap();
+    assert!(lab.router_running());
+    let second = std::fs::read_to_string(lab.dir().join("miniupnpd.pid")).unwrap();
+    assert_ne!(first, second, "a new process after the reboot");
+    assert!(lab.redirections().unwrap().is_empty());
+    natpmpc_map(&lab, 4201, "udp");
+    assert!(
+        lab.udp_reaches(lab.lan(), 4201, lab.external_socket(4201))
+            .unwrap()
+    );
+    lab.stop_router().unwrap();
+    assert!(!lab.router_running());
+    // SIGTERM reached the daemon, not a parent: it saved its leases on the way out.
+    let leases = std::fs::read_to_string(lab.dir().join("leases")).unwrap_or_default();
+    assert!(leases.contains(":4201:"), "leases: {leases:?}");
+    assert!(
+        !lab.miniupnpd_log().contains("Listening for NAT-PMP"),
+        "no debug log"
+    );
+}

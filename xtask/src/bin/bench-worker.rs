@@ -7,10 +7,6 @@
 //!   CPU time in between.
 //! - `bench-worker first TECHNIQUE`: prints the microseconds from creating the `Nat` to the
 //!   first public assignment of one persistent mapping, then deletes it.
-//! - `bench-worker pcp-server ADDRESS EXTERNAL_IP`: a minimal PCP responder (every MAP
-//!   granted as asked, epoch counting from its start) for the 1,000-mapping run, which
-//!   miniupnpd 2.3 cannot serve in time: its nftables backend reads every rule it holds on
-//!   each request (60-100 ms a request at 1,000 rules in the lab).
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -95,33 +91,6 @@ async fn first(technique: &str) -> Result<()> {
     Ok(())
 }
 
-fn pcp_server(address: &str, external: &str) -> Result<()> {
-    use natpmp_proto::pcp;
-    let socket = std::net::UdpSocket::bind(address)?;
-    let external: std::net::IpAddr = external.parse()?;
-    let started = Instant::now();
-    let mut buffer = [0u8; 1100];
-    say("listening");
-    loop {
-        let (length, client) = socket.recv_from(&mut buffer)?;
-        let Ok(request) = pcp::Request::decode(&buffer[..length]) else {
-            continue;
-        };
-        let epoch = u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX);
-        let mut response =
-            pcp::Response::answering(&request, pcp::ResultCode::Success, request.lifetime, epoch);
-        if let pcp::ResponseData::Map(data) = &mut response.data {
-            if data.external_port == 0 {
-                data.external_port = data.internal_port;
-            }
-            data.external_address = external;
-        }
-        if let Ok(bytes) = response.encode() {
-            let _ = socket.send_to(&bytes, client);
-        }
-    }
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -137,9 +106,6 @@ fn main() -> Result<()> {
             runtime.block_on(hold(count.parse()?, lifetime.parse()?, technique))
         }
         ["first", technique] => runtime.block_on(first(technique)),
-        ["pcp-server", address, external] => pcp_server(address, external),
-        _ => bail!(
-            "usage: bench-worker hold COUNT LIFETIME_SECS TECHNIQUE | first TECHNIQUE | pcp-server ADDRESS EXTERNAL_IP"
-        ),
+        _ => bail!("usage: bench-worker hold COUNT LIFETIME_SECS TECHNIQUE | first TECHNIQUE"),
     }
 }
