@@ -141,6 +141,9 @@ fn facade(lab: &Lab, count: u16, first_runs: usize) -> Result<()> {
     hold(lab, &worker, count, "pcp")
 }
 
+/// The first of the worker's internal ports (`bench-worker hold` maps from here up).
+const WORKER_FIRST_PORT: u16 = 20000;
+
 /// Holds `count` persistent mappings (60 s lifetimes) through `technique` on the lab's LAN
 /// host over two refresh cycles, sampling the worker's RSS and CPU time.
 fn hold(lab: &Lab, worker: &str, count: u16, technique: &str) -> Result<()> {
@@ -165,11 +168,16 @@ fn hold(lab: &Lab, worker: &str, count: u16, technique: &str) -> Result<()> {
     // What the router holds, checked as the window goes: a mapping refreshed late lapses
     // there first.
     let mut fewest_held = usize::MAX;
+    let worker_ports = WORKER_FIRST_PORT..WORKER_FIRST_PORT + count;
     // Refresh at half the 60 s lifetime: two cycles take 60 s; watch a little longer.
     while window_start.elapsed() < Duration::from_secs(65) {
         std::thread::sleep(Duration::from_secs(1));
         peak_rss = peak_rss.max(rss_and_cpu(pid)?.0);
-        fewest_held = fewest_held.min(lab.redirections()?.len());
+        let held = lab.redirections()?;
+        let ours = held
+            .iter()
+            .filter(|r| worker_ports.contains(&r.internal_port));
+        fewest_held = fewest_held.min(ours.count());
     }
     let (_, cpu_end) = rss_and_cpu(pid)?;
     let wall = window_start.elapsed();
