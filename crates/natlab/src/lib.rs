@@ -614,53 +614,52 @@ impl Lab {
             if self.config.upnp {
                 wanted.push("HTTP listening on port");
             }
-            loop {
+            // Ok: it said it listens; Err: it exited first.
+            let outcome = poll_until(deadline, || {
                 let text = fs::read(&log_path).unwrap_or_default();
                 let new = String::from_utf8_lossy(text.get(log_start as usize..).unwrap_or(&[]));
                 if wanted.iter().all(|w| new.contains(w)) {
-                    break Daemon::Foreground(child);
+                    return Some(Ok(()));
                 }
-                if let Ok(Some(status)) = child.try_wait() {
+                child.try_wait().ok().flatten().map(Err)
+            });
+            match outcome {
+                Some(Ok(())) => Daemon::Foreground(child),
+                Some(Err(status)) => {
                     return Err(self.daemon_error(format!("it exited with {status}")));
                 }
-                if Instant::now() > deadline {
+                None => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(self.daemon_error("it did not listen within 10 s".into()));
                 }
-                std::thread::sleep(Duration::from_millis(5));
             }
         } else {
             // The process we started forks the daemon and exits; the daemon writes its pid.
-            let status = loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    break status;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(self.daemon_error("it did not detach within 10 s".into()));
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            let Some(status) = poll_until(deadline, || child.try_wait().ok().flatten()) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(self.daemon_error("it did not detach within 10 s".into()));
             };
             if !status.success() {
                 return Err(self.daemon_error(format!("it exited with {status}")));
             }
-            loop {
-                let pid = fs::read_to_string(&pid_file)
+            let written = || {
+                fs::read_to_string(&pid_file)
                     .ok()
                     .and_then(|text| text.trim().parse::<i32>().ok())
-                    .map(Pid::from_raw);
-                if let Some(pid) = pid.filter(|&pid| self.daemon_listens(pid)) {
-                    break Daemon::Detached(pid);
-                }
-                if Instant::now() > deadline {
-                    if let Some(pid) = pid {
+                    .map(Pid::from_raw)
+            };
+            match poll_until(deadline, || {
+                written().filter(|&pid| self.daemon_listens(pid))
+            }) {
+                Some(pid) => Daemon::Detached(pid),
+                None => {
+                    if let Some(pid) = written() {
                         let _ = kill(pid, Signal::SIGKILL);
                     }
                     return Err(self.daemon_error("it did not listen within 10 s".into()));
                 }
-                std::thread::sleep(Duration::from_millis(5));
             }
         };
         tracing::debug!(lab = %self.id, pid = %up.pid(), "miniupnpd is up");
@@ -756,16 +755,20 @@ impl Daemon {
 
     /// Waits up to `limit` for the process to end (reaping it if it is our child).
     fn exited_within(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            if !self.running() {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        poll_until(Instant::now() + limit, || (!self.running()).then_some(())).is_some()
+    }
+}
+
+/// Calls `check` every 5 ms until it answers, or until `deadline` has passed (`None`).
+fn poll_until<T>(deadline: Instant, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    loop {
+        if let Some(answer) = check() {
+            return Some(answer);
         }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
