@@ -21,6 +21,14 @@ impl PortAssignment {
     pub fn is_public(&self) -> bool {
         self.technique.is_some()
     }
+
+    /// For a public assignment, whether the internet can really reach it (a gateway behind
+    /// double NAT or carrier-grade NAT maps ports nobody outside can use); `None` for a
+    /// local one.
+    pub fn reachability(&self) -> Option<crate::Reachability> {
+        self.technique
+            .map(|_| crate::Reachability::of(self.address.ip()))
+    }
 }
 
 impl fmt::Display for PortAssignment {

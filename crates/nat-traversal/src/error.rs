@@ -15,7 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No technique answered the probe at this gateway: every one failed or timed out.
-    #[error("no technique available at gateway {gateway} ({})", describe_tried(.tried))]
+    #[error("no technique available at gateway {gateway} ({})", describe_tried(*.gateway, .tried))]
     NoTechniqueAvailable {
         /// The gateway probed.
         gateway: IpAddr,
@@ -24,7 +24,7 @@ pub enum Error {
     },
 
     /// A probe did not answer within the probe timeout.
-    #[error("{technique} at gateway {gateway} did not answer within {timeout:?}")]
+    #[error("{technique} at gateway {gateway} did not answer within {}", Human(*.timeout))]
     ProbeTimedOut {
         /// The technique probed.
         technique: Technique,
@@ -35,7 +35,7 @@ pub enum Error {
     },
 
     /// A mapping operation did not finish in time.
-    #[error("{technique} did not finish the {operation} within {timeout:?}")]
+    #[error("{technique} did not finish the {operation} within {}", Human(*.timeout))]
     OperationTimedOut {
         /// The technique asked.
         technique: Technique,
@@ -46,7 +46,7 @@ pub enum Error {
     },
 
     /// No UPnP Internet Gateway Device on the gateway answered the SSDP search.
-    #[error("no upnp internet gateway device answered at {gateway} within {waited:?}")]
+    #[error("no upnp internet gateway device answered at {gateway} within {}", Human(*.waited))]
     NoInternetGatewayDevice {
         /// The gateway searched.
         gateway: IpAddr,
@@ -101,6 +101,16 @@ pub enum Error {
         /// Its error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A mapping exists that no allowed technique may delete, or every technique refused
+    /// the deletion.
+    #[error("cannot remove {what}: {why}")]
+    NotRemoved {
+        /// What was to be removed, e.g. "the TCP mapping of port 8080".
+        what: String,
+        /// What the techniques said.
+        why: String,
     },
 
     /// The persistent mapping's background task is gone (its runtime shut down).
@@ -175,15 +185,44 @@ fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
     )
 }
 
-fn describe_tried(tried: &[(Technique, String)]) -> String {
+/// Each technique's reason, without repeating the gateway the message already names.
+fn describe_tried(gateway: IpAddr, tried: &[(Technique, String)]) -> String {
     if tried.is_empty() {
         return "no technique was allowed".to_owned();
     }
+    let noise = [
+        format!("gateway {gateway}:5351 "),
+        format!(" at gateway {gateway}"),
+        format!(" at {gateway}"),
+    ];
     tried
         .iter()
-        .map(|(technique, reason)| format!("{technique}: {reason}"))
+        .map(|(technique, reason)| {
+            let mut reason = reason.clone();
+            for noise in &noise {
+                reason = reason.replace(noise.as_str(), "");
+            }
+            let reason = reason
+                .strip_prefix(&format!("{technique} "))
+                .unwrap_or(&reason);
+            format!("{technique}: {reason}")
+        })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A duration as people read it in a message: `3.0 s`, `250 ms`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Human(pub(crate) Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= Duration::from_secs(1) {
+            write!(f, "{:.1} s", self.0.as_secs_f64())
+        } else {
+            write!(f, "{} ms", self.0.as_millis())
+        }
+    }
 }
 
 #[cfg(test)]

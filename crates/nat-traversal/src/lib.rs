@@ -110,11 +110,13 @@
 mod assignment;
 mod error;
 mod nat;
+mod ops;
 mod options;
 mod persistent;
 mod pmp;
 mod probe;
 mod public;
+mod reach;
 mod technique;
 mod upnp;
 mod watcher;
@@ -122,12 +124,17 @@ mod watcher;
 pub use assignment::{PortAssignment, PortAssignments};
 pub use error::{Error, Result};
 pub use nat::{GatewayEvent, Nat};
+pub use ops::{ExternalAddress, UnmapReport, UnmapResult};
 pub use options::NatOptions;
 pub use persistent::{AssignmentCallback, PersistentMapping, PersistentMappingBuilder};
-pub use pmp::PmpTechnique;
+pub use pmp::{PmpTechnique, stable_nonce};
 pub use probe::{ProbeOutcome, ProbeReport, ProbeResult};
 pub use public::{PublicTcpListener, PublicUdpSocket, tcp_listen_public, udp_bind_public};
-pub use technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique, UnknownTechnique};
+pub use reach::Reachability;
+pub use technique::{
+    ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, UnknownTechnique,
+    Unmapped,
+};
 pub use upnp::UpnpTechnique;
 
 /// The async-trait attribute [`NatTechnique`] implementations need.

@@ -1,6 +1,7 @@
 //! [`Nat`]: the techniques of one gateway, probed once and shared by every mapping, the
 //! cached choice, and the [`GatewayEvent`]s persistent mappings react to.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -13,8 +14,8 @@ use crate::error::Result;
 use crate::options::NatOptions;
 use crate::persistent::PersistentMappingBuilder;
 use crate::pmp::PmpTechnique;
-use crate::probe::{self, Mode, ProbeFuture, ProbeReport};
-use crate::technique::{MapRequest, Mapping, NatTechnique, Technique};
+use crate::probe::{self, Mode, ProbeFuture, ProbeReport, ProbeResult};
+use crate::technique::{MapRequest, NatTechnique, Protocol, Technique};
 use crate::upnp::UpnpTechnique;
 
 /// Restart signals closer together than this are one restart (the announcement and the
@@ -73,6 +74,9 @@ struct State {
     failed_probe_at: Option<Instant>,
     /// When the gateway and the local address toward it were last read.
     network_checked_at: Option<Instant>,
+    /// Which technique made this `Nat`'s one-shot mappings, so deleting by port asks it
+    /// first.
+    makers: HashMap<(Protocol, u16), Technique>,
 }
 
 #[derive(Debug, Default)]
@@ -172,8 +176,20 @@ impl Nat {
     /// # Errors
     /// [`Error::Network`](crate::Error::Network) when the default gateway cannot be found.
     pub async fn probe(&self) -> Result<ProbeReport> {
+        self.probe_with(|_| {}).await
+    }
+
+    /// [`probe`](Self::probe), calling `on_result` with each technique's line the moment
+    /// it answers or fails (a progress display shows each row as it comes in).
+    ///
+    /// # Errors
+    /// As [`probe`](Self::probe).
+    pub async fn probe_with(
+        &self,
+        mut on_result: impl FnMut(&ProbeResult) + Send,
+    ) -> Result<ProbeReport> {
         let _turn = self.inner.probe_turn.lock().await;
-        self.inner.run_probe(Mode::Complete).await
+        self.inner.run_probe(Mode::Complete, &mut on_result).await
     }
 
     /// The report of the last probe, if there was one.
@@ -226,15 +242,6 @@ impl Nat {
         Ok(address)
     }
 
-    /// Maps a port once, through the technique in use; nothing refreshes it (see
-    /// [`persistent`](Self::persistent) for that).
-    ///
-    /// # Errors
-    /// As [`technique`](Self::technique), and the technique's own errors.
-    pub async fn map(&self, request: &MapRequest) -> Result<Mapping> {
-        self.technique().await?.map(request).await
-    }
-
     /// Forgets the technique in use, so the next call probes again.
     pub fn forget(&self) {
         let mut state = self.inner.state();
@@ -258,6 +265,11 @@ impl Nat {
         self.inner.state().network.map(|n| n.gateway)
     }
 
+    /// This host's address toward that gateway (the internal address of its mappings).
+    pub fn local_address(&self) -> Option<IpAddr> {
+        self.inner.state().network.map(|n| n.local_address)
+    }
+
     /// The local assignments of a socket bound to `bound`: every interface address for a
     /// wildcard, else the address itself.
     pub fn local_assignments(&self, bound: SocketAddr) -> PortAssignments {
@@ -268,6 +280,45 @@ impl Nat {
 impl NatInner {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The techniques allowed, most preferred first: the preference list for the built-in
+    /// ones; the given ones ordered by it (unlisted kinds last).
+    pub(crate) fn allowed(&self) -> Vec<Technique> {
+        match &self.custom {
+            None => self.options.preference.clone(),
+            Some(custom) => {
+                let mut kinds: Vec<Technique> = custom.iter().map(|t| t.kind()).collect();
+                kinds.sort_by_key(|&kind| self.rank(kind));
+                kinds.dedup();
+                kinds
+            }
+        }
+    }
+
+    /// Whether the techniques are the built-in ones.
+    pub(crate) fn is_builtin(&self) -> bool {
+        self.custom.is_none()
+    }
+
+    /// How many probes ran so far.
+    pub(crate) fn probes_run(&self) -> u64 {
+        self.state().probes_run
+    }
+
+    pub(crate) fn remember_maker(&self, protocol: Protocol, port: u16, technique: Technique) {
+        let mut state = self.state();
+        if state.makers.len() < 4096 {
+            state.makers.insert((protocol, port), technique);
+        }
+    }
+
+    pub(crate) fn maker(&self, protocol: Protocol, port: u16) -> Option<Technique> {
+        self.state().makers.get(&(protocol, port)).copied()
+    }
+
+    pub(crate) fn forget_maker(&self, protocol: Protocol, port: u16) {
+        self.state().makers.remove(&(protocol, port));
     }
 
     /// The technique in use, probing (once for all concurrent callers) if none is.
@@ -313,9 +364,12 @@ impl NatInner {
             }
         }
         let report = self
-            .run_probe(Mode::FirstUsable {
-                stagger: self.options.probe_stagger,
-            })
+            .run_probe(
+                Mode::FirstUsable {
+                    stagger: self.options.probe_stagger,
+                },
+                &mut |_| {},
+            )
             .await?;
         let state = self.state();
         match &state.selection {
@@ -339,7 +393,11 @@ impl NatInner {
     }
 
     /// Probes and records the outcome. The caller holds `probe_turn`.
-    async fn run_probe(self: &Arc<Self>, mode: Mode) -> Result<ProbeReport> {
+    async fn run_probe(
+        self: &Arc<Self>,
+        mode: Mode,
+        on_result: &mut (dyn FnMut(&ProbeResult) + Send),
+    ) -> Result<ProbeReport> {
         let (gateway, probes) = match &self.custom {
             Some(custom) => {
                 let gateway = custom
@@ -354,7 +412,7 @@ impl NatInner {
             }
         };
         let (report, technique) =
-            probe::run(gateway, probes, self.options.probe_timeout, mode).await;
+            probe::run_with(gateway, probes, self.options.probe_timeout, mode, on_result).await;
         let external_address = report.external_address();
         {
             let mut state = self.state();

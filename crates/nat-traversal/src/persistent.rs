@@ -72,6 +72,7 @@ impl PersistentMappingBuilder {
     /// Outside a tokio runtime.
     pub async fn start(self) -> PersistentMapping {
         let (sender, receiver) = watch::channel(PortAssignments::new());
+        let (error_sender, errors) = watch::channel(None);
         let (commands, command_receiver) = mpsc::unbounded_channel();
         let (first, first_done) = oneshot::channel();
         let status = Arc::new(Mutex::new(Status::default()));
@@ -85,6 +86,7 @@ impl PersistentMappingBuilder {
             sender,
             callback: self.callback,
             status: Arc::clone(&status),
+            errors: error_sender,
             held: None,
             failures: 0,
             reported_restart: None,
@@ -94,6 +96,7 @@ impl PersistentMappingBuilder {
         PersistentMapping {
             commands,
             assignments: receiver,
+            errors,
             status,
             what,
         }
@@ -128,6 +131,7 @@ enum Command {
 pub struct PersistentMapping {
     commands: mpsc::UnboundedSender<Command>,
     assignments: watch::Receiver<PortAssignments>,
+    errors: watch::Receiver<Option<String>>,
     status: Arc<Mutex<Status>>,
     what: String,
 }
@@ -156,6 +160,14 @@ impl PersistentMapping {
     /// Why the last attempt failed, if it did (cleared by the next success).
     pub fn last_error(&self) -> Option<String> {
         lock(&self.status).last_error.clone()
+    }
+
+    /// Why the last attempt failed, now and as it changes: `Some` after each failure (a
+    /// repeated failure with the same message is not sent again), `None` after a success.
+    /// With [`assignments`](Self::assignments) this tells a caller "not mapped: why; still
+    /// trying" instead of silence.
+    pub fn errors(&self) -> watch::Receiver<Option<String>> {
+        self.errors.clone()
     }
 
     /// Refreshes now rather than when due (or maps, if there is no mapping).
@@ -230,6 +242,7 @@ struct Task {
     sender: watch::Sender<PortAssignments>,
     callback: Option<AssignmentCallback>,
     status: Arc<Mutex<Status>>,
+    errors: watch::Sender<Option<String>>,
     events: Option<broadcast::Receiver<GatewayEvent>>,
     held: Option<Held>,
     /// The last mapping made and its technique, kept after losing it so a new attempt
@@ -414,6 +427,7 @@ impl Task {
             status.mapping = Some(mapping.clone());
             status.last_error = None;
         }
+        self.errors.send_if_modified(|last| last.take().is_some());
         self.last = Some((Arc::clone(&selection.technique), mapping.clone()));
         self.held = Some(Held {
             technique: selection.technique,
@@ -433,7 +447,13 @@ impl Task {
         } else {
             tracing::debug!(%what, %error, failures = self.failures, "mapping failed again");
         }
-        lock(&self.status).last_error = Some(error.to_string());
+        let message = error.to_string();
+        lock(&self.status).last_error = Some(message.clone());
+        self.errors.send_if_modified(|last| {
+            let changed = last.as_deref() != Some(message.as_str());
+            *last = Some(message);
+            changed
+        });
         let unreachable = error.is_unreachable();
         if let (true, Some(generation)) = (unreachable, generation) {
             self.nat.inner.invalidate(generation);

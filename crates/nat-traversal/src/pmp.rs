@@ -4,17 +4,27 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use natpmp_proto::Version;
-use natpmp_proto::tokio::{Client, ClientConfig, VersionChoice};
+use std::sync::OnceLock;
+
+use natpmp_proto::tokio::{Client, ClientConfig, ClientError, VersionChoice};
+use natpmp_proto::{AnyResultCode, Nonce, Version, pcp};
 
 use crate::error::{Error, Result};
-use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique};
+use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique, Unmapped};
 
 /// PCP (RFC 6887) or NAT-PMP (RFC 6886) at one gateway, over one UDP socket.
 ///
 /// The client is fixed to one version, so probing PCP and NAT-PMP side by side reports each
 /// on its own. Operations retransmit on NAT-PMP's schedule (250 ms, doubling) in both
 /// versions and give up after the operation timeout.
+///
+/// PCP mapping nonces are derived, not drawn at random: a PCP gateway lets only the nonce
+/// that made a mapping renew or delete it, and a program restarted after a crash, or
+/// `natctl unmap` in another process, must be able to. The nonce of a mapping is a hash of
+/// a secret of this machine (`/etc/machine-id` where there is one, else the host name),
+/// this host's address toward the gateway, the protocol and the internal port: stable for
+/// this host and port, unguessable to whoever cannot read the machine id (see
+/// [`stable_nonce`]).
 #[derive(Debug)]
 pub struct PmpTechnique {
     client: Client,
@@ -114,11 +124,12 @@ impl NatTechnique for PmpTechnique {
     async fn map(&self, request: &MapRequest) -> Result<Mapping> {
         let granted = self
             .client
-            .map(
+            .map_with_nonce(
                 request.protocol.into(),
                 request.internal_port,
                 request.external_port,
                 request.lifetime,
+                self.nonce(request.protocol, request.internal_port),
             )
             .await?;
         Ok(self.lift(request.protocol, granted))
@@ -130,6 +141,159 @@ impl NatTechnique for PmpTechnique {
     }
 
     async fn unmap(&self, mapping: &Mapping) -> Result<()> {
-        Ok(self.client.delete(&self.lower(mapping)).await?)
+        match self.client.delete(&self.lower(mapping)).await {
+            // A deletion whose earlier attempt worked but whose answer was lost is answered
+            // "no such mapping" (miniupnpd: NO_RESOURCES): it is gone, which was the point.
+            Err(error) if deletion_outcome(&error) == Some(Unmapped::NotThere) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    async fn unmap_port(&self, protocol: Protocol, internal_port: u16) -> Result<Unmapped> {
+        let result = self
+            .client
+            .unmap_with_nonce(
+                protocol.into(),
+                internal_port,
+                self.nonce(protocol, internal_port),
+            )
+            .await;
+        self.deletion(result)
+    }
+
+    async fn unmap_all(&self, protocol: Protocol) -> Result<Unmapped> {
+        let result = self
+            .client
+            .unmap_with_nonce(protocol.into(), 0, self.nonce(protocol, 0))
+            .await;
+        match self.deletion(result)? {
+            // PCP's delete-all matches no nonce of ours: a refusal here says the gateway
+            // does not do it, not that some mapping is someone else's.
+            Unmapped::HeldElsewhere { reason } => Ok(Unmapped::Refused { reason }),
+            other => Ok(other),
+        }
+    }
+}
+
+impl PmpTechnique {
+    /// The PCP nonce of this host's mapping of `protocol`/`internal_port`.
+    fn nonce(&self, protocol: Protocol, internal_port: u16) -> Nonce {
+        stable_nonce(self.client.client_address(), protocol, internal_port)
+    }
+
+    /// What a deletion's answer says about the mapping.
+    fn deletion(&self, result: Result<(), ClientError>) -> Result<Unmapped> {
+        match result {
+            Ok(()) => Ok(match self.kind {
+                Technique::NatPmp => Unmapped::Unverifiable,
+                _ => Unmapped::Removed { count: None },
+            }),
+            Err(error) => match deletion_outcome(&error) {
+                Some(outcome) => Ok(outcome),
+                None => Err(error.into()),
+            },
+        }
+    }
+}
+
+/// How a gateway's refusal of a PCP deletion reads. miniupnpd answers NO_RESOURCES when it
+/// holds no mapping of the port for this host, and NOT_AUTHORIZED when it holds one made
+/// with another nonce (another technique or program). RFC 6887 servers answer SUCCESS to
+/// the deletion of nothing.
+fn deletion_outcome(error: &ClientError) -> Option<Unmapped> {
+    match error.result_code()? {
+        AnyResultCode::Pcp(pcp::ResultCode::NoResources) => Some(Unmapped::NotThere),
+        AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized) => Some(Unmapped::HeldElsewhere {
+            reason: "PCP NOT_AUTHORIZED: made by another technique or program".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The PCP nonce for this host's mapping of `protocol`/`port`, as [`PmpTechnique`] uses it:
+/// the same in every process on this machine, for this client address, protocol and port.
+///
+/// Someone who can read the machine id can delete these mappings; on a LAN they could also
+/// just watch the request go by, which is why RFC 6887 does not treat the nonce as a secret
+/// from on-path hosts.
+pub fn stable_nonce(client: IpAddr, protocol: Protocol, port: u16) -> Nonce {
+    let material = format!(
+        "nat-traversal-pcp-nonce|{}|{client}|{protocol}|{port}",
+        machine_secret()
+    );
+    let first = fnv1a(0xcbf2_9ce4_8422_2325, material.as_bytes());
+    let second = fnv1a(first ^ 0x9e37_79b9_7f4a_7c15, material.as_bytes());
+    let mut bytes = [0u8; 12];
+    bytes[..8].copy_from_slice(&first.to_le_bytes());
+    bytes[8..].copy_from_slice(&second.to_le_bytes()[..4]);
+    Nonce::new(bytes)
+}
+
+/// A value private to this machine and stable across processes: its machine id where the
+/// system has one, else its host name.
+fn machine_secret() -> &'static str {
+    static SECRET: OnceLock<String> = OnceLock::new();
+    SECRET.get_or_init(|| {
+        [
+            "/etc/machine-id",
+            "/var/lib/dbus/machine-id",
+            "/etc/hostid",
+            "/etc/hostname",
+        ]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_owned())
+        .find(|text| !text.is_empty())
+        .or_else(|| {
+            ["COMPUTERNAME", "HOSTNAME"]
+                .iter()
+                .find_map(|name| std::env::var(name).ok())
+        })
+        .unwrap_or_default()
+    })
+}
+
+fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_nonce_is_stable_and_distinct_per_port_and_protocol() {
+        let client: IpAddr = [192, 168, 77, 10].into();
+        let a = stable_nonce(client, Protocol::Tcp, 4000);
+        assert_eq!(a, stable_nonce(client, Protocol::Tcp, 4000));
+        assert_ne!(a, stable_nonce(client, Protocol::Tcp, 4001));
+        assert_ne!(a, stable_nonce(client, Protocol::Udp, 4000));
+        assert_ne!(
+            a,
+            stable_nonce([192, 168, 77, 11].into(), Protocol::Tcp, 4000)
+        );
+    }
+
+    #[test]
+    fn pcp_deletion_refusals_read_as_outcomes() {
+        let refused = |code| ClientError::Refused {
+            gateway: "192.168.77.1:5351".parse().expect("address"),
+            operation: "deletion".into(),
+            code: AnyResultCode::Pcp(code),
+        };
+        assert_eq!(
+            deletion_outcome(&refused(pcp::ResultCode::NoResources)),
+            Some(Unmapped::NotThere)
+        );
+        assert!(matches!(
+            deletion_outcome(&refused(pcp::ResultCode::NotAuthorized)),
+            Some(Unmapped::HeldElsewhere { .. })
+        ));
+        assert_eq!(
+            deletion_outcome(&refused(pcp::ResultCode::MalformedRequest)),
+            None
+        );
     }
 }

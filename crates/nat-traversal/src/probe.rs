@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Human, Result};
 use crate::technique::{NatTechnique, Technique};
 
 /// What one technique did when probed.
@@ -143,13 +143,23 @@ impl fmt::Display for ProbeReport {
                     external_address,
                     latency,
                 } => {
-                    write!(f, "{}: {external_address} in {latency:?}", result.technique)?;
+                    write!(
+                        f,
+                        "{}: {external_address} in {}",
+                        result.technique,
+                        Human(*latency)
+                    )?;
                     if self.selected == Some(result.technique) {
                         write!(f, " (selected)")?;
                     }
                 }
                 ProbeOutcome::Failed { error, latency } => {
-                    write!(f, "{}: failed after {latency:?}: {error}", result.technique)?;
+                    write!(
+                        f,
+                        "{}: failed after {}: {error}",
+                        result.technique,
+                        Human(*latency)
+                    )?;
                 }
                 ProbeOutcome::NotAwaited => write!(f, "{}: not awaited", result.technique)?,
             }
@@ -181,11 +191,23 @@ type Finished = (usize, Duration, Result<(Arc<dyn NatTechnique>, IpAddr)>);
 
 /// Runs `probes` (in order of preference) as `mode` says, each bounded by `timeout` from
 /// its own start. Returns the report and the selected technique.
+#[cfg(test)]
 pub(crate) async fn run(
     gateway: IpAddr,
     probes: Vec<(Technique, ProbeFuture)>,
     timeout: Duration,
     mode: Mode,
+) -> (ProbeReport, Option<Arc<dyn NatTechnique>>) {
+    run_with(gateway, probes, timeout, mode, &mut |_| {}).await
+}
+
+/// [`run`], calling `on_result` with each technique's line as soon as it is known.
+pub(crate) async fn run_with(
+    gateway: IpAddr,
+    probes: Vec<(Technique, ProbeFuture)>,
+    timeout: Duration,
+    mode: Mode,
+    on_result: &mut (dyn FnMut(&ProbeResult) + Send),
 ) -> (ProbeReport, Option<Arc<dyn NatTechnique>>) {
     let started = Instant::now();
     let stagger = match mode {
@@ -252,6 +274,7 @@ pub(crate) async fn run(
                 }
             }
         };
+        on_result(&results[index]);
         if let Mode::FirstUsable { .. } = mode {
             // The first line that is not a finished failure decides: an answer is taken at
             // once, a line still running (or not started) must be waited for.
@@ -450,7 +473,7 @@ mod tests {
             message.starts_with("no technique available at gateway 127.0.0.1"),
             "{message}"
         );
-        assert!(message.contains("did not answer within 1s"), "{message}");
+        assert!(message.contains("did not answer within 1.0 s"), "{message}");
     }
 
     #[tokio::test(start_paused = true)]

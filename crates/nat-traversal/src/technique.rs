@@ -191,6 +191,75 @@ impl Mapping {
     }
 }
 
+/// What a technique found when asked to delete a mapping it was not holding (by port, or
+/// every mapping of a protocol): see [`NatTechnique::unmap_port`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unmapped {
+    /// It deleted the mapping (or `count` mappings, when it can count them).
+    Removed {
+        /// How many it deleted, when the technique can tell.
+        count: Option<usize>,
+    },
+    /// There was nothing to delete.
+    NotThere,
+    /// The gateway accepted the deletion but its answer does not say whether there was
+    /// anything to delete (NAT-PMP).
+    Unverifiable,
+    /// A mapping exists that this technique may not delete: another technique or program
+    /// made it (a PCP gateway lets only the nonce that made a mapping delete it).
+    HeldElsewhere {
+        /// What the gateway said.
+        reason: String,
+    },
+    /// The gateway refuses this kind of deletion (e.g. PCP's delete-all on miniupnpd).
+    Refused {
+        /// What the gateway said.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Unmapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unmapped::Removed { count: Some(1) } => f.write_str("removed 1 mapping"),
+            Unmapped::Removed { count: Some(n) } => write!(f, "removed {n} mappings"),
+            Unmapped::Removed { count: None } => f.write_str("removed"),
+            Unmapped::NotThere => f.write_str("nothing to remove"),
+            Unmapped::Unverifiable => f.write_str("done (it cannot say whether there was one)"),
+            Unmapped::HeldElsewhere { reason } => {
+                write!(f, "a mapping exists that it may not delete ({reason})")
+            }
+            Unmapped::Refused { reason } => write!(f, "refused ({reason})"),
+        }
+    }
+}
+
+/// A mapping as a gateway lists it (UPnP IGD's table), whoever made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMapping {
+    /// The technique that listed it.
+    pub technique: Technique,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The public side: the gateway's external address (when known) and port.
+    pub external_address: Option<IpAddr>,
+    /// The external port.
+    pub external_port: u16,
+    /// The LAN host, as the gateway wrote it (an address, normally).
+    pub internal_client: String,
+    /// The port on that host.
+    pub internal_port: u16,
+    /// The description it was made with.
+    pub description: String,
+    /// The remaining lease; zero for a permanent mapping.
+    pub lifetime: Duration,
+    /// Whether the gateway has it enabled.
+    pub enabled: bool,
+    /// The only remote host allowed through it, empty for any.
+    pub remote_host: String,
+}
+
 /// One way of mapping ports at one gateway: PCP, NAT-PMP or UPnP IGD.
 ///
 /// [`PmpTechnique`](crate::PmpTechnique) and [`UpnpTechnique`](crate::UpnpTechnique) are the
@@ -223,6 +292,36 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
 
     /// Deletes `mapping` at the gateway.
     async fn unmap(&self, mapping: &Mapping) -> Result<()>;
+
+    /// Deletes this host's mapping of `internal_port`, made by anyone, as far as this
+    /// technique can: `natctl unmap` from another process than the one that mapped. The
+    /// default says the technique cannot.
+    async fn unmap_port(&self, protocol: Protocol, internal_port: u16) -> Result<Unmapped> {
+        let _ = (protocol, internal_port);
+        Err(crate::Error::Unsupported {
+            technique: self.kind(),
+            what: "delete a mapping by port".into(),
+        })
+    }
+
+    /// Deletes every mapping of `protocol` to this host that this technique can reach. The
+    /// default says the technique cannot.
+    async fn unmap_all(&self, protocol: Protocol) -> Result<Unmapped> {
+        let _ = protocol;
+        Err(crate::Error::Unsupported {
+            technique: self.kind(),
+            what: "delete all of a host's mappings".into(),
+        })
+    }
+
+    /// The gateway's mappings, every host's. The default says the technique cannot list
+    /// (NAT-PMP and PCP have no such request).
+    async fn list(&self) -> Result<Vec<ListedMapping>> {
+        Err(crate::Error::Unsupported {
+            technique: self.kind(),
+            what: "list mappings (the protocol has no such request)".into(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use upnp_soap::igd::{Gateway, MappingRequest};
 use upnp_soap::{Config, Url, code};
 
 use crate::error::{Error, Result};
-use crate::technique::{MapRequest, Mapping, NatTechnique, Technique};
+use crate::technique::{
+    ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, Unmapped,
+};
 
 /// How long an external address read from the gateway is reused before asking again.
 const ADDRESS_FRESHNESS: Duration = Duration::from_secs(2);
@@ -155,7 +157,13 @@ impl NatTechnique for UpnpTechnique {
     }
 
     async fn external_address(&self) -> Result<IpAddr> {
-        let address = self.gateway.external_address().await?;
+        // A private address is still the gateway's answer: the facade classifies it
+        // (double NAT) rather than treating the technique as broken.
+        let address = match self.gateway.external_address().await {
+            Ok(address) => address,
+            Err(upnp_soap::igd::Error::PrivateExternalAddress { address, .. }) => address,
+            Err(error) => return Err(error.into()),
+        };
         if let Ok(mut cached) = self.address.lock() {
             *cached = Some((address, Instant::now()));
         }
@@ -177,14 +185,113 @@ impl NatTechnique for UpnpTechnique {
     }
 
     async fn unmap(&self, mapping: &Mapping) -> Result<()> {
+        self.delete(mapping.protocol, mapping.external.port())
+            .await
+            .map(|_| ())
+    }
+
+    /// Looks the port up as the external port first (`GetSpecificPortMappingEntry`: natkit
+    /// and most programs ask for the same external port), then in the gateway's table; deletes
+    /// only entries whose internal client is this host, so another host's mapping is never
+    /// touched.
+    async fn unmap_port(&self, protocol: Protocol, internal_port: u16) -> Result<Unmapped> {
+        let me = self.gateway.local_address().to_string();
+        let direct = self
+            .gateway
+            .specific_port_mapping(protocol.into(), internal_port)
+            .await?;
+        let mut ports = Vec::new();
+        match direct {
+            Some(entry) if entry.internal_client == me && entry.internal_port == internal_port => {
+                ports.push(entry.external_port);
+            }
+            _ => {
+                // Mapped under another external port, or not at all: the table says which.
+                match self.gateway.port_mappings().await {
+                    Ok(entries) => ports.extend(
+                        entries
+                            .into_iter()
+                            .filter(|e| {
+                                e.protocol == protocol.into()
+                                    && e.internal_client == me
+                                    && e.internal_port == internal_port
+                            })
+                            .map(|e| e.external_port),
+                    ),
+                    Err(error) => {
+                        tracing::debug!(%error, "the gateway's table cannot be read");
+                    }
+                }
+            }
+        }
+        self.delete_each(protocol, &ports).await
+    }
+
+    async fn unmap_all(&self, protocol: Protocol) -> Result<Unmapped> {
+        let me = self.gateway.local_address().to_string();
+        let ports: Vec<u16> = self
+            .gateway
+            .port_mappings()
+            .await?
+            .into_iter()
+            .filter(|e| e.protocol == protocol.into() && e.internal_client == me)
+            .map(|e| e.external_port)
+            .collect();
+        self.delete_each(protocol, &ports).await
+    }
+
+    async fn list(&self) -> Result<Vec<ListedMapping>> {
+        let (entries, address) =
+            futures_util::future::join(self.gateway.port_mappings(), self.recent_address()).await;
+        let external_address = address.ok();
+        Ok(entries?
+            .into_iter()
+            .map(|e| ListedMapping {
+                technique: Technique::Upnp,
+                protocol: match e.protocol {
+                    upnp_soap::igd::Protocol::Tcp => Protocol::Tcp,
+                    upnp_soap::igd::Protocol::Udp => Protocol::Udp,
+                },
+                external_address,
+                external_port: e.external_port,
+                internal_client: e.internal_client,
+                internal_port: e.internal_port,
+                description: e.description,
+                lifetime: e.lease_duration,
+                enabled: e.enabled,
+                remote_host: e.remote_host,
+            })
+            .collect())
+    }
+}
+
+impl UpnpTechnique {
+    /// Deletes the mapping of `external_port`; `false` when the gateway had none (714).
+    async fn delete(&self, protocol: Protocol, external_port: u16) -> Result<bool> {
         match self
             .gateway
-            .delete_port_mapping(mapping.protocol.into(), mapping.external.port())
+            .delete_port_mapping(protocol.into(), external_port)
             .await
         {
-            Ok(()) => Ok(()),
-            Err(e) if e.upnp_code() == Some(code::NO_SUCH_ENTRY_IN_ARRAY) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if e.upnp_code() == Some(code::NO_SUCH_ENTRY_IN_ARRAY) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn delete_each(&self, protocol: Protocol, external_ports: &[u16]) -> Result<Unmapped> {
+        let mut removed = 0;
+        for &port in external_ports {
+            if self.delete(protocol, port).await? {
+                removed += 1;
+            }
+        }
+        Ok(if removed == 0 {
+            Unmapped::NotThere
+        } else {
+            Unmapped::Removed {
+                count: Some(removed),
+            }
+        })
     }
 }

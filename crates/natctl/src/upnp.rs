@@ -1,5 +1,6 @@
-//! `discover`, `upnp services|actions|call`, `list`, and the UPnP IGD side of `external-ip`,
-//! `map` and `unmap` (ssdp and upnp-soap).
+//! `discover` and `upnp services|actions|call`: SSDP and the generic UPnP dispatcher, for
+//! any device and service (ssdp and upnp-soap directly; port mappings go through the
+//! facade in `facade.rs`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -7,14 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use upnp_soap::igd::{self, Gateway, MappingRequest};
 use upnp_soap::{DiscoverOptions, RootDevice};
 
-use crate::mapping::{Target, Transport};
-use crate::output::Output;
-
-/// The description natctl gives its UPnP mappings (shown in router UIs).
-const DESCRIPTION: &str = "natctl";
+use crate::facade::Target;
+use crate::output::{Output, duration};
 
 fn options(target: &Target) -> DiscoverOptions {
     let http = upnp_soap::Config {
@@ -24,158 +21,19 @@ fn options(target: &Target) -> DiscoverOptions {
     };
     let mut options = DiscoverOptions::default()
         .scan_time(target.timeout.min(Duration::from_secs(2)))
-        .http(http);
-    if let Some(gateway) = target.gateway {
+        .http(http)
+        .only_gateway(!target.allow_other_igd);
+    if let Some(gateway) = target
+        .gateway
+        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
+    {
         options = options.gateway(gateway);
     }
     options
 }
 
-pub(crate) async fn gateway(target: &Target) -> Result<Gateway> {
-    Ok(upnp_soap::discover(&options(target)).await?)
-}
-
 async fn root(target: &Target) -> Result<RootDevice> {
     Ok(upnp_soap::discover_root(&options(target)).await?)
-}
-
-impl From<Transport> for igd::Protocol {
-    fn from(transport: Transport) -> igd::Protocol {
-        match transport {
-            Transport::Tcp => igd::Protocol::Tcp,
-            Transport::Udp => igd::Protocol::Udp,
-        }
-    }
-}
-
-pub(crate) async fn external_ip(target: &Target) -> Result<IpAddr> {
-    let gateway = gateway(target).await?;
-    Ok(gateway.external_address().await?)
-}
-
-/// What `map --via upnp` reports.
-pub(crate) struct Mapped {
-    pub(crate) public: SocketAddr,
-    pub(crate) internal: SocketAddr,
-    pub(crate) lease: Duration,
-    pub(crate) permanent: bool,
-}
-
-pub(crate) async fn map(
-    target: &Target,
-    protocol: Transport,
-    internal_port: u16,
-    external_port: u16,
-    lifetime: u32,
-) -> Result<Mapped> {
-    let gateway = gateway(target).await?;
-    let mut request = MappingRequest::new(
-        protocol.into(),
-        internal_port,
-        external_port,
-        Duration::from_secs(lifetime.into()),
-    );
-    request.description = DESCRIPTION.to_owned();
-    let (external, mapping) = tokio::try_join!(
-        gateway.external_address(),
-        gateway.add_port_mapping(&request)
-    )?;
-    Ok(Mapped {
-        public: SocketAddr::new(external, mapping.external_port),
-        internal: SocketAddr::new(mapping.internal_client, mapping.internal_port),
-        lease: mapping.lease,
-        permanent: mapping.permanent,
-    })
-}
-
-/// Deletes this host's mapping of `internal_port` (found in the gateway's table, since UPnP
-/// deletes by external port), or every mapping of `protocol` to this host.
-pub(crate) async fn unmap(
-    target: &Target,
-    protocol: Transport,
-    internal_port: Option<u16>,
-) -> Result<usize> {
-    let gateway = gateway(target).await?;
-    let me = gateway.local_address().to_string();
-    let protocol: igd::Protocol = protocol.into();
-    let mine: Vec<u16> = gateway
-        .port_mappings()
-        .await?
-        .into_iter()
-        .filter(|entry| {
-            entry.protocol == protocol
-                && entry.internal_client == me
-                && internal_port.is_none_or(|port| entry.internal_port == port)
-        })
-        .map(|entry| entry.external_port)
-        .collect();
-    if mine.is_empty() {
-        match internal_port {
-            Some(port) => bail!(
-                "gateway {} holds no {protocol} mapping of port {port} for {me}",
-                gateway.control_url()
-            ),
-            None => return Ok(0),
-        }
-    }
-    for external_port in &mine {
-        gateway
-            .delete_port_mapping(protocol, *external_port)
-            .await?;
-    }
-    Ok(mine.len())
-}
-
-#[derive(Serialize)]
-struct Entry {
-    protocol: String,
-    external_port: u16,
-    internal_client: String,
-    internal_port: u16,
-    description: String,
-    lease_secs: u64,
-    enabled: bool,
-    remote_host: String,
-}
-
-pub(crate) async fn list(out: &Output, target: &Target) -> Result<()> {
-    let gateway = gateway(target).await?;
-    let entries: Vec<Entry> = gateway
-        .port_mappings()
-        .await?
-        .into_iter()
-        .map(|e| Entry {
-            protocol: e.protocol.to_string(),
-            external_port: e.external_port,
-            internal_client: e.internal_client,
-            internal_port: e.internal_port,
-            description: e.description,
-            lease_secs: e.lease_duration.as_secs(),
-            enabled: e.enabled,
-            remote_host: e.remote_host,
-        })
-        .collect();
-    out.print(&entries, || {
-        if entries.is_empty() {
-            return "no port mappings".to_owned();
-        }
-        entries
-            .iter()
-            .map(|e| {
-                format!(
-                    "{:<3} {:>5} -> {}:{:<5} lease {:>6} s  {}",
-                    e.protocol,
-                    e.external_port,
-                    e.internal_client,
-                    e.internal_port,
-                    e.lease_secs,
-                    e.description
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -227,7 +85,7 @@ pub(crate) async fn discover(
         });
     }
     if count == 0 {
-        bail!("no SSDP responder answered within {scan_time:?}");
+        bail!("no SSDP responder answered within {}", duration(scan_time));
     }
     Ok(())
 }
@@ -341,6 +199,9 @@ pub(crate) async fn call(
     let outputs = client.call(action, &pairs).await?;
     let map: BTreeMap<&str, &str> = outputs.iter().collect();
     out.print(&map, || {
+        if outputs.is_empty() {
+            return "done".to_owned();
+        }
         outputs
             .iter()
             .map(|(name, value)| format!("{name} = {value}"))

@@ -128,8 +128,13 @@ fn natctl_maps_and_unmaps_via_pmp_and_pcp() {
         );
         assert!(mapped.status.success(), "{mapped:?}");
         let json: serde_json::Value = serde_json::from_slice(&mapped.stdout).unwrap();
-        assert_eq!(json["public"], format!("44.0.0.1:{port}"));
-        assert_eq!(json["lifetime_secs"], 600);
+        assert_eq!(json["public_address"], format!("44.0.0.1:{port}"));
+        assert_eq!(json["internal_address"], format!("192.168.77.10:{port}"));
+        assert_eq!(json["lifetime"], 600);
+        assert_eq!(json["protocol"], "tcp");
+        assert_eq!(json["reachability"], "public");
+        let technique = if via == "pmp" { "nat-pmp" } else { "pcp" };
+        assert_eq!(json["technique"], technique);
         assert!(
             lab.tcp_reaches(lab.lan(), port, lab.external_socket(port))
                 .unwrap()
@@ -180,9 +185,10 @@ fn natctl_reports_a_router_without_nat_pmp_in_one_line() {
     let output = natctl(lab.lan(), &["external-ip", "--via", "pmp"]);
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(3), "no technique available");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("192.168.77.1:5351 does not speak NAT-PMP or PCP"),
+        stderr.contains("192.168.77.1") && stderr.contains("does not speak NAT-PMP or PCP"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -289,9 +295,9 @@ fn natctl_maps_lists_and_unmaps_via_upnp() {
     assert_eq!(
         ports,
         vec![
-            ("TCP".to_owned(), 4600, "natctl".to_owned()),
-            ("TCP".to_owned(), 4602, "libminiupnpc".to_owned()),
-            ("UDP".to_owned(), 4601, "natctl".to_owned()),
+            ("tcp".to_owned(), 4600, "natctl".to_owned()),
+            ("tcp".to_owned(), 4602, "libminiupnpc".to_owned()),
+            ("udp".to_owned(), 4601, "natctl".to_owned()),
         ]
     );
     // And upnpc sees natctl's.
@@ -335,7 +341,7 @@ fn natctl_maps_lists_and_unmaps_via_upnp() {
     );
     assert!(conflict.status.success(), "{conflict:?}");
     let json: serde_json::Value = serde_json::from_slice(&conflict.stdout).unwrap();
-    let public = json["public"].as_str().unwrap();
+    let public = json["public_address"].as_str().unwrap();
     assert_ne!(
         public, "44.0.0.1:4700",
         "the other host's port was taken over"
@@ -362,7 +368,7 @@ fn natctl_probe_and_auto_pick_what_the_router_speaks() {
     let probe = natctl(full.lan(), &["--json", "probe"]);
     assert!(probe.status.success(), "{probe:?}");
     let json: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
-    assert_eq!(json["selected"], "PCP");
+    assert_eq!(json["selected"], "pcp");
     let techniques = json["techniques"].as_array().unwrap();
     assert_eq!(techniques.len(), 3);
     assert!(
@@ -412,7 +418,7 @@ fn natctl_probe_and_auto_pick_what_the_router_speaks() {
         "{:?}",
         started.elapsed()
     );
-    assert!(!probe.status.success());
+    assert_eq!(probe.status.code(), Some(3), "{probe:?}");
     assert!(
         String::from_utf8_lossy(&probe.stderr).contains("no technique available"),
         "{probe:?}"
@@ -467,12 +473,13 @@ fn natctl_map_keep_holds_the_mapping_until_sigterm_then_deletes_it() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.first().unwrap()["public"], "44.0.0.1:4830", "{text}");
+    assert_eq!(lines.first().unwrap()["event"], "mapped", "{text}");
     assert_eq!(
-        lines.last().unwrap()["note"],
-        "deleted at the gateway",
+        lines.first().unwrap()["public_address"],
+        "44.0.0.1:4830",
         "{text}"
     );
+    assert_eq!(lines.last().unwrap()["event"], "deleted", "{text}");
     assert!(lab.redirections().unwrap().is_empty());
 }
 
@@ -482,4 +489,187 @@ fn nix_kill(pid: u32, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn natctl_unmaps_whatever_technique_made_the_mapping() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    // Made with UPnP, removed by a plain `unmap` (auto): PCP cannot delete it, UPnP can.
+    let mapped = natctl(lab.lan(), &["map", "tcp", "8095", "--via", "upnp"]);
+    assert!(mapped.status.success(), "{mapped:?}");
+    let unmapped = natctl(lab.lan(), &["--json", "unmap", "tcp", "8095"]);
+    assert!(unmapped.status.success(), "{unmapped:?}");
+    let report = json(&unmapped);
+    assert_eq!(report["removed"], true, "{report}");
+    assert!(lab.redirections().unwrap().is_empty());
+
+    // Made with NAT-PMP, removed with --via auto.
+    assert!(
+        natctl(lab.lan(), &["map", "tcp", "8096", "--via", "pmp"])
+            .status
+            .success()
+    );
+    let unmapped = natctl(lab.lan(), &["unmap", "tcp", "8096", "--via", "auto"]);
+    assert!(unmapped.status.success(), "{unmapped:?}");
+    assert!(stdout(&unmapped).starts_with("removed"), "{unmapped:?}");
+    assert!(lab.redirections().unwrap().is_empty());
+    assert!(
+        !lab.tcp_reaches(lab.lan(), 8096, lab.external_socket(8096))
+            .unwrap()
+    );
+
+    // Nothing there: success that says so, whatever the technique.
+    for via in ["auto", "pcp", "pmp", "upnp"] {
+        let nothing = natctl(lab.lan(), &["unmap", "udp", "8097", "--via", via]);
+        assert!(nothing.status.success(), "{via}: {nothing:?}");
+        let text = stdout(&nothing);
+        assert!(
+            text.starts_with("nothing to remove") || text.contains("does not say"),
+            "{via}: {text}"
+        );
+    }
+
+    // unmap-all (auto) removes what every technique made, and counts it.
+    for (port, via) in [("9001", "pcp"), ("9002", "pmp"), ("9003", "upnp")] {
+        let made = natctl(lab.lan(), &["map", "udp", port, "--via", via]);
+        assert!(made.status.success(), "{made:?}");
+    }
+    assert!(
+        natctl(lab.lan(), &["map", "tcp", "9004", "--via", "pcp"])
+            .status
+            .success()
+    );
+    let all = natctl(lab.lan(), &["--json", "unmap-all", "udp"]);
+    assert!(all.status.success(), "{all:?}");
+    assert_eq!(json(&all)["removed_count"], 3, "{all:?}");
+    let left: Vec<u16> = lab
+        .redirections()
+        .unwrap()
+        .iter()
+        .map(|r| r.external_port)
+        .collect();
+    assert_eq!(left, vec![9004], "only the TCP mapping stays");
+    assert!(
+        natctl(lab.lan(), &["unmap", "tcp", "9004"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn natctl_speaks_one_json_schema_and_exits_by_the_book() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    let external = json(&natctl(lab.lan(), &["--json", "external-ip"]));
+    let mapped = json(&natctl(
+        lab.lan(),
+        &["--json", "map", "udp", "7100", "--lifetime", "300"],
+    ));
+    let probe = json(&natctl(lab.lan(), &["--json", "probe"]));
+    let list = json(&natctl(lab.lan(), &["--json", "list"]));
+    for (name, value) in [
+        ("external-ip technique", &external["technique"]),
+        ("map technique", &mapped["technique"]),
+        ("probe selected", &probe["selected"]),
+        ("probe row", &probe["techniques"][0]["technique"]),
+    ] {
+        assert_eq!(value, "pcp", "{name}");
+    }
+    assert_eq!(external["external_ip"], "44.0.0.1");
+    assert_eq!(probe["techniques"][0]["external_ip"], "44.0.0.1");
+    assert_eq!(mapped["public_address"], "44.0.0.1:7100");
+    assert_eq!(mapped["protocol"], "udp");
+    assert_eq!(mapped["lifetime"], 300);
+    let entry = &list.as_array().unwrap()[0];
+    assert_eq!(entry["public_address"], "44.0.0.1:7100");
+    assert_eq!(entry["internal_address"], "192.168.77.10:7100");
+    assert_eq!(entry["protocol"], "udp");
+    assert!(entry["lifetime"].as_u64().unwrap() <= 300);
+    let latency = probe["techniques"][0]["latency_ms"].as_f64().unwrap();
+    assert_eq!(
+        (latency * 10.0).round() / 10.0,
+        latency,
+        "rounded to 0.1 ms"
+    );
+
+    // Usage errors: exit 2, nothing sent (the router logs every request it gets; the
+    // probe's SSDP answers may still be logged a moment later).
+    std::thread::sleep(Duration::from_secs(2));
+    let log_before = lab.miniupnpd_log().len();
+    for args in [
+        &["map", "tcp", "0"][..],
+        &["map", "tcp", "8080", "--lifetime", "0"],
+        &["--timeout", "0", "external-ip"],
+        &["map", "sctp", "8080"],
+    ] {
+        let refused = natctl(lab.lan(), args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {refused:?}");
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let refused = natctl(lab.lan(), &with_json);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        let error: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
+        assert_eq!(error["kind"], "usage", "{error}");
+        assert!(!error["error"].as_str().unwrap().is_empty());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let log = lab.miniupnpd_log();
+    assert_eq!(
+        log.len(),
+        log_before,
+        "a usage error sent a request: {}",
+        &log[log_before.min(log.len())..]
+    );
+
+    let completions = natctl(lab.lan(), &["completions", "bash"]);
+    assert!(completions.status.success());
+    assert!(stdout(&completions).contains("natctl"), "{completions:?}");
+    assert!(
+        natctl(lab.lan(), &["unmap", "udp", "7100"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
+    let Some(lab) = Lab::for_test(LabConfig {
+        natpmp: false,
+        ..LabConfig::default()
+    }) else {
+        return;
+    };
+    // External port 80 is outside the router's allowed range: every attempt is refused.
+    let mut child = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args(["--json", "--timeout", "2", "map", "tcp", "80", "--keep"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    nix_kill(child.id(), "TERM");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "not mapped", "{text}");
+    assert!(events[0]["error"].as_str().is_some(), "{text}");
+    assert!(
+        events.iter().all(|e| e["event"] != "mapped"),
+        "never 'mapped' without a public address: {text}"
+    );
+    assert!(lab.redirections().unwrap().is_empty());
 }

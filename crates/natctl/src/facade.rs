@@ -1,0 +1,714 @@
+//! `external-ip`, `map` (and `map --keep`), `unmap`, `unmap-all`, `list` and `probe`: each
+//! one call on one `Nat` (the nat-traversal facade), restricted to the `--via` technique
+//! when one is given. natctl holds no protocol knowledge of its own here: it chooses,
+//! prints and waits.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Result;
+use nat_traversal::{
+    ExternalAddress, ListedMapping, MapRequest, Mapping, Nat, NatOptions, PortAssignments,
+    ProbeOutcome, ProbeResult, Protocol, Reachability, Technique, UnmapReport, Unmapped,
+};
+use serde::Serialize;
+
+use crate::cli::{Transport, Via};
+use crate::output::{Output, duration, millis};
+
+/// Which gateway to ask, how long to wait, and which IGDs to trust.
+pub(crate) struct Target {
+    pub(crate) gateway: Option<IpAddr>,
+    pub(crate) timeout: Duration,
+    pub(crate) allow_other_igd: bool,
+}
+
+impl Target {
+    /// The facade for one command: every technique, or only `via`.
+    pub(crate) fn nat(&self, via: Via) -> Nat {
+        Nat::new(self.options(via))
+    }
+
+    fn options(&self, via: Via) -> NatOptions {
+        let mut options = NatOptions::default()
+            .probe_timeout(self.timeout)
+            .operation_timeout(self.timeout)
+            .description("natctl");
+        if let Some(gateway) = self.gateway {
+            options = options.gateway(gateway);
+        }
+        if let Some(technique) = technique(via) {
+            options = options.only(technique);
+        }
+        options
+    }
+}
+
+/// The technique `--via` names; `None` for auto.
+pub(crate) fn technique(via: Via) -> Option<Technique> {
+    match via {
+        Via::Auto => None,
+        Via::Pcp => Some(Technique::Pcp),
+        Via::Pmp => Some(Technique::NatPmp),
+        Via::Upnp => Some(Technique::Upnp),
+    }
+}
+
+impl From<Transport> for Protocol {
+    fn from(transport: Transport) -> Protocol {
+        match transport {
+            Transport::Tcp => Protocol::Tcp,
+            Transport::Udp => Protocol::Udp,
+        }
+    }
+}
+
+/// What `--via` covers, for the spinner: "PCP", "PCP, NAT-PMP and UPnP IGD".
+fn techniques_label(via: Via) -> String {
+    match technique(via) {
+        Some(technique) => technique.to_string(),
+        None => "PCP, NAT-PMP and UPnP IGD".to_owned(),
+    }
+}
+
+/// "at 192.168.1.1" or "at the default gateway".
+fn at(target: &Target) -> String {
+    match target.gateway {
+        Some(gateway) => format!("at {gateway}"),
+        None => "at the default gateway".to_owned(),
+    }
+}
+
+// The JSON schema (docs/CLI.md): the same names and spellings in every command.
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+/// A lifetime in whole seconds; `None` (JSON `null`) for a mapping without lease.
+fn lifetime(lifetime: Duration) -> Option<u64> {
+    (!lifetime.is_zero()).then_some(lifetime.as_secs())
+}
+
+/// ", not reachable from the internet: double NAT (...)" for a non-public address.
+fn reach_note(address: IpAddr) -> String {
+    let reach = Reachability::of(address);
+    if reach.is_public() {
+        String::new()
+    } else {
+        format!("; {reach}")
+    }
+}
+
+#[derive(Serialize)]
+struct ExternalIpJson {
+    external_ip: IpAddr,
+    technique: &'static str,
+    gateway: IpAddr,
+    reachability: &'static str,
+    reachable: bool,
+}
+
+pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Result<()> {
+    out.progress().start(format!(
+        "asking {} {} for the external address",
+        techniques_label(via),
+        at(target)
+    ));
+    let found: ExternalAddress = target.nat(via).external().await?;
+    out.progress().clear();
+    let reach = found.reachability();
+    out.print(
+        &ExternalIpJson {
+            external_ip: found.address,
+            technique: found.technique.as_str(),
+            gateway: found.gateway,
+            reachability: reach.as_str(),
+            reachable: reach.is_public(),
+        },
+        || {
+            if reach.is_public() {
+                found.address.to_string()
+            } else {
+                format!("{} ({reach})", found.address)
+            }
+        },
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MappedJson {
+    protocol: &'static str,
+    internal_address: Option<SocketAddr>,
+    public_address: SocketAddr,
+    technique: &'static str,
+    lifetime: Option<u64>,
+    gateway: Option<IpAddr>,
+    reachability: &'static str,
+    reachable: bool,
+}
+
+fn mapped_json(nat: &Nat, mapping: &Mapping) -> MappedJson {
+    let reach = Reachability::of(mapping.external.ip());
+    MappedJson {
+        protocol: protocol_name(mapping.protocol),
+        internal_address: nat
+            .local_address()
+            .map(|ip| SocketAddr::new(ip, mapping.internal_port)),
+        public_address: mapping.external,
+        technique: mapping.technique.as_str(),
+        lifetime: lifetime(mapping.lifetime),
+        gateway: nat.gateway(),
+        reachability: reach.as_str(),
+        reachable: reach.is_public(),
+    }
+}
+
+pub(crate) struct MapArgs {
+    pub(crate) protocol: Transport,
+    pub(crate) internal_port: u16,
+    pub(crate) external_port: u16,
+    pub(crate) lifetime: u32,
+}
+
+impl MapArgs {
+    fn request(&self) -> MapRequest {
+        MapRequest::new(self.protocol.into(), self.internal_port)
+            .external_port(self.external_port)
+            .lifetime(Duration::from_secs(self.lifetime.into()))
+    }
+}
+
+pub(crate) async fn map(out: &Output, target: &Target, via: Via, args: &MapArgs) -> Result<()> {
+    out.progress().start(format!(
+        "asking {} {} for {} port {}",
+        techniques_label(via),
+        at(target),
+        Protocol::from(args.protocol),
+        args.internal_port
+    ));
+    let nat = target.nat(via);
+    let mapping = nat.map(&args.request()).await?;
+    out.progress().clear();
+    let json = mapped_json(&nat, &mapping);
+    out.print(&json, || {
+        let internal = json
+            .internal_address
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| format!("port {}", mapping.internal_port));
+        let lease = match json.lifetime {
+            Some(seconds) => format!("lifetime {seconds} s"),
+            None => "permanent: delete it with natctl unmap".to_owned(),
+        };
+        format!(
+            "{} -> {internal} ({}, {lease}, via {}){}",
+            mapping.external,
+            mapping.protocol,
+            mapping.technique,
+            reach_note(mapping.external.ip())
+        )
+    });
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TechniqueOutcomeJson {
+    technique: &'static str,
+    outcome: &'static str,
+    count: Option<usize>,
+    detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnmappedJson {
+    protocol: &'static str,
+    internal_port: Option<u16>,
+    removed: bool,
+    removed_count: Option<usize>,
+    gateway: IpAddr,
+    techniques: Vec<TechniqueOutcomeJson>,
+}
+
+fn unmapped_json(report: &UnmapReport) -> UnmappedJson {
+    UnmappedJson {
+        protocol: protocol_name(report.protocol),
+        internal_port: report.internal_port,
+        removed: report.removed(),
+        removed_count: report.removed_count(),
+        gateway: report.gateway,
+        techniques: report
+            .results
+            .iter()
+            .map(|r| {
+                let (outcome, count, detail) = match &r.outcome {
+                    Ok(Unmapped::Removed { count }) => ("removed", *count, None),
+                    Ok(Unmapped::NotThere) => ("not_there", Some(0), None),
+                    Ok(Unmapped::Unverifiable) => ("unverifiable", None, None),
+                    Ok(Unmapped::HeldElsewhere { reason }) => {
+                        ("held_elsewhere", None, Some(reason.clone()))
+                    }
+                    Ok(Unmapped::Refused { reason }) => ("refused", None, Some(reason.clone())),
+                    Ok(other) => ("other", None, Some(other.to_string())),
+                    Err(error) => ("error", None, Some(error.clone())),
+                };
+                TechniqueOutcomeJson {
+                    technique: r.technique.as_str(),
+                    outcome,
+                    count,
+                    detail,
+                }
+            })
+            .collect(),
+    }
+}
+
+pub(crate) async fn unmap(
+    out: &Output,
+    target: &Target,
+    via: Via,
+    protocol: Transport,
+    internal_port: Option<u16>,
+) -> Result<()> {
+    let protocol = Protocol::from(protocol);
+    let what = match internal_port {
+        Some(port) => format!("the {protocol} mapping of port {port}"),
+        None => format!("every {protocol} mapping of this host"),
+    };
+    out.progress().start(format!(
+        "asking {} {} to remove {what}",
+        techniques_label(via),
+        at(target)
+    ));
+    let nat = target.nat(via);
+    let report = match internal_port {
+        Some(port) => nat.unmap_port(protocol, port).await?,
+        None => nat.unmap_all(protocol).await?,
+    };
+    out.progress().clear();
+    out.print(&unmapped_json(&report), || describe_unmap(&report));
+    Ok(())
+}
+
+/// The human line for an unmap report.
+fn describe_unmap(report: &UnmapReport) -> String {
+    let protocol = report.protocol;
+    let details = report.to_string();
+    let what = match report.internal_port {
+        Some(port) => format!("{protocol} mapping of port {port}"),
+        None => format!("{protocol} mappings of this host"),
+    };
+    if report.removed() {
+        let removers: Vec<String> = report.removed_by().map(|t| t.to_string()).collect();
+        return match (report.internal_port, report.removed_count()) {
+            (Some(_), _) => format!("removed the {what} (via {})", removers.join(", ")),
+            (None, Some(1)) => format!("removed 1 {protocol} mapping of this host ({details})"),
+            (None, Some(count)) => {
+                format!("removed {count} {protocol} mappings of this host ({details})")
+            }
+            (None, None) => format!("removed the {what} ({details})"),
+        };
+    }
+    if report.verified() {
+        format!("nothing to remove: no {what} ({details})")
+    } else {
+        format!(
+            "asked to remove the {what}; the gateway does not say whether there was any ({details})"
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct ListedJson {
+    protocol: &'static str,
+    public_address: Option<SocketAddr>,
+    external_port: u16,
+    internal_address: String,
+    lifetime: Option<u64>,
+    description: String,
+    enabled: bool,
+    remote_host: Option<String>,
+    technique: &'static str,
+}
+
+fn listed_json(entry: &ListedMapping) -> ListedJson {
+    let internal_address = match entry.internal_client.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, entry.internal_port).to_string(),
+        Err(_) => format!("{}:{}", entry.internal_client, entry.internal_port),
+    };
+    ListedJson {
+        protocol: protocol_name(entry.protocol),
+        public_address: entry
+            .external_address
+            .map(|ip| SocketAddr::new(ip, entry.external_port)),
+        external_port: entry.external_port,
+        internal_address,
+        lifetime: lifetime(entry.lifetime),
+        description: entry.description.clone(),
+        enabled: entry.enabled,
+        remote_host: (!entry.remote_host.is_empty()).then(|| entry.remote_host.clone()),
+        technique: entry.technique.as_str(),
+    }
+}
+
+pub(crate) async fn list(out: &Output, target: &Target, via: Via) -> Result<()> {
+    out.progress().start(format!(
+        "reading the mapping table {} ({})",
+        at(target),
+        techniques_label(via)
+    ));
+    let entries = target.nat(via).list().await?;
+    out.progress().clear();
+    let rows: Vec<ListedJson> = entries.iter().map(listed_json).collect();
+    out.print(&rows, || {
+        if rows.is_empty() {
+            return "no port mappings".to_owned();
+        }
+        let table: Vec<[String; 6]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.protocol.to_uppercase(),
+                    r.public_address
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| format!("*:{}", r.external_port)),
+                    r.internal_address.clone(),
+                    r.lifetime
+                        .map(|s| format!("{s} s"))
+                        .unwrap_or_else(|| "permanent".into()),
+                    if r.enabled { "yes" } else { "no" }.to_owned(),
+                    r.description.clone(),
+                ]
+            })
+            .collect();
+        render_table(
+            [
+                "PROTO",
+                "PUBLIC",
+                "INTERNAL",
+                "LIFETIME",
+                "ENABLED",
+                "DESCRIPTION",
+            ],
+            &table,
+        )
+    });
+    Ok(())
+}
+
+/// An aligned table with a header; the last column is not padded.
+pub(crate) fn render_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut lines = vec![pad_row(&header.map(str::to_owned), &widths)];
+    lines.extend(rows.iter().map(|row| pad_row(row, &widths)));
+    lines.join("\n")
+}
+
+fn pad_row<const N: usize>(row: &[String; N], widths: &[usize; N]) -> String {
+    let mut line = String::new();
+    for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+        if index + 1 == N {
+            line.push_str(cell);
+        } else {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+    }
+    line.trim_end().to_owned()
+}
+
+#[derive(Serialize)]
+struct ProbeRowJson {
+    technique: &'static str,
+    available: bool,
+    latency_ms: Option<f64>,
+    external_ip: Option<IpAddr>,
+    reachability: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProbeJson {
+    gateway: IpAddr,
+    selected: Option<&'static str>,
+    elapsed_ms: f64,
+    techniques: Vec<ProbeRowJson>,
+}
+
+fn probe_row(result: &ProbeResult) -> ProbeRowJson {
+    let external = result.external_address();
+    ProbeRowJson {
+        technique: result.technique.as_str(),
+        available: external.is_some(),
+        latency_ms: result.latency().map(millis),
+        external_ip: external,
+        reachability: external.map(|ip| Reachability::of(ip).as_str()),
+        error: match &result.outcome {
+            ProbeOutcome::Failed { error, .. } => Some(error.clone()),
+            ProbeOutcome::NotAwaited => Some("not awaited".into()),
+            _ => None,
+        },
+    }
+}
+
+const PROBE_HEADER: [&str; 4] = ["TECHNIQUE", "AVAILABLE", "LATENCY", "EXTERNAL IP / ERROR"];
+const PROBE_WIDTHS: [usize; 4] = [9, 9, 9, 0];
+
+fn probe_text(result: &ProbeResult) -> [String; 4] {
+    let detail = match &result.outcome {
+        ProbeOutcome::Answered {
+            external_address, ..
+        } => format!("{external_address}{}", reach_note(*external_address)),
+        ProbeOutcome::Failed { error, .. } => error.clone(),
+        ProbeOutcome::NotAwaited => "not awaited".into(),
+    };
+    [
+        result.technique.as_str().to_owned(),
+        if result.external_address().is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+        .to_owned(),
+        result
+            .latency()
+            .map(duration_ms)
+            .unwrap_or_else(|| "-".into()),
+        detail,
+    ]
+}
+
+fn duration_ms(latency: Duration) -> String {
+    format!("{:.1} ms", millis(latency))
+}
+
+pub(crate) async fn probe(out: &Output, target: &Target) -> Result<()> {
+    let nat = target.nat(Via::Auto);
+    out.progress()
+        .start(format!("probing PCP, NAT-PMP and UPnP IGD {}", at(target)));
+    // Rows print as each technique finishes; the header first.
+    out.text(&pad_row(&PROBE_HEADER.map(str::to_owned), &PROBE_WIDTHS));
+    let report = nat
+        .probe_with(|result| {
+            out.text(&pad_row(&probe_text(result), &PROBE_WIDTHS));
+        })
+        .await?;
+    out.progress().clear();
+    let json = ProbeJson {
+        gateway: report.gateway,
+        selected: report.selected.map(Technique::as_str),
+        elapsed_ms: millis(report.elapsed),
+        techniques: report.results.iter().map(probe_row).collect(),
+    };
+    if out.json() {
+        out.print(&json, String::new);
+    } else {
+        out.text(&match report.selected {
+            Some(technique) => format!(
+                "selected {technique} at gateway {} (probed in {})",
+                report.gateway,
+                duration(report.elapsed)
+            ),
+            None => format!("nothing selected at gateway {}", report.gateway),
+        });
+    }
+    if report.selected.is_none() {
+        return Err(report.no_technique_error().into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct AssignmentJson {
+    address: SocketAddr,
+    technique: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct KeepEventJson<'a> {
+    event: &'a str,
+    protocol: &'static str,
+    internal_port: u16,
+    public_address: Option<SocketAddr>,
+    technique: Option<&'static str>,
+    reachability: Option<&'static str>,
+    assignments: Vec<AssignmentJson>,
+    error: Option<&'a str>,
+}
+
+/// Holds a persistent mapping until SIGINT or SIGTERM, printing every change and every
+/// failure, then deletes it at the gateway. Fails when nothing was ever mapped.
+pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs) -> Result<()> {
+    let nat = Nat::new(
+        target
+            .options(via)
+            .lifetime(Duration::from_secs(args.lifetime.into())),
+    );
+    let protocol = Protocol::from(args.protocol);
+    out.progress().start(format!(
+        "asking {} {} for {protocol} port {}",
+        techniques_label(via),
+        at(target),
+        args.internal_port
+    ));
+    let local = SocketAddr::from(([0, 0, 0, 0], args.internal_port));
+    let mapping = nat
+        .persistent(args.request())
+        .local_address(local)
+        .start()
+        .await;
+    out.progress().clear();
+    let mut changes = mapping.assignments();
+    let mut errors = mapping.errors();
+    let print = |event: &str, assignments: &PortAssignments, error: Option<&str>| {
+        let public = assignments.public().next();
+        let json = KeepEventJson {
+            event,
+            protocol: protocol_name(protocol),
+            internal_port: args.internal_port,
+            public_address: public.map(|a| a.address),
+            technique: public.and_then(|a| a.technique).map(Technique::as_str),
+            reachability: public
+                .and_then(|a| a.reachability())
+                .map(Reachability::as_str),
+            assignments: assignments
+                .iter()
+                .map(|a| AssignmentJson {
+                    address: a.address,
+                    technique: a.technique.map(Technique::as_str),
+                })
+                .collect(),
+            error,
+        };
+        out.line(&json, || match (event, public, error) {
+            (_, Some(public), _) => format!(
+                "{event}: {} via {}{} (local: {})",
+                public.address,
+                public.technique.map(|t| t.to_string()).unwrap_or_default(),
+                reach_note(public.address.ip()),
+                assignments
+                    .local_only()
+                    .map(|a| a.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (_, None, Some(error)) => format!("{event}: {error}; retrying"),
+            (_, None, None) => event.to_owned(),
+        });
+    };
+    let mut ever_mapped = false;
+    {
+        let current = changes.borrow_and_update().clone();
+        let error = errors.borrow_and_update().clone();
+        if current.public_address().is_some() {
+            ever_mapped = true;
+            print("mapped", &current, None);
+        } else {
+            print(
+                "not mapped",
+                &current,
+                error.as_deref().or(Some("no answer yet")),
+            );
+        }
+    }
+    let mut stop = Stop::new()?;
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let current = changes.borrow_and_update().clone();
+                if current.public_address().is_some() {
+                    let event = if ever_mapped { "changed" } else { "mapped" };
+                    ever_mapped = true;
+                    print(event, &current, None);
+                } else if ever_mapped {
+                    let error = mapping.last_error();
+                    print("lost", &current, error.as_deref().or(Some("the mapping is gone")));
+                }
+            }
+            changed = errors.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let error = errors.borrow_and_update().clone();
+                if let Some(error) = error {
+                    let current = changes.borrow().clone();
+                    print("not mapped", &current, Some(&error));
+                }
+            }
+            () = stop.wait() => break,
+        }
+    }
+    let held = mapping.mapping().is_some();
+    let stopped = mapping.stop().await;
+    if held {
+        stopped?;
+        print("deleted", &PortAssignments::new(), None);
+    } else {
+        print("stopped", &PortAssignments::new(), None);
+    }
+    if !ever_mapped {
+        anyhow::bail!(
+            "nothing was ever mapped: the gateway refused or did not answer every attempt"
+        );
+    }
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) everywhere, and SIGTERM where it exists.
+struct Stop {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn new() -> Result<Stop> {
+        Ok(Stop {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_aligned_under_their_header() {
+        let table = render_table(
+            ["A", "BB", "C"],
+            &[
+                ["xxx".into(), "y".into(), "last".into()],
+                ["x".into(), "yyyy".into(), "z".into()],
+            ],
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "A    BB    C");
+        assert_eq!(lines[1], "xxx  y     last");
+        assert_eq!(lines[2], "x    yyyy  z");
+    }
+}
