@@ -648,7 +648,7 @@ fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
         return;
     };
     // External port 80 is outside the router's allowed range: every attempt is refused.
-    let mut child = lab
+    let child = lab
         .lan()
         .command(env!("CARGO_BIN_EXE_natctl"))
         .args(["--json", "--timeout", "2", "map", "tcp", "80", "--keep"])
