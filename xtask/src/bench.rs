@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use natlab::{Host, Lab, LabConfig};
 
-use crate::shell::{cargo, root, run, say, step};
+use crate::shell::{build_binary, say, step};
 
 /// One comparison: a natctl invocation and the reference tool's equivalent.
 struct Case {
@@ -96,16 +96,7 @@ fn rss_and_cpu(pid: u32) -> Result<(u64, Duration)> {
 /// first public assignment for auto against each single technique.
 fn facade(lab: &Lab, count: u16, first_runs: usize) -> Result<()> {
     step("building the facade bench worker (release)");
-    run(cargo().current_dir(root()).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "xtask",
-        "--bin",
-        "bench-worker",
-    ]))?;
-    let worker = root().join("target/release/bench-worker");
+    let worker = build_binary("xtask", "bench-worker", true)?;
     let worker = worker.to_string_lossy();
 
     step("time to the first public assignment (medians)");
@@ -215,10 +206,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     step("building natctl (release)");
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--release", "--quiet", "-p", "natctl"]))?;
-    let natctl = root().join("target/release/natctl");
+    let natctl = build_binary("natctl", "natctl", true)?;
     step("starting the lab");
     // PCP grants at least min_lifetime: 60 s, so the facade bench refreshes every 30 s.
     // miniupnpd runs as on a router, without the debug log that costs most of its time at

@@ -1,34 +1,54 @@
 //! `cargo xtask lab`: a lab to play with by hand.
 //!
-//! `up` starts a lab named `manual` and leaves it running; `shell`, `exec` and `down` find it
-//! again by that name. `demo` starts a throwaway lab and shows what `natctl` sees from its LAN.
+//! `up` starts a lab (named `manual` unless `--name` says otherwise) and leaves it running;
+//! `shell`, `exec` and `down` find it again by that name. `demo` starts a throwaway lab and
+//! shows what `natctl` sees from its LAN.
 
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use natlab::{Host, Lab, LabConfig};
 
-use crate::shell::{cargo, root, run, say, step};
+use crate::shell::{Usage, build_binary, run, say, step};
 
-const NAME: &str = "manual";
+const DEFAULT_NAME: &str = "manual";
+
+const HELP: &str = "\
+cargo xtask lab up [--name N] [--no-natpmp] [--no-upnp] [--no-default-route]
+                               start a lab and leave it running (default name: manual)
+cargo xtask lab down [--name N]
+                               tear it down
+cargo xtask lab shell [--name N] [lan|router|wan]
+                               a shell on a host of the lab (default lan)
+cargo xtask lab exec [--name N] [--host lan|router|wan] -- CMD...
+                               run a command on a host of the lab
+cargo xtask lab demo           start a throwaway lab and show what natctl sees from its LAN";
+
+const HOSTS: [&str; 4] = ["lan", "router", "rtr", "wan"];
 
 pub(crate) fn run_lab(args: &[String]) -> Result<()> {
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask lab <up|down|shell|exec|demo>");
+        return Err(Usage(format!("which lab command?\n\n{HELP}")).into());
     };
     match command.as_str() {
         "up" => up(rest),
         "down" => {
-            drop(Lab::attach(NAME)?);
-            say("lab 'manual' is down");
+            let (name, rest) = take_name(rest)?;
+            no_more(rest)?;
+            drop(Lab::attach(&name)?);
+            say(&format!("lab {name:?} is down"));
             Ok(())
         }
         "shell" => {
-            let lab = Lab::attach(NAME)?;
-            let host = pick_host(&lab, rest.first().map(String::as_str).unwrap_or("lan"))?;
+            let (name, rest) = take_name(rest)?;
+            let host = match rest {
+                [] => "lan",
+                [host] => checked_host(host)?,
+                _ => return Err(Usage(format!("shell takes one host name\n\n{HELP}")).into()),
+            };
+            let lab = attached(&name)?;
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
-            let status = host.command(&shell).status()?;
-            std::mem::forget(lab);
+            let status = pick_host(&lab, host).command(&shell).status()?;
             if !status.success() {
                 bail!("the shell exited with {status}");
             }
@@ -36,31 +56,107 @@ pub(crate) fn run_lab(args: &[String]) -> Result<()> {
         }
         "exec" => exec(rest),
         "demo" => demo(),
-        other => bail!("unknown lab command {other:?}"),
+        "help" | "--help" | "-h" => {
+            say(HELP);
+            Ok(())
+        }
+        other => Err(Usage(format!("unknown lab command {other:?}\n\n{HELP}")).into()),
     }
 }
 
-fn config_from(args: &[String]) -> Result<LabConfig> {
+/// A lab that stays up when this handle goes away (only `down` tears one down).
+struct Attached(Option<Lab>);
+
+impl std::ops::Deref for Attached {
+    type Target = Lab;
+
+    fn deref(&self) -> &Lab {
+        self.0.as_ref().expect("attached until dropped")
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Some(lab) = self.0.take() {
+            lab.keep();
+        }
+    }
+}
+
+fn attached(name: &str) -> Result<Attached> {
+    Ok(Attached(Some(Lab::attach(name).with_context(|| {
+        format!("no lab named {name:?} is up (start one with cargo xtask lab up --name {name})")
+    })?)))
+}
+
+/// `--name N` anywhere among the arguments; the rest in order.
+fn take_name(args: &[String]) -> Result<(String, &[String])> {
+    match args {
+        [flag, name, rest @ ..] if flag == "--name" => {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || name.len() > 12
+            {
+                return Err(Usage(format!(
+                    "lab names are 1 to 12 letters, digits, - or _, not {name:?}"
+                ))
+                .into());
+            }
+            Ok((name.clone(), rest))
+        }
+        [flag] if flag == "--name" => Err(Usage("--name needs a value".into()).into()),
+        rest => Ok((DEFAULT_NAME.to_owned(), rest)),
+    }
+}
+
+fn no_more(args: &[String]) -> Result<()> {
+    match args.first() {
+        None => Ok(()),
+        Some(extra) => Err(Usage(format!("unexpected {extra:?}\n\n{HELP}")).into()),
+    }
+}
+
+fn checked_host(name: &str) -> Result<&str> {
+    if HOSTS.contains(&name) {
+        Ok(name)
+    } else {
+        Err(Usage(format!("unknown host {name:?}: lan, router or wan")).into())
+    }
+}
+
+fn pick_host<'a>(lab: &'a Lab, name: &str) -> &'a Host {
+    match name {
+        "router" | "rtr" => lab.router(),
+        "wan" => lab.wan(),
+        _ => lab.lan(),
+    }
+}
+
+fn up(args: &[String]) -> Result<()> {
+    let (name, rest) = take_name(args)?;
     let mut config = LabConfig {
-        name: Some(NAME.into()),
+        name: Some(name.clone()),
         ..LabConfig::default()
     };
-    for arg in args {
+    for arg in rest {
         match arg.as_str() {
             "--no-natpmp" => config.natpmp = false,
             "--no-upnp" => config.upnp = false,
             "--no-default-route" => config.lan_default_route = false,
-            other => bail!("unknown lab option {other:?}"),
+            other => return Err(Usage(format!("unknown lab option {other:?}\n\n{HELP}")).into()),
         }
     }
-    Ok(config)
-}
-
-fn up(args: &[String]) -> Result<()> {
-    let lab = Lab::start(config_from(args)?).context("starting the lab")?;
+    let lab = Lab::start(config).context("starting the lab")?;
+    let with_name = if name == DEFAULT_NAME {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    };
     say(&format!(
-        "lab 'manual' is up:\n  LAN host  {} (netns {})\n  router    {} / 192.168.77.1 (netns {}), miniupnpd files in {}\n  WAN host  {} (netns {})\n\
-         try: cargo xtask lab shell, cargo xtask lab exec -- natpmpc -g 192.168.77.1, cargo xtask lab down",
+        "lab {name:?} is up:\n  LAN host  {} (netns {})\n  router    {} / 192.168.77.1 (netns {}), miniupnpd files in {}\n  WAN host  {} (netns {})\n\
+         try: cargo xtask lab shell{with_name}, cargo xtask lab exec{with_name} -- natpmpc -g 192.168.77.1, cargo xtask lab down{with_name}",
         lab.lan().address(),
         lab.lan().netns(),
         lab.external_address(),
@@ -73,38 +169,25 @@ fn up(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn pick_host<'a>(lab: &'a Lab, name: &str) -> Result<&'a Host> {
-    Ok(match name {
-        "lan" => lab.lan(),
-        "router" | "rtr" => lab.router(),
-        "wan" => lab.wan(),
-        other => bail!("unknown host {other:?}: lan, router or wan"),
-    })
-}
-
 fn exec(args: &[String]) -> Result<()> {
+    let (name, args) = take_name(args)?;
     let (host, command) = match args {
         [flag, host, dashdash, command @ ..] if flag == "--host" && dashdash == "--" => {
-            (host.as_str(), command)
+            (checked_host(host)?, command)
         }
         [dashdash, command @ ..] if dashdash == "--" => ("lan", command),
-        _ => bail!("usage: cargo xtask lab exec [--host lan|router|wan] -- CMD..."),
+        _ => return Err(Usage(format!("usage:\n{HELP}")).into()),
     };
     let Some((program, program_args)) = command.split_first() else {
-        bail!("no command given");
+        return Err(Usage("no command given after --".into()).into());
     };
-    let lab = Lab::attach(NAME)?;
-    let result = run(pick_host(&lab, host)?.command(program).args(program_args));
-    std::mem::forget(lab);
-    result
+    let lab = attached(&name)?;
+    run(pick_host(&lab, host).command(program).args(program_args))
 }
 
 fn demo() -> Result<()> {
-    step("building natctl");
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--quiet", "-p", "natctl"]))?;
-    let natctl = root().join("target/debug/natctl");
+    step("building natctl (cargo's progress below)");
+    let natctl = build_binary("natctl", "natctl", false)?;
     step("starting a lab (LAN 192.168.77.10 behind miniupnpd at 192.168.77.1, WAN 44.0.0.1)");
     let lab = Lab::start(LabConfig::default())?;
     for args in [

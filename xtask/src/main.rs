@@ -5,25 +5,49 @@
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
 //! - `cargo xtask bench`: natctl against the reference C tools in one lab, as ratios.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
+//! - `cargo xtask man`: natctl's man page, generated from its clap definition.
 
 mod bench;
 mod lab;
+mod man;
 mod packages;
 mod shell;
 mod test;
 #[cfg(test)]
 mod tidy;
 
-use anyhow::{Result, bail};
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
+use anyhow::Result;
+
+use shell::Usage;
+
+/// Errors print as one line (causes after colons), never with a backtrace; a usage error
+/// exits with 2, any other failure with 1.
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<Usage>().is_some() => {
+            eprintln!("cargo xtask: {error}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("cargo xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask <test|lab|bench|fuzz> ...\n\n{}", HELP);
+        return Err(Usage(format!("usage: cargo xtask <command> ...\n\n{HELP}")).into());
     };
     match command.as_str() {
         "test" => test::run_all(rest),
         "lab" => lab::run_lab(rest),
+        "man" => man::write_man_page(),
         "bench" => bench::run_bench(rest),
         "fuzz" => {
             let seconds = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
@@ -33,16 +57,18 @@ fn main() -> Result<()> {
             shell::say(HELP);
             Ok(())
         }
-        other => bail!("unknown xtask command {other:?}\n\n{HELP}"),
+        other => Err(Usage(format!("unknown xtask command {other:?}\n\n{HELP}")).into()),
     }
 }
 
 const HELP: &str = "\
 cargo xtask test              packages, fmt, clippy, tests (lab included), fuzz smoke, docs
-cargo xtask lab up            start a lab named 'manual' and leave it running
-cargo xtask lab down          tear the 'manual' lab down
-cargo xtask lab shell [HOST]  a shell on lan (default), router or wan
-cargo xtask lab exec [--host HOST] -- CMD...
+cargo xtask lab up [--name N]  start a lab (default name 'manual') and leave it running
+cargo xtask lab down [--name N]
+cargo xtask lab shell [--name N] [HOST]   a shell on lan (default), router or wan
+cargo xtask lab exec [--name N] [--host HOST] -- CMD...
 cargo xtask lab demo          start a lab and show what natctl sees from its LAN
+cargo xtask lab --help        the lab commands in full
+cargo xtask man               natctl's man page, from its clap definition (target/man/natctl.1)
 cargo xtask bench [--runs N]  natctl against natpmpc/upnpc in one lab (medians, ratios)
 cargo xtask fuzz [SECONDS]    run every fuzz target for SECONDS each (default 60)";

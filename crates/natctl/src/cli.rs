@@ -33,7 +33,7 @@ Environment:
 /// Learn your router's public address and keep ports forwarded, whatever protocol it speaks
 /// (PCP, NAT-PMP or UPnP IGD).
 #[derive(Debug, Parser)]
-#[command(name = "natctl", version, about, after_help = AFTER_HELP)]
+#[command(name = "natctl", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// Print machine-readable JSON instead of text (JSON Lines for streams).
     #[arg(long, global = true)]

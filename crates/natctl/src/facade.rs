@@ -71,9 +71,12 @@ fn techniques_label(via: Via) -> String {
     }
 }
 
-/// "at 192.168.1.1" or "at the default gateway".
+/// "at 192.168.1.1", or "at the default gateway" when it cannot be read.
 fn at(target: &Target) -> String {
-    match target.gateway {
+    match target
+        .gateway
+        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
+    {
         Some(gateway) => format!("at {gateway}"),
         None => "at the default gateway".to_owned(),
     }
@@ -536,6 +539,7 @@ struct KeepEventJson<'a> {
     event: &'a str,
     protocol: &'static str,
     internal_port: u16,
+    internal_address: Option<SocketAddr>,
     public_address: Option<SocketAddr>,
     technique: Option<&'static str>,
     reachability: Option<&'static str>,
@@ -573,6 +577,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
             event,
             protocol: protocol_name(protocol),
             internal_port: args.internal_port,
+            internal_address: nat
+                .local_address()
+                .map(|ip| SocketAddr::new(ip, args.internal_port)),
             public_address: public.map(|a| a.address),
             technique: public.and_then(|a| a.technique).map(Technique::as_str),
             reachability: public
@@ -587,8 +594,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
                 .collect(),
             error,
         };
-        out.line(&json, || match (event, public, error) {
-            (_, Some(public), _) => format!(
+        let event = event.replace('_', " ");
+        out.line(&json, || match (public, error) {
+            (Some(public), _) => format!(
                 "{event}: {} via {}{} (local: {})",
                 public.address,
                 public.technique.map(|t| t.to_string()).unwrap_or_default(),
@@ -599,8 +607,8 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            (_, None, Some(error)) => format!("{event}: {error}; retrying"),
-            (_, None, None) => event.to_owned(),
+            (None, Some(error)) => format!("{event}: {error}; retrying"),
+            (None, None) => event,
         });
     };
     let mut ever_mapped = false;
@@ -642,7 +650,7 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
                 let error = errors.borrow_and_update().clone();
                 if let Some(error) = error {
                     let current = changes.borrow().clone();
-                    print("not mapped", &current, Some(&error));
+                    print("not_mapped", &current, Some(&error));
                 }
             }
             () = stop.wait() => break,

@@ -59,7 +59,8 @@ impl<S: Subscriber> Layer<S> for SpinnerLayer {
         }
         let mut line = Line::default();
         event.record(&mut line);
-        if !line.0.is_empty() {
+        // Failures are reported at the end; the spinner shows what is being waited for.
+        if !line.0.is_empty() && !line.1 {
             self.progress.detail(&line.0);
         }
     }
@@ -67,10 +68,13 @@ impl<S: Subscriber> Layer<S> for SpinnerLayer {
 
 /// An event as one short line: the message, then `name=value` fields.
 #[derive(Default)]
-struct Line(String);
+struct Line(String, bool);
 
 impl Visit for Line {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "error" {
+            self.1 = true;
+        }
         if self.0.len() > 120 {
             return;
         }

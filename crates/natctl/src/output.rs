@@ -158,7 +158,7 @@ impl Progress {
             bar: enabled.then(|| {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} {msg}")
+                    ProgressStyle::with_template("{spinner} {wide_msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar

@@ -665,7 +665,7 @@ fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events[0]["event"], "not mapped", "{text}");
+    assert_eq!(events[0]["event"], "not_mapped", "{text}");
     assert!(events[0]["error"].as_str().is_some(), "{text}");
     assert!(
         events.iter().all(|e| e["event"] != "mapped"),
