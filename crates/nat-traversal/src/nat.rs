@@ -2,7 +2,9 @@
 //! cached choice, and the [`GatewayEvent`]s persistent mappings react to.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -15,8 +17,15 @@ use crate::options::NatOptions;
 use crate::persistent::PersistentMappingBuilder;
 use crate::pmp::PmpTechnique;
 use crate::probe::{self, Mode, ProbeFuture, ProbeReport, ProbeResult};
-use crate::technique::{MapRequest, NatTechnique, Protocol, Technique};
+use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique};
 use crate::upnp::UpnpTechnique;
+
+/// What a probe asks each technique; its answer is the external address.
+type Ask = Arc<
+    dyn Fn(Arc<dyn NatTechnique>) -> Pin<Box<dyn Future<Output = Result<IpAddr>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Restart signals closer together than this are one restart (the announcement and the
 /// first answer with a reset epoch usually both report it).
@@ -398,17 +407,31 @@ impl NatInner {
         mode: Mode,
         on_result: &mut (dyn FnMut(&ProbeResult) + Send),
     ) -> Result<ProbeReport> {
+        let ask: Ask = Arc::new(|technique: Arc<dyn NatTechnique>| {
+            Box::pin(async move { technique.external_address().await })
+        });
+        self.run_question(mode, on_result, ask).await
+    }
+
+    /// Probes by asking each technique `ask` (the external address, or a map); records the
+    /// selection.
+    async fn run_question(
+        self: &Arc<Self>,
+        mode: Mode,
+        on_result: &mut (dyn FnMut(&ProbeResult) + Send),
+        ask: Ask,
+    ) -> Result<ProbeReport> {
         let (gateway, probes) = match &self.custom {
             Some(custom) => {
                 let gateway = custom
                     .first()
                     .map(|t| t.gateway())
                     .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                (gateway, self.custom_probes(custom))
+                (gateway, self.custom_probes(custom, &ask))
             }
             None => {
                 let network = self.current_network()?;
-                (network.gateway, self.builtin_probes(network))
+                (network.gateway, self.builtin_probes(network, &ask))
             }
         };
         let (report, technique) =
@@ -436,6 +459,77 @@ impl NatInner {
             self.observe_external_address(address);
         }
         Ok(report)
+    }
+
+    /// The technique in use and, when none was selected yet, a mapping made by the very
+    /// probe that selects it: the most preferred technique is asked for the mapping instead
+    /// of the external address, so when it answers the first mapping costs one exchange, not
+    /// a probe's and then a map's. The others are asked for the external address as usual
+    /// (a probe that maps through several techniques at once could leave extra mappings
+    /// behind, or take ports from each other). `None` for the mapping: the caller maps
+    /// through the selection.
+    pub(crate) async fn select_mapping(
+        self: &Arc<Self>,
+        request: &MapRequest,
+    ) -> Result<(Selection, Option<Mapping>)> {
+        {
+            let state = self.state();
+            let fresh = self.custom.is_some()
+                || state
+                    .network_checked_at
+                    .is_some_and(|at| at.elapsed() < self.options.network_check_interval);
+            if let (Some(selection), true) = (&state.selection, fresh) {
+                return Ok((selection.clone(), None));
+            }
+            if let Some(error) = self.recent_failure(&state) {
+                return Err(error);
+            }
+        }
+        if self.custom.is_none() {
+            self.current_network()?;
+        }
+        let _turn = self.probe_turn.lock().await;
+        if let Some(selection) = self.state().selection.clone() {
+            return Ok((selection, None));
+        }
+        let mapper = self.allowed().first().copied();
+        let made: Arc<Mutex<Option<(Arc<dyn NatTechnique>, Mapping)>>> = Arc::default();
+        let ask: Ask = {
+            let made = Arc::clone(&made);
+            let request = request.clone();
+            Arc::new(move |technique: Arc<dyn NatTechnique>| {
+                let made = Arc::clone(&made);
+                let request = request.clone();
+                Box::pin(async move {
+                    if Some(technique.kind()) != mapper {
+                        return technique.external_address().await;
+                    }
+                    let mapping = technique.map(&request).await?;
+                    let address = mapping.external.ip();
+                    *made.lock().unwrap_or_else(|p| p.into_inner()) = Some((technique, mapping));
+                    Ok(address)
+                })
+            })
+        };
+        let report = self
+            .run_question(
+                Mode::FirstUsable {
+                    stagger: self.options.probe_stagger,
+                },
+                &mut |_| {},
+                ask,
+            )
+            .await?;
+        let Some(selection) = self.state().selection.clone() else {
+            return Err(report.no_technique_error());
+        };
+        let mapping = made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(t, _)| Arc::ptr_eq(t, &selection.technique))
+            .map(|(_, m)| m);
+        Ok((selection, mapping))
     }
 
     /// Reads the gateway and the local address toward it; a change from the last probe
@@ -466,7 +560,11 @@ impl NatInner {
         Ok(network)
     }
 
-    fn custom_probes(&self, custom: &[Arc<dyn NatTechnique>]) -> Vec<(Technique, ProbeFuture)> {
+    fn custom_probes(
+        &self,
+        custom: &[Arc<dyn NatTechnique>],
+        ask: &Ask,
+    ) -> Vec<(Technique, ProbeFuture)> {
         let mut ordered: Vec<&Arc<dyn NatTechnique>> = custom.iter().collect();
         ordered.sort_by_key(|t| self.rank(t.kind()));
         ordered
@@ -474,8 +572,9 @@ impl NatInner {
             .map(|technique| {
                 let technique = Arc::clone(technique);
                 let kind = technique.kind();
+                let ask = Arc::clone(ask);
                 let probe: ProbeFuture = Box::pin(async move {
-                    let address = technique.external_address().await?;
+                    let address = ask(Arc::clone(&technique)).await?;
                     Ok((technique, address))
                 });
                 (kind, probe)
@@ -491,15 +590,20 @@ impl NatInner {
             .unwrap_or(usize::MAX)
     }
 
-    fn builtin_probes(self: &Arc<Self>, network: Network) -> Vec<(Technique, ProbeFuture)> {
+    fn builtin_probes(
+        self: &Arc<Self>,
+        network: Network,
+        ask: &Ask,
+    ) -> Vec<(Technique, ProbeFuture)> {
         self.options
             .preference
             .iter()
             .map(|&kind| {
                 let inner = Arc::clone(self);
+                let ask = Arc::clone(ask);
                 let probe: ProbeFuture = Box::pin(async move {
                     let technique = inner.builtin(kind, network.gateway).await?;
-                    let address = technique.external_address().await?;
+                    let address = ask(Arc::clone(&technique)).await?;
                     Ok((technique, address))
                 });
                 (kind, probe)

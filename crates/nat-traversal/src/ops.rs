@@ -240,7 +240,9 @@ impl Nat {
 
     /// Maps a port once; nothing refreshes it (see [`persistent`](Self::persistent) for
     /// that). With one technique allowed it is asked directly, without a probe; otherwise
-    /// through the technique in use (probing first if none is).
+    /// through the technique in use, and when none is selected yet the map itself is the
+    /// probe (techniques asked in order of preference, staggered), so the first mapping
+    /// costs one exchange, not two.
     ///
     /// # Errors
     /// As [`technique`](Self::technique), and the technique's own errors.
@@ -250,7 +252,10 @@ impl Nat {
                 .through(kind, |t| async move { t.map(request).await })
                 .await
                 .map_err(|e| self.unavailable(kind, e))?,
-            None => self.technique().await?.map(request).await?,
+            None => match self.inner.select_mapping(request).await? {
+                (_, Some(mapping)) => mapping,
+                (selection, None) => selection.technique.map(request).await?,
+            },
         };
         self.inner
             .remember_maker(mapping.protocol, mapping.internal_port, mapping.technique);

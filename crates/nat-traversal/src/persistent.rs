@@ -338,17 +338,24 @@ impl Task {
 
     /// Maps (probing first if no technique is chosen); returns how long to wait next.
     async fn establish(&mut self) -> Duration {
-        let selection = match self.nat.inner.select().await {
-            Ok(selection) => selection,
+        // A first mapping with nothing selected yet: the map is the probe (one exchange, not
+        // two). Mapping again after a loss renews through the technique found, instead.
+        let chosen = match self.last {
+            None => self.nat.inner.select_mapping(&self.request).await,
+            Some(_) => self.nat.inner.select().await.map(|s| (s, None)),
+        };
+        let (selection, probed) = match chosen {
+            Ok(chosen) => chosen,
             Err(error) => return self.failed(error, None),
         };
         let technique = Arc::clone(&selection.technique);
-        let result = match &self.last {
+        let result = match (probed, &self.last) {
+            (Some(mapping), _) => Ok(mapping),
             // Renew through the same technique: same nonce, same port.
-            Some((previous, mapping)) if same_technique(previous, &technique) => {
+            (None, Some((previous, mapping))) if same_technique(previous, &technique) => {
                 technique.refresh(mapping, self.request.lifetime).await
             }
-            _ => technique.map(&self.request).await,
+            (None, _) => technique.map(&self.request).await,
         };
         match result {
             Ok(mapping) => {
