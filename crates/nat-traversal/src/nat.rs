@@ -20,6 +20,9 @@ use crate::probe::{self, Mode, ProbeFuture, ProbeReport, ProbeResult};
 use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique};
 use crate::upnp::UpnpTechnique;
 
+/// A mapping a probe made, with the technique that made it.
+type Made = (Arc<dyn NatTechnique>, Mapping);
+
 /// What a probe asks each technique; its answer is the external address.
 type Ask = Arc<
     dyn Fn(Arc<dyn NatTechnique>) -> Pin<Box<dyn Future<Output = Result<IpAddr>> + Send>>
@@ -493,7 +496,7 @@ impl NatInner {
             return Ok((selection, None));
         }
         let mapper = self.allowed().first().copied();
-        let made: Arc<Mutex<Option<(Arc<dyn NatTechnique>, Mapping)>>> = Arc::default();
+        let made: Arc<Mutex<Option<Made>>> = Arc::default();
         let ask: Ask = {
             let made = Arc::clone(&made);
             let request = request.clone();
