@@ -216,6 +216,44 @@ fn same_technique(a: &Arc<dyn NatTechnique>, b: &Arc<dyn NatTechnique>) -> bool 
     Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.gateway() == b.gateway())
 }
 
+/// Deletes `mapping`, trying again while the technique does not answer (a busy router, a
+/// lost datagram), with growing, spread-out pauses, for at most twice `limit`: many
+/// programs stopping at once must not leave mappings behind.
+async fn delete_patiently(
+    technique: &Arc<dyn NatTechnique>,
+    mapping: &Mapping,
+    limit: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + limit * 2;
+    let mut pause = Duration::from_millis(100);
+    // Spread the retries of many mappings apart without a random number generator: the
+    // port is as good a seed as any.
+    let spread = Duration::from_millis(u64::from(mapping.internal_port % 97) * 3);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(remaining.min(limit), technique.unmap(mapping)).await;
+        let error = match attempt {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) if !error.is_unreachable() => return Err(error),
+            Ok(Err(error)) => error,
+            Err(_) => Error::OperationTimedOut {
+                technique: mapping.technique,
+                operation: format!(
+                    "deletion of {} port {}",
+                    mapping.protocol, mapping.internal_port
+                ),
+                timeout: limit,
+            },
+        };
+        if Instant::now() + pause + spread >= deadline {
+            return Err(error);
+        }
+        tracing::debug!(%error, "deletion failed; trying again");
+        tokio::time::sleep(pause + spread).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
 fn lock(status: &Mutex<Status>) -> MutexGuard<'_, Status> {
     status.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -226,6 +264,9 @@ struct Held {
     generation: u64,
     mapping: Mapping,
     expires: Option<Instant>,
+    /// Its technique stopped answering: the mapping stays published until its lease ends
+    /// (the gateway most likely still holds it), but the next attempt probes again.
+    stale: bool,
 }
 
 /// What to do when the wait ends.
@@ -294,10 +335,9 @@ impl Task {
     }
 
     fn due(&self) -> Action {
-        if self.held.is_some() {
-            Action::Refresh
-        } else {
-            Action::Map
+        match &self.held {
+            Some(held) if !held.stale => Action::Refresh,
+            _ => Action::Map,
         }
     }
 
@@ -317,8 +357,16 @@ impl Task {
                 (current != Some(address)).then(|| self.due())
             }
             Ok(GatewayEvent::NetworkChanged) => {
-                // The old gateway's clients are gone: nothing to delete there.
-                self.held = None;
+                // Delete it at the old gateway while that may still be reachable (the old
+                // technique's client still talks to it), in the background.
+                if let Some(held) = self.held.take() {
+                    let limit = self.nat.options().operation_timeout;
+                    tokio::spawn(async move {
+                        let deleted =
+                            tokio::time::timeout(limit, held.technique.unmap(&held.mapping)).await;
+                        tracing::debug!(external = %held.mapping.external, deleted = matches!(deleted, Ok(Ok(()))), "mapping at the previous gateway");
+                    });
+                }
                 self.last = None;
                 self.publish();
                 Some(Action::Map)
@@ -441,6 +489,7 @@ impl Task {
             generation: selection.generation,
             mapping,
             expires,
+            stale: false,
         });
         self.publish();
         wait
@@ -469,9 +518,13 @@ impl Task {
             .held
             .as_ref()
             .is_some_and(|h| h.expires.is_some_and(|at| at <= Instant::now()));
-        if (unreachable || expired) && self.held.take().is_some() {
+        // A mapping stays published until its lease really ends: a technique that stopped
+        // answering (a lost answer, a busy router) has not deleted it.
+        if expired && self.held.take().is_some() {
             lock(&self.status).mapping = None;
             self.publish();
+        } else if let (true, Some(held)) = (unreachable, self.held.as_mut()) {
+            held.stale = true;
         }
         if unreachable && generation.is_some() && self.failures == 1 {
             // The technique vanished: probe again at once, perhaps finding another.
@@ -487,7 +540,14 @@ impl Task {
 
     async fn teardown(&mut self) -> Result<()> {
         let result = match self.held.take() {
-            Some(held) => held.technique.unmap(&held.mapping).await,
+            Some(held) => {
+                delete_patiently(
+                    &held.technique,
+                    &held.mapping,
+                    self.nat.options().operation_timeout,
+                )
+                .await
+            }
             None => Ok(()),
         };
         self.last = None;

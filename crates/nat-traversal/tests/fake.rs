@@ -313,10 +313,18 @@ async fn a_technique_found_again_renews_its_mapping_and_never_deletes_it() {
     assert_eq!(first.held(), 1);
 
     first.set(Behaviour::Vanish);
-    let mut changes = mapping.assignments();
     mapping.refresh_now().unwrap();
-    while again.held() == 0 {
-        changes.changed().await.unwrap();
+    // The mapping stays published throughout (the router still holds it), so there is no
+    // change to wait for: poll.
+    for _ in 0..100 {
+        if again.held() > 0 {
+            break;
+        }
+        assert!(
+            mapping.current().public_address().is_some(),
+            "withdrawn while the router still held it"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(again.refreshes.load(Ordering::SeqCst), 1, "renewed");
@@ -427,4 +435,51 @@ async fn a_thousand_mappings_share_one_probe() {
     drop(mappings);
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(pcp.held(), 0);
+}
+
+/// A technique that stops answering has not deleted anything: the mapping stays published
+/// until its lease ends, then is withdrawn.
+#[tokio::test(start_paused = true)]
+async fn a_silent_gateway_keeps_the_mapping_published_until_its_lease_ends() {
+    let pcp = Fake::new(Technique::Pcp, Duration::from_secs(60));
+    let nat = nat(&[&pcp]);
+    let mapping = nat
+        .persistent(MapRequest::new(Protocol::Udp, 6300))
+        .start()
+        .await;
+    pcp.set(Behaviour::Vanish);
+    mapping.refresh_now().unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(mapping.last_error().is_some(), "it did fail");
+    assert!(
+        mapping.current().public_address().is_some(),
+        "withdrawn 20 s into a 60 s lease"
+    );
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    assert!(
+        mapping.current().public_address().is_none(),
+        "still published after the lease ended"
+    );
+    pcp.set(Behaviour::Answer);
+    mapping.stop().await.unwrap();
+}
+
+/// Stopping while the gateway is briefly too busy to answer still deletes the mapping.
+#[tokio::test(start_paused = true)]
+async fn stop_tries_again_while_the_gateway_does_not_answer() {
+    let pcp = Fake::new(Technique::Pcp, Duration::from_secs(600));
+    let nat = nat(&[&pcp]);
+    let mapping = nat
+        .persistent(MapRequest::new(Protocol::Tcp, 6310))
+        .start()
+        .await;
+    pcp.set(Behaviour::Vanish);
+    let busy = Arc::clone(&pcp);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        busy.set(Behaviour::Answer);
+    });
+    mapping.stop().await.unwrap();
+    assert_eq!(pcp.held(), 0);
+    assert!(pcp.unmap_attempts.load(Ordering::SeqCst) >= 2);
 }
