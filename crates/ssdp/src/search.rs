@@ -50,7 +50,9 @@ const MAX_RECEIVE_ERRORS: u32 = 8;
 pub struct Search {
     feed: Feed<Response>,
     deadline: Instant,
-    sink: Arc<Sink>,
+    /// The sink's counts (not the sink: it holds the sender, and the stream ends when the
+    /// socket tasks drop theirs).
+    state: Arc<Mutex<SinkState>>,
 }
 
 /// The answers a search dropped because of its caps (see [`Search::dropped`]).
@@ -81,7 +83,7 @@ impl Search {
     /// What the caps dropped so far: a responder that floods the search is named here
     /// instead of being handed out a thousand times.
     pub fn dropped(&self) -> Dropped {
-        lock(&self.sink.state).dropped.clone()
+        lock(&self.state).dropped.clone()
     }
 
     /// When the scan time is over.
@@ -132,8 +134,9 @@ pub async fn search_with(options: &SearchOptions) -> Result<Search, Error> {
     let sink = Arc::new(Sink {
         sender,
         preferred: options.unicast.map(|u| u.ip().to_canonical()),
-        state: Mutex::new(SinkState::default()),
+        state: Arc::new(Mutex::new(SinkState::default())),
     });
+    let state = Arc::clone(&sink.state);
     let schedule = Schedule {
         sends: options.sends,
         interval: options.send_interval,
@@ -160,7 +163,7 @@ pub async fn search_with(options: &SearchOptions) -> Result<Search, Error> {
     Ok(Search {
         feed: Feed::new(receiver, tasks),
         deadline,
-        sink,
+        state,
     })
 }
 
@@ -220,7 +223,7 @@ struct Sink {
     sender: mpsc::UnboundedSender<Response>,
     /// The unicast target's address: its answers have their own, larger cap.
     preferred: Option<IpAddr>,
-    state: Mutex<SinkState>,
+    state: Arc<Mutex<SinkState>>,
 }
 
 /// The answers seen, counted per responder, and what was dropped.
