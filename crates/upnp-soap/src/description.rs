@@ -337,6 +337,54 @@ mod tests {
     }
 
     #[test]
+    fn latin1_free_text_is_tolerated_but_not_in_types_or_urls() {
+        let mut doc = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><root><device><friendlyName>Bo\xeete</friendlyName><serviceList>".to_vec();
+        doc.extend_from_slice(b"<service><serviceType>urn:s:1</serviceType><SCPDURL>/s.xml</SCPDURL><controlURL>/c</controlURL></service>");
+        doc.extend_from_slice(b"<service><serviceType>urn:\xe9:1</serviceType><SCPDURL>/s.xml</SCPDURL><controlURL>/c</controlURL></service>");
+        doc.extend_from_slice(b"<service><serviceType>urn:t:1</serviceType><SCPDURL>/s.xml</SCPDURL><controlURL>/\xe9</controlURL></service>");
+        doc.extend_from_slice(b"</serviceList></device></root>");
+        let description = Description::parse(&doc, &location()).unwrap();
+        assert_eq!(description.device.friendly_name, "Bo\u{fffd}te");
+        let types: Vec<_> = description
+            .services()
+            .map(|s| s.service_type.as_str())
+            .collect();
+        assert_eq!(types, ["urn:s:1"]);
+    }
+
+    #[test]
+    fn versions_are_backward_compatible() {
+        let description = Description::parse(MINIUPNPD, &location()).unwrap();
+        let v1 = description
+            .find_service("urn:schemas-upnp-org:service:WANIPConnection:1")
+            .unwrap();
+        assert_eq!(
+            v1.service_type,
+            "urn:schemas-upnp-org:service:WANIPConnection:2"
+        );
+        assert!(
+            description
+                .find_service("urn:schemas-upnp-org:service:WANIPConnection:3")
+                .is_none()
+        );
+        assert!(
+            description
+                .find_service("urn:schemas-upnp-org:service:WANIPConnection")
+                .is_none()
+        );
+        assert!(type_satisfies("urn:a:service:X:3", "urn:a:service:X:1"));
+        assert!(!type_satisfies("urn:a:service:X:1", "urn:a:service:X:2"));
+        assert!(!type_satisfies("urn:a:service:Y:2", "urn:a:service:X:1"));
+        assert!(type_satisfies("upnp:rootdevice", "upnp:rootdevice"));
+        assert_eq!(
+            split_type("urn:a:service:X:12"),
+            Some(("urn:a:service:X", 12))
+        );
+        assert_eq!(split_type("urn:a:service:X:"), None);
+        assert_eq!(split_type("urn:a:service:X:+1"), None);
+    }
+
+    #[test]
     fn truncated_descriptions_are_errors_not_panics() {
         for end in (0..MINIUPNPD.len()).step_by(7) {
             let _ = Description::parse(&MINIUPNPD[..end], &location());
