@@ -134,11 +134,12 @@ async fn a_closed_port_is_reported_at_once() {
     assert!(started.elapsed() < Duration::from_millis(200));
 }
 
+/// One scripted reply: the request in, the reply out.
+type Reply = Box<dyn Fn(&[u8]) -> Vec<u8> + Send>;
+
 /// A NAT-PMP gateway that answers each request with the next of `answers` (given the
 /// request, it returns the reply), then stops; it returns the requests' opcodes.
-fn natpmp_gateway(
-    answers: Vec<Box<dyn Fn(&[u8]) -> Vec<u8> + Send>>,
-) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+fn natpmp_gateway(answers: Vec<Reply>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
     let (server, port) = fake_gateway();
     let serve = std::thread::spawn(move || {
         let mut opcodes = Vec::new();
@@ -155,7 +156,7 @@ fn natpmp_gateway(
     (port, serve)
 }
 
-fn address_reply(epoch: u32, address: [u8; 4]) -> Box<dyn Fn(&[u8]) -> Vec<u8> + Send> {
+fn address_reply(epoch: u32, address: [u8; 4]) -> Reply {
     Box::new(move |_| {
         let mut reply = vec![0u8, 128, 0, 0];
         reply.extend_from_slice(&epoch.to_be_bytes());
@@ -164,11 +165,7 @@ fn address_reply(epoch: u32, address: [u8; 4]) -> Box<dyn Fn(&[u8]) -> Vec<u8> +
     })
 }
 
-fn map_reply(
-    epoch: u32,
-    external_port: u16,
-    lifetime: u32,
-) -> Box<dyn Fn(&[u8]) -> Vec<u8> + Send> {
+fn map_reply(epoch: u32, external_port: u16, lifetime: u32) -> Reply {
     Box::new(move |request| {
         let mut reply = vec![0u8, 128 + request[1], 0, 0];
         reply.extend_from_slice(&epoch.to_be_bytes());

@@ -869,11 +869,24 @@ impl Gateway {
     }
 
     async fn port_mappings_unbounded(&self) -> Result<Vec<PortMappingEntry>> {
+        let lists_generically = self.client.has_action("GetGenericPortMappingEntry");
+        if self.v2 && lists_generically == Some(false) {
+            return self.listed_port_mappings().await;
+        }
         let mut entries = Vec::new();
         for index in 0..MAX_GENERIC_ENTRIES {
             match self.generic_port_mapping_unbounded(index).await {
                 Ok(Some(entry)) => entries.push(entry),
                 Ok(None) => return Ok(entries),
+                // A v2 device that lists only with GetListOfPortMappings.
+                Err(e)
+                    if index == 0
+                        && self.v2
+                        && matches!(e.upnp_code(), Some(code::INVALID_ACTION)) =>
+                {
+                    tracing::debug!(error = %e, "no GetGenericPortMappingEntry; listing with GetListOfPortMappings");
+                    return self.listed_port_mappings().await;
+                }
                 // Some devices end the table with 402 or 501 instead of 713.
                 Err(e)
                     if matches!(
@@ -894,6 +907,26 @@ impl Gateway {
         Ok(entries)
     }
 
+    /// Every mapping, TCP then UDP, with `GetListOfPortMappings` over the whole port range:
+    /// every client's where the gateway allows it, else ours.
+    async fn listed_port_mappings(&self) -> Result<Vec<PortMappingEntry>> {
+        let mut entries = Vec::new();
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let listed = match self
+                .list_unbounded(protocol, 0, u16::MAX, true, MAX_GENERIC_ENTRIES)
+                .await
+            {
+                Err(Error::NotAuthorized { .. }) => {
+                    self.list_unbounded(protocol, 0, u16::MAX, false, MAX_GENERIC_ENTRIES)
+                        .await?
+                }
+                other => other?,
+            };
+            entries.extend(listed);
+        }
+        Ok(entries)
+    }
+
     /// The mappings of `protocol` with external ports in `start..=end`
     /// (`GetListOfPortMappings`, v2 only), at most `max_entries` (0: as many as the gateway
     /// gives). `manage` asks for every client's mappings rather than only ours (the gateway
@@ -910,24 +943,36 @@ impl Gateway {
         manage: bool,
         max_entries: u16,
     ) -> Result<Vec<PortMappingEntry>> {
+        self.bounded(
+            "GetListOfPortMappings",
+            self.list_unbounded(protocol, start, end, manage, max_entries),
+        )
+        .await
+    }
+
+    async fn list_unbounded(
+        &self,
+        protocol: Protocol,
+        start: u16,
+        end: u16,
+        manage: bool,
+        max_entries: u16,
+    ) -> Result<Vec<PortMappingEntry>> {
         const ACTION: &str = "GetListOfPortMappings";
         if !self.v2 {
             return Err(self.not_supported(ACTION));
         }
         let (start, end, max) = (start.to_string(), end.to_string(), max_entries.to_string());
         let reply = self
-            .bounded(
+            .call(
                 ACTION,
-                self.call(
-                    ACTION,
-                    &[
-                        ("NewStartPort", &start),
-                        ("NewEndPort", &end),
-                        ("NewProtocol", protocol.as_str()),
-                        ("NewManage", if manage { "1" } else { "0" }),
-                        ("NewNumberOfPorts", &max),
-                    ],
-                ),
+                &[
+                    ("NewStartPort", &start),
+                    ("NewEndPort", &end),
+                    ("NewProtocol", protocol.as_str()),
+                    ("NewManage", if manage { "1" } else { "0" }),
+                    ("NewNumberOfPorts", &max),
+                ],
             )
             .await;
         match reply {

@@ -1393,3 +1393,42 @@ async fn a_table_ended_by_402_is_read_to_the_end() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].external_port, 4000);
 }
+
+#[tokio::test]
+async fn a_v2_router_that_lists_only_with_get_list_of_port_mappings_is_listed() {
+    let listing = upnp_soap::escape(
+        "<p:PortMappingList xmlns:p=\"urn:schemas-upnp-org:gw:WANIPConnection\"><p:PortMappingEntry>\
+         <p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>4000</p:NewExternalPort>\
+         <p:NewProtocol>TCP</p:NewProtocol><p:NewInternalPort>4001</p:NewInternalPort>\
+         <p:NewInternalClient>127.0.0.1</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled>\
+         <p:NewDescription>x</p:NewDescription><p:NewLeaseTime>60</p:NewLeaseTime>\
+         </p:PortMappingEntry></p:PortMappingList>",
+    )
+    .into_owned();
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| {
+        match (seen.path.as_str(), seen.action()) {
+            ("/rootDesc.xml", _) => ok_xml(ROOT_DESC),
+            ("/ctl/IPConn", "GetGenericPortMappingEntry") => fault(401, "Invalid Action"),
+            ("/ctl/IPConn", "GetListOfPortMappings") if argument(seen, "NewProtocol") == "TCP" => {
+                success("GetListOfPortMappings", &[("NewPortListing", &listing)])
+            }
+            ("/ctl/IPConn", "GetListOfPortMappings") => fault(730, "PortMappingNotFound"),
+            // No SCPD: the service is called unchecked.
+            _ => Answer::Http(404, vec![], vec![]),
+        }
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    let entries = gateway.port_mappings().await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].external_port, 4000);
+    assert_eq!(entries[0].internal_port, 4001);
+    assert_eq!(
+        router.actions(),
+        [
+            "GetGenericPortMappingEntry",
+            "GetListOfPortMappings",
+            "GetListOfPortMappings"
+        ]
+    );
+}
