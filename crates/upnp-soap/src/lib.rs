@@ -87,9 +87,12 @@
 //! - `scpd`: [`Scpd`], [`Action`], [`Argument`], [`StateVariable`], and the argument check.
 //! - [`soap`]: the request envelope and the pure response parser ([`soap::parse_response`]).
 //! - `control`: the generic dispatcher, [`RootDevice`] and [`ServiceClient`].
-//! - [`igd`]: [`igd::Gateway`] over WANIPConnection:2/:1 and WANPPPConnection:1.
+//! - [`igd`]: [`igd::Gateway`] over WANIPConnection, WANPPPConnection (any version) and their
+//!   dslforum variants.
 //! - `discover`: [`discover`] and [`discover_root`], an SSDP search (the `ssdp` crate) for the
-//!   IGD that returns on the first usable gateway instead of waiting out the scan.
+//!   IGD that returns on the gateway's first usable answer instead of waiting out the scan;
+//!   an IGD on another LAN host only when allowed ([`DiscoverOptions::allow_other_igd`]),
+//!   and then labelled ([`RootDevice::on_default_gateway`]).
 //!
 //! # HTTP details
 //!
