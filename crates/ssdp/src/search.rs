@@ -581,6 +581,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn five_thousand_answers_from_another_host_never_crowd_out_the_gateway() {
+        // The gateway (127.0.0.1) tells the flooder (127.0.0.2) where the searcher is; the
+        // flooder sends 5,000 made-up answers before the gateway answers once.
+        let gateway = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let flooder = UdpSocket::bind("127.0.0.2:0").await.expect("bind");
+        let gateway_address = gateway.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let mut buffer = vec![0; 2048];
+            let (_, searcher) = gateway.recv_from(&mut buffer).await.expect("m-search");
+            for i in 0..5000 {
+                let fake = answer(
+                    &format!("http://127.0.0.2:1/fake{i}"),
+                    "upnp:rootdevice",
+                    &format!("uuid:fake-{i}::upnp:rootdevice"),
+                );
+                let _ = flooder.send_to(&fake, searcher).await;
+                if i % 256 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            let real = answer(
+                "http://127.0.0.1:5000/rootDesc.xml",
+                "upnp:rootdevice",
+                "uuid:gw::upnp:rootdevice",
+            );
+            gateway.send_to(&real, searcher).await.expect("send");
+        });
+        let options = SearchOptions::new("upnp:rootdevice")
+            .multicast(false)
+            .unicast(gateway_address)
+            .scan_time(Duration::from_millis(1500))
+            .sends(1, Duration::from_millis(100));
+        let search = search_with(&options).await.expect("search starts");
+        let state = Arc::clone(&search.state);
+        let responses = search.collect_all().await;
+        server.await.expect("server");
+        let from_gateway = responses
+            .iter()
+            .filter(|r| r.source.ip() == gateway_address.ip())
+            .count();
+        assert_eq!(from_gateway, 1, "the gateway's answer got through");
+        let from_flooder = responses.len() - from_gateway;
+        assert!(
+            from_flooder <= MAX_RESPONSES_PER_RESPONDER,
+            "{from_flooder}"
+        );
+        let dropped = lock(&state).dropped.clone();
+        assert!(dropped.answers > 0, "{dropped:?}");
+        assert_eq!(
+            dropped.responders,
+            ["127.0.0.2".parse::<IpAddr>().expect("ip")]
+        );
+    }
+
+    #[tokio::test]
     async fn search_first_returns_at_once() {
         let (responder, _device) = fake_responder(Duration::from_millis(50)).await;
         let options = loopback_options(responder).scan_time(Duration::from_secs(5));
