@@ -199,11 +199,11 @@ impl Findings {
     fn summary(&self) -> String {
         let mut parts = Vec::new();
         match self.gateway {
-            None => parts.push("no default gateway known".to_owned()),
+            None if !self.gateway_answered => parts.push("no default gateway known".to_owned()),
             Some(gateway) if !self.gateway_answered => {
                 parts.push(format!("the gateway {gateway} did not answer"));
             }
-            Some(_) => {}
+            Some(_) | None => {}
         }
         for (index, (location, reason)) in self.tried.iter().enumerate() {
             if index == 2 {
@@ -263,7 +263,7 @@ pub async fn discover(options: &DiscoverOptions) -> Result<Gateway, DiscoverErro
     match tokio::time::timeout(rest, Gateway::from_root(&root)).await {
         Ok(Ok(gateway)) => Ok(gateway),
         Ok(Err(error)) => Err(Findings {
-            gateway: options.gateway,
+            gateway: Some(root.http().responder()),
             gateway_answered: true,
             tried: vec![(root.description().location.to_string(), error.to_string())],
             allowed: options.allow_other_igd,

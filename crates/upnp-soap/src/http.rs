@@ -214,9 +214,8 @@ impl HttpClient {
         let address = self.check_url(url)?;
         let connect_timeout = self.config.within_deadline(self.config.connect_timeout);
         if connect_timeout.is_zero() {
-            return Err(Error::Timeout {
+            return Err(Error::DeadlinePassed {
                 url: Box::new(url.clone()),
-                timeout: Duration::ZERO,
             });
         }
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await
