@@ -133,3 +133,129 @@ async fn a_closed_port_is_reported_at_once() {
     );
     assert!(started.elapsed() < Duration::from_millis(200));
 }
+
+/// One scripted reply: the request in, the reply out.
+type Reply = Box<dyn Fn(&[u8]) -> Vec<u8> + Send>;
+
+/// A NAT-PMP gateway that answers each request with the next of `answers` (given the
+/// request, it returns the reply), then stops; it returns the requests' opcodes.
+fn natpmp_gateway(answers: Vec<Reply>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    let (server, port) = fake_gateway();
+    let serve = std::thread::spawn(move || {
+        let mut opcodes = Vec::new();
+        for answer in answers {
+            let mut buffer = [0u8; 64];
+            let Ok((length, client)) = server.recv_from(&mut buffer) else {
+                break;
+            };
+            opcodes.push(buffer[1]);
+            server.send_to(&answer(&buffer[..length]), client).unwrap();
+        }
+        opcodes
+    });
+    (port, serve)
+}
+
+fn address_reply(epoch: u32, address: [u8; 4]) -> Reply {
+    Box::new(move |_| {
+        let mut reply = vec![0u8, 128, 0, 0];
+        reply.extend_from_slice(&epoch.to_be_bytes());
+        reply.extend_from_slice(&address);
+        reply
+    })
+}
+
+fn map_reply(epoch: u32, external_port: u16, lifetime: u32) -> Reply {
+    Box::new(move |request| {
+        let mut reply = vec![0u8, 128 + request[1], 0, 0];
+        reply.extend_from_slice(&epoch.to_be_bytes());
+        reply.extend_from_slice(&request[4..6]);
+        reply.extend_from_slice(&external_port.to_be_bytes());
+        reply.extend_from_slice(&lifetime.to_be_bytes());
+        reply
+    })
+}
+
+#[tokio::test]
+async fn an_external_address_of_0_0_0_0_is_an_error_naming_it() {
+    let (port, serve) = natpmp_gateway(vec![address_reply(10, [0, 0, 0, 0])]);
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::NatPmp))
+        .await
+        .unwrap();
+    let error = client.external_address().await.unwrap_err();
+    serve.join().unwrap();
+    assert!(
+        matches!(error, ClientError::NoExternalAddress { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("0.0.0.0") && text.contains("no wan connection"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_private_external_address_is_returned_for_the_caller_to_classify() {
+    let (port, serve) = natpmp_gateway(vec![address_reply(10, [100, 64, 0, 7])]);
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::NatPmp))
+        .await
+        .unwrap();
+    let address = client.external_address().await.unwrap();
+    serve.join().unwrap();
+    assert_eq!(address, IpAddr::V4(Ipv4Addr::new(100, 64, 0, 7)));
+}
+
+#[tokio::test]
+async fn a_mapping_success_with_port_0_or_lifetime_0_or_no_address_is_an_error() {
+    for (answers, expected) in [
+        (
+            vec![map_reply(10, 0, 600), address_reply(11, [44, 0, 0, 1])],
+            "external port 0",
+        ),
+        (
+            vec![map_reply(10, 6000, 0), address_reply(11, [44, 0, 0, 1])],
+            "lifetime 0",
+        ),
+        (
+            vec![map_reply(10, 6000, 600), address_reply(11, [0, 0, 0, 0])],
+            "0.0.0.0",
+        ),
+    ] {
+        let (port, serve) = natpmp_gateway(answers);
+        let client = Client::with_config(LOOPBACK, config(port, VersionChoice::NatPmp))
+            .await
+            .unwrap();
+        let error = client
+            .map(Protocol::Tcp, 6000, 6000, Duration::from_secs(600))
+            .await
+            .unwrap_err();
+        serve.join().unwrap();
+        let text = error.to_string();
+        assert!(text.contains(expected), "{expected}: {text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_epoch_that_goes_back_within_a_mapping_maps_again() {
+    // The gateway restarts between the mapping and the address answer (epoch 1000 -> 3):
+    // the mapping is gone, so the client maps again.
+    let (port, serve) = natpmp_gateway(vec![
+        map_reply(1000, 6000, 600),
+        address_reply(3, [44, 0, 0, 1]),
+        map_reply(3, 6001, 600),
+        address_reply(3, [44, 0, 0, 1]),
+    ]);
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::NatPmp))
+        .await
+        .unwrap();
+    let mapping = client
+        .map(Protocol::Tcp, 6000, 6000, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let opcodes = serve.join().unwrap();
+    assert_eq!(opcodes, [2, 0, 2, 0], "map, address, map again, address");
+    assert_eq!(mapping.external_port, 6001);
+    assert!(mapping.epoch_reset);
+}

@@ -7,7 +7,10 @@
 //!   only that). Each request is sent more than once, since UDP is lossy. Answers come out
 //!   of a [`Search`] stream the moment they arrive, duplicates (same `LOCATION` and `USN`)
 //!   removed; the stream ends when the scan time is over. [`search_first`] returns the
-//!   first answer and stops.
+//!   first answer and stops. Answers are capped per responder
+//!   ([`MAX_RESPONSES_PER_RESPONDER`]) and the unicast target has a cap of its own, so a LAN
+//!   host flooding made-up answers cannot crowd the gateway out; [`Search::dropped`] says
+//!   what was dropped and from whom.
 //! - **Listen**: a [`NotifyListener`] joins the group on port 1900 (shared with other
 //!   programs) and streams `ssdp:alive`, `ssdp:byebye` and `ssdp:update` messages.
 //! - **Parse**: [`parse_response`] and [`parse_notify`] are pure, lenient (any case, extra
@@ -105,7 +108,7 @@ pub use headers::Headers;
 pub use notify::{NotifyListener, listen};
 pub use options::{ListenOptions, SearchOptions};
 pub use parse::{NotificationSubType, Notify, Response, parse_notify, parse_response};
-pub use search::{Search, search, search_first, search_with};
+pub use search::{Dropped, MAX_RESPONSES_PER_RESPONDER, Search, search, search_first, search_with};
 
 /// The IPv4 SSDP multicast group, `239.255.255.250`.
 pub const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(239, 255, 255, 250);

@@ -290,6 +290,21 @@ mod tests {
     }
 
     #[test]
+    fn accepts_an_st_answered_with_a_uuid_and_a_location_with_colons_and_no_xml() {
+        // Routers answer a search for a type with their uuid as ST, and some serve their
+        // description at paths like /upnp/IGD:1/desc.
+        let text = "HTTP/1.1 200 OK\r\nLoCaTiOn: http://192.168.1.1:49152/upnp/IGD:1/desc?v=2\r\n\
+                    St: uuid:12345678-1234-1234-1234-123456789abc\r\n\
+                    USN: uuid:12345678-1234-1234-1234-123456789abc\r\n\r\n";
+        let response = parse_response(text.as_bytes()).expect("parses");
+        assert_eq!(
+            response.location,
+            "http://192.168.1.1:49152/upnp/IGD:1/desc?v=2"
+        );
+        assert_eq!(response.st, "uuid:12345678-1234-1234-1234-123456789abc");
+    }
+
+    #[test]
     fn accepts_lowercase_names_extra_spaces_lf_only_and_no_final_blank_line() {
         let text = "http/1.1   200   ok\n\
                     location  :   http://10.0.0.1:80/desc.xml  \n\

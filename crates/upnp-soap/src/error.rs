@@ -164,6 +164,14 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The caller's deadline ([`Config::deadline`](crate::Config::deadline)) passed before
+    /// the exchange could start.
+    #[error("the deadline passed before {url} was asked")]
+    DeadlinePassed {
+        /// The URL that was not fetched.
+        url: Box<Url>,
+    },
+
     /// HTTP failed below the status line: malformed response, connection closed early, ...
     #[error("http exchange with {url} failed: {source}")]
     Http {

@@ -87,14 +87,18 @@
 //! - `scpd`: [`Scpd`], [`Action`], [`Argument`], [`StateVariable`], and the argument check.
 //! - [`soap`]: the request envelope and the pure response parser ([`soap::parse_response`]).
 //! - `control`: the generic dispatcher, [`RootDevice`] and [`ServiceClient`].
-//! - [`igd`]: [`igd::Gateway`] over WANIPConnection:2/:1 and WANPPPConnection:1.
+//! - [`igd`]: [`igd::Gateway`] over WANIPConnection, WANPPPConnection (any version) and their
+//!   dslforum variants.
 //! - `discover`: [`discover`] and [`discover_root`], an SSDP search (the `ssdp` crate) for the
-//!   IGD that returns on the first usable gateway instead of waiting out the scan.
+//!   IGD that returns on the gateway's first usable answer instead of waiting out the scan;
+//!   an IGD on another LAN host only when allowed ([`DiscoverOptions::allow_other_igd`]),
+//!   and then labelled ([`RootDevice::on_default_gateway`]).
 //!
 //! # HTTP details
 //!
-//! Header names go out in title case (`Soapaction`); devices treat header names without
-//! regard to case as HTTP requires. Each request uses its own connection and says
+//! Header names go out in title case, except `SOAPAction`, which goes out exactly as the
+//! UPnP Device Architecture spells it: some routers (a Linksys WRT120N among them) match
+//! it byte for byte. Each request uses its own connection and says
 //! `Connection: close`. Response bodies may be chunked; requests never are.
 
 #![forbid(unsafe_code)]
@@ -110,10 +114,10 @@ pub mod soap;
 mod xml;
 
 pub use control::{RootDevice, ServiceClient};
-pub use description::{Description, Device, Service};
+pub use description::{Description, Device, Service, split_type, type_satisfies};
 pub use discover::{
     DiscoverError, DiscoverOptions, FIRST_SEARCH_TARGET, FIRST_STAGE, GATEWAY_SEARCH_TARGETS,
-    discover, discover_root,
+    MAX_DESCRIPTIONS, discover, discover_root,
 };
 pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};

@@ -31,8 +31,62 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) const MAX_ELEMENTS: usize = 100_000;
 
 /// Parses untrusted XML into a tree, within the limits above. `document` names the document
-/// in errors.
+/// in errors. Invalid UTF-8 is an error naming the offset of the first bad byte in `bytes`.
 pub(crate) fn parse(bytes: &[u8], document: &str) -> Result<Element> {
+    if declares_utf8(bytes) {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(Error::Xml {
+                document: document.to_owned(),
+                reason: format!("invalid utf-8 at byte {}", e.valid_up_to()),
+            });
+        }
+    }
+    parse_checked(bytes, document)
+}
+
+/// As [`parse`], but invalid UTF-8 (a Latin-1 `friendlyName` in a document that says it is
+/// UTF-8) becomes U+FFFD instead of failing the whole document. Callers must stay strict
+/// where it matters: a type or URL holding U+FFFD is not to be used.
+pub(crate) fn parse_tolerant(bytes: &[u8], document: &str) -> Result<Element> {
+    if !declares_utf8(bytes) {
+        return parse_checked(bytes, document);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => parse_checked(bytes, document),
+        Err(e) => {
+            tracing::debug!(
+                document,
+                offset = e.valid_up_to(),
+                "invalid utf-8 replaced with U+FFFD"
+            );
+            let text = String::from_utf8_lossy(bytes);
+            parse_checked(text.as_bytes(), document)
+        }
+    }
+}
+
+/// Whether the document is to be read as UTF-8: it has no XML declaration naming another
+/// encoding (xml-rs decodes the ones it knows itself).
+fn declares_utf8(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(200)];
+    let Some(start) = find(head, b"<?xml") else {
+        return true;
+    };
+    let declaration = &head[start..];
+    let declaration = &declaration[..find(declaration, b"?>").unwrap_or(declaration.len())];
+    let Some(at) = find(declaration, b"encoding") else {
+        return true;
+    };
+    let value: Vec<u8> = declaration[at + 8..]
+        .iter()
+        .copied()
+        .skip_while(|b| matches!(b, b' ' | b'=' | b'"' | b'\''))
+        .take_while(|b| !matches!(b, b'"' | b'\'' | b' '))
+        .collect();
+    value.eq_ignore_ascii_case(b"utf-8") || value.eq_ignore_ascii_case(b"utf8") || value.is_empty()
+}
+
+fn parse_checked(bytes: &[u8], document: &str) -> Result<Element> {
     let malformed = |reason: String| Error::Xml {
         document: document.to_owned(),
         reason,
@@ -52,6 +106,18 @@ pub(crate) fn parse(bytes: &[u8], document: &str) -> Result<Element> {
         .unwrap_or(bytes.len());
     let bytes = &bytes[start..];
     scan(bytes).map_err(malformed)?;
+    let late_declaration = late_declaration(bytes);
+    let blanked;
+    let bytes = match late_declaration {
+        Some(range) => {
+            // Blanked with spaces rather than cut, so positions in errors stay true.
+            let mut copy = bytes.to_vec();
+            copy[range].fill(b' ');
+            blanked = copy;
+            &blanked[..]
+        }
+        None => bytes,
+    };
 
     let mut config = ParserConfig::new()
         .trim_whitespace(false)
@@ -68,6 +134,29 @@ pub(crate) fn parse(bytes: &[u8], document: &str) -> Result<Element> {
     config.max_data_length = MAX_DOCUMENT_SIZE;
     Element::parse_with_config(bytes, config)
         .map_err(|e| malformed(lowercase_first(&e.to_string())))
+}
+
+/// Where an XML declaration sits after comments (routers put comments first; xml-rs
+/// accepts a declaration only at the very start).
+fn late_declaration(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    if !bytes.starts_with(b"<!--") {
+        return None;
+    }
+    let mut i = 0;
+    loop {
+        let rest = &bytes[i..];
+        let skip = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        i += skip;
+        let rest = &bytes[i..];
+        if rest.starts_with(b"<!--") {
+            i += find(rest, b"-->")? + 3;
+        } else if rest.starts_with(b"<?xml") && rest.get(5).is_some_and(u8::is_ascii_whitespace) {
+            let end = i + find(rest, b"?>")? + 2;
+            return Some(i..end);
+        } else {
+            return None;
+        }
+    }
 }
 
 /// The pre-parse scan: refuses DTDs, excessive depth and element counts, and documents
@@ -221,6 +310,33 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         && name.len() <= 256
+}
+
+#[cfg(test)]
+mod compat_tests {
+    use super::*;
+
+    #[test]
+    fn comments_before_the_declaration_and_a_stray_cr_are_accepted() {
+        let doc =
+            b"<!-- c1 -->\r\n<!-- c2 --><?xml version=\"1.0\"?>\r\n<root><a>x</a></root>\r\n\r";
+        let root = parse(doc, "test").unwrap();
+        assert_eq!(child_text(&root, "a"), "x");
+    }
+
+    #[test]
+    fn invalid_utf8_is_named_at_its_true_offset_or_tolerated_where_asked() {
+        let mut doc = b"\xef\xbb\xbf  <root><friendlyName>Caf".to_vec();
+        let bad = doc.len();
+        doc.extend_from_slice(b"\xe9</friendlyName></root>");
+        let error = parse(&doc, "test").unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("invalid utf-8 at byte {bad}")),
+            "{error}"
+        );
+        let root = parse_tolerant(&doc, "test").unwrap();
+        assert_eq!(child_text(&root, "friendlyName"), "Caf\u{fffd}");
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ const OTHER_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// One request as the fake router saw it.
 #[derive(Debug, Clone)]
 struct Seen {
+    /// The request head as received (header names in their case on the wire).
+    head: String,
     path: String,
     soap_action: Option<String>,
     body: String,
@@ -46,6 +48,10 @@ enum Answer {
     Silence,
     /// Close the connection without a word.
     Hangup,
+    /// These bytes as they are, then close (HTTP/1.0 bodies read to the end, and so on).
+    Raw(Vec<u8>),
+    /// Another answer after a delay.
+    Slow(Duration, Box<Answer>),
 }
 
 type Handler = Arc<dyn Fn(&Seen) -> Answer + Send + Sync>;
@@ -137,6 +143,7 @@ async fn serve(mut stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>
         }
     }
     let seen = Seen {
+        head: head.clone(),
         path: head
             .split_whitespace()
             .nth(1)
@@ -146,7 +153,16 @@ async fn serve(mut stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>
         body: String::from_utf8_lossy(&buffer[head_end..]).into_owned(),
     };
     log.lock().unwrap().push(seen.clone());
-    match handler(&seen) {
+    let mut answer = handler(&seen);
+    while let Answer::Slow(delay, later) = answer {
+        tokio::time::sleep(delay).await;
+        answer = *later;
+    }
+    match answer {
+        Answer::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+        }
+        Answer::Slow(..) => {}
         Answer::Http(status, headers, body) => {
             let mut response = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -243,6 +259,7 @@ fn quick() -> Config {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_millis(500),
         max_body_size: 1 << 20,
+        ..Config::default()
     }
 }
 
@@ -1059,4 +1076,359 @@ async fn a_connection_reset_before_the_answer_is_tried_once_more() {
         .unwrap();
     assert!(root.description().services().count() > 0);
     server.await.unwrap();
+}
+
+// ---- Real routers' quirks, and the bounds of an operation ----
+
+/// miniupnpd's description with its WAN connection device holding `services` instead.
+fn description_with(services: &str) -> String {
+    let wan_ip = "<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId><SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service>";
+    assert!(ROOT_DESC.contains(wan_ip));
+    ROOT_DESC.replace(wan_ip, services)
+}
+
+#[tokio::test]
+async fn the_soap_action_header_goes_out_spelled_as_the_spec_spells_it() {
+    let router = FakeRouter::igd(|_| {
+        success(
+            "GetExternalIPAddress",
+            &[("NewExternalIPAddress", "44.0.0.1")],
+        )
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    gateway.external_address().await.unwrap();
+    let seen = router.seen().pop().unwrap();
+    assert!(
+        seen.head.contains("\r\nSOAPAction: \"urn:schemas-upnp-org:service:WANIPConnection:2#GetExternalIPAddress\"\r\n"),
+        "{}",
+        seen.head
+    );
+}
+
+#[tokio::test]
+async fn a_livebox_with_only_wanpppconnection_2_and_no_root_service_list_works() {
+    // IGD:2 root without a serviceList, WANConnectionDevice:2 holding WANPPPConnection:2.
+    let description = description_with(
+        "<service><serviceType>urn:schemas-upnp-org:service:WANPPPConnection:2</serviceType><serviceId>urn:upnp-org:serviceId:WANPPPConn1</serviceId><SCPDURL>/WANPPPCn.xml</SCPDURL><controlURL>/upnp/control/WANPPPConn1</controlURL><eventSubURL>/e</eventSubURL></service>",
+    );
+    let start = description.find("<serviceList>").unwrap();
+    let end = description.find("</serviceList>").unwrap() + "</serviceList>".len();
+    let mut description = description;
+    description.replace_range(start..end, "");
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| match seen.path.as_str() {
+        "/rootDesc.xml" => ok_xml(&description),
+        "/WANPPPCn.xml" => ok_xml(&WANIPCN.replace("WANIPConnection", "WANPPPConnection")),
+        "/upnp/control/WANPPPConn1" => match seen.action() {
+            "GetExternalIPAddress" => success(
+                "GetExternalIPAddress",
+                &[("NewExternalIPAddress", "44.0.0.1")],
+            ),
+            "AddPortMapping" => success("AddPortMapping", &[]),
+            _ => fault(401, "Invalid Action"),
+        },
+        _ => Answer::Http(404, vec![], vec![]),
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    assert_eq!(
+        gateway.service_type(),
+        "urn:schemas-upnp-org:service:WANPPPConnection:2"
+    );
+    assert_eq!(
+        gateway.external_address().await.unwrap(),
+        "44.0.0.1".parse::<IpAddr>().unwrap()
+    );
+    let mapping = gateway.add_port_mapping(&request(3600)).await.unwrap();
+    assert_eq!(mapping.external_port, 7000);
+    let seen = router.seen().pop().unwrap();
+    assert!(
+        seen.head
+            .contains("urn:schemas-upnp-org:service:WANPPPConnection:2#AddPortMapping"),
+        "{}",
+        seen.head
+    );
+}
+
+#[tokio::test]
+async fn a_v1_service_type_is_served_by_the_v2_service_the_device_offers() {
+    let router = FakeRouter::igd(|_| {
+        success(
+            "GetExternalIPAddress",
+            &[("NewExternalIPAddress", "44.0.0.1")],
+        )
+    })
+    .await;
+    let root = RootDevice::fetch(&router.location(), LOCALHOST, quick())
+        .await
+        .unwrap();
+    let service = root
+        .description()
+        .find_service("urn:schemas-upnp-org:service:WANIPConnection:1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        service.service_type,
+        "urn:schemas-upnp-org:service:WANIPConnection:2"
+    );
+    let client = root.service_client(&service).await.unwrap();
+    let reply = client.call("GetExternalIPAddress", &[]).await.unwrap();
+    assert_eq!(reply.get("NewExternalIPAddress"), Some("44.0.0.1"));
+    assert!(
+        root.description()
+            .find_service("urn:schemas-upnp-org:service:WANIPConnection:3")
+            .is_none(),
+        "a later version than offered is not served"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_mapping_that_is_not_there_is_a_typed_outcome() {
+    let router = FakeRouter::igd(|seen| match argument(seen, "NewExternalPort").as_str() {
+        "1000" => success("DeletePortMapping", &[]),
+        _ => fault(714, "NoSuchEntryInArray"),
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    assert_eq!(
+        gateway
+            .remove_port_mapping(Protocol::Tcp, 1000)
+            .await
+            .unwrap(),
+        igd::Deleted::Removed
+    );
+    assert_eq!(
+        gateway
+            .remove_port_mapping(Protocol::Udp, 2000)
+            .await
+            .unwrap(),
+        igd::Deleted::NotThere
+    );
+    // Deleted directly: no listing was read first.
+    assert_eq!(router.actions(), ["DeletePortMapping", "DeletePortMapping"]);
+}
+
+#[tokio::test]
+async fn a_thousand_wan_connection_services_cost_a_handful_of_requests() {
+    let services: String = (0..1000)
+        .map(|i| {
+            format!(
+                "<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>s{i}</serviceId><SCPDURL>/scpd{i}.xml</SCPDURL><controlURL>/ctl/{i}</controlURL></service>"
+            )
+        })
+        .collect();
+    let description = description_with(&services);
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| match seen.path.as_str() {
+        "/rootDesc.xml" => ok_xml(&description),
+        path if path.starts_with("/scpd") => ok_xml(WANIPCN),
+        _ => Answer::Slow(
+            Duration::from_millis(100),
+            Box::new(success(
+                "GetStatusInfo",
+                &[("NewConnectionStatus", "Disconnected")],
+            )),
+        ),
+    })
+    .await;
+    let started = Instant::now();
+    let config = Config {
+        operation_timeout: Some(Duration::from_secs(3)),
+        ..quick()
+    };
+    let result = Gateway::connect(&router.location(), LOCALHOST, config).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let requests = router.seen().len();
+    // The description, then per candidate kept its SCPD, status and address.
+    assert!(
+        requests <= 1 + 3 * igd::MAX_CONNECTION_CANDIDATES,
+        "{requests} requests"
+    );
+    assert!(result.is_ok(), "{:?}", result.err());
+}
+
+#[tokio::test]
+async fn a_slow_scpd_then_a_slow_answer_stay_within_the_deadline() {
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, |seen| match seen.path.as_str() {
+        "/rootDesc.xml" => ok_xml(ROOT_DESC),
+        "/WANIPCn.xml" => Answer::Slow(Duration::from_millis(400), Box::new(ok_xml(WANIPCN))),
+        _ => Answer::Slow(
+            Duration::from_millis(400),
+            Box::new(success(
+                "GetExternalIPAddress",
+                &[("NewExternalIPAddress", "44.0.0.1")],
+            )),
+        ),
+    })
+    .await;
+    let started = Instant::now();
+    let config = quick().with_deadline(started + Duration::from_millis(600));
+    let result = async {
+        let gateway = Gateway::connect(&router.location(), LOCALHOST, config).await?;
+        gateway.external_address().await
+    }
+    .await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("did not"), "{error}");
+}
+
+#[tokio::test]
+async fn an_operation_bound_covers_every_retry() {
+    // Every port conflicts, slowly: six attempts would take 6 × 150 ms.
+    let router = FakeRouter::igd(|_| {
+        Answer::Slow(
+            Duration::from_millis(150),
+            Box::new(fault(718, "ConflictInMappingEntry")),
+        )
+    })
+    .await;
+    let root = RootDevice::fetch(
+        &router.location(),
+        LOCALHOST,
+        quick().with_operation_timeout(Duration::from_millis(400)),
+    )
+    .await
+    .unwrap();
+    let gateway = Gateway::from_root(&root).await.unwrap();
+    let started = Instant::now();
+    let error = gateway.add_port_mapping(&request(3600)).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            error,
+            igd::Error::OperationTimeout {
+                operation: "AddPortMapping",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn http_1_0_bodies_without_length_m_prefixes_comments_and_stray_cr_are_read() {
+    let description = format!(
+        "<!-- a router's comment -->\r\n{}\r\n\r",
+        ROOT_DESC.replace("<?xml version=\"1.0\"?>\n", "")
+    );
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| {
+        match seen.path.as_str() {
+            "/rootDesc.xml" => {
+                let mut raw = b"HTTP/1.0 200 OK\r\ncontent-TYPE: text/xml\r\n\r\n".to_vec();
+                raw.extend_from_slice(description.as_bytes());
+                Answer::Raw(raw)
+            }
+            "/WANIPCn.xml" => ok_xml(WANIPCN),
+            _ => {
+                let body = "<?xml version=\"1.0\"?>\r\n<m:Envelope xmlns:m=\"http://schemas.xmlsoap.org/soap/envelope/\"><m:Body><m:GetExternalIPAddressResponse xmlns:m=\"urn:schemas-upnp-org:service:WANIPConnection:2\"><NewExternalIPAddress>44.0.0.1</NewExternalIPAddress></m:GetExternalIPAddressResponse></m:Body></m:Envelope>";
+                let mut raw = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+                raw.extend_from_slice(body.as_bytes());
+                Answer::Raw(raw)
+            }
+        }
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    assert_eq!(
+        gateway.external_address().await.unwrap(),
+        "44.0.0.1".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn control_urls_with_query_strings_keep_them() {
+    let description = ROOT_DESC.replace(
+        "<controlURL>/ctl/IPConn</controlURL>",
+        "<controlURL>/ctl/IPConn?service=WANIPConn1:x</controlURL>",
+    );
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| match seen.path.as_str() {
+        "/rootDesc.xml" => ok_xml(&description),
+        "/WANIPCn.xml" => ok_xml(WANIPCN),
+        _ => success(
+            "GetExternalIPAddress",
+            &[("NewExternalIPAddress", "44.0.0.1")],
+        ),
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    gateway.external_address().await.unwrap();
+    assert_eq!(
+        router.seen().pop().unwrap().path,
+        "/ctl/IPConn?service=WANIPConn1:x"
+    );
+}
+
+#[tokio::test]
+async fn a_table_ended_by_402_is_read_to_the_end() {
+    let router = FakeRouter::igd(
+        |seen| match argument(seen, "NewPortMappingIndex").as_str() {
+            "0" => success(
+                "GetGenericPortMappingEntry",
+                &[
+                    ("NewRemoteHost", ""),
+                    ("NewExternalPort", "4000"),
+                    ("NewProtocol", "TCP"),
+                    ("NewInternalPort", "4000"),
+                    ("NewInternalClient", "127.0.0.1"),
+                    ("NewEnabled", "1"),
+                    ("NewPortMappingDescription", "x"),
+                    ("NewLeaseDuration", "0"),
+                ],
+            ),
+            _ => fault(402, "Invalid Args"),
+        },
+    )
+    .await;
+    let gateway = gateway(&router).await;
+    let entries = gateway.port_mappings().await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].external_port, 4000);
+}
+
+#[tokio::test]
+async fn a_v2_router_that_lists_only_with_get_list_of_port_mappings_is_listed() {
+    let listing = upnp_soap::escape(
+        "<p:PortMappingList xmlns:p=\"urn:schemas-upnp-org:gw:WANIPConnection\"><p:PortMappingEntry>\
+         <p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>4000</p:NewExternalPort>\
+         <p:NewProtocol>TCP</p:NewProtocol><p:NewInternalPort>4001</p:NewInternalPort>\
+         <p:NewInternalClient>127.0.0.1</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled>\
+         <p:NewDescription>x</p:NewDescription><p:NewLeaseTime>60</p:NewLeaseTime>\
+         </p:PortMappingEntry></p:PortMappingList>",
+    )
+    .into_owned();
+    let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| {
+        match (seen.path.as_str(), seen.action()) {
+            ("/rootDesc.xml", _) => ok_xml(ROOT_DESC),
+            ("/ctl/IPConn", "GetGenericPortMappingEntry") => fault(401, "Invalid Action"),
+            ("/ctl/IPConn", "GetListOfPortMappings") if argument(seen, "NewProtocol") == "TCP" => {
+                success("GetListOfPortMappings", &[("NewPortListing", &listing)])
+            }
+            ("/ctl/IPConn", "GetListOfPortMappings") => fault(730, "PortMappingNotFound"),
+            // No SCPD: the service is called unchecked.
+            _ => Answer::Http(404, vec![], vec![]),
+        }
+    })
+    .await;
+    let gateway = gateway(&router).await;
+    let entries = gateway.port_mappings().await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].external_port, 4000);
+    assert_eq!(entries[0].internal_port, 4001);
+    assert_eq!(
+        router.actions(),
+        [
+            "GetGenericPortMappingEntry",
+            "GetListOfPortMappings",
+            "GetListOfPortMappings"
+        ]
+    );
 }

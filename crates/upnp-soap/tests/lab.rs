@@ -470,3 +470,173 @@ fn mappings_agree_with_miniupnpc() {
         "{listing}"
     );
 }
+
+/// Lets LAN hosts talk to each other as on a home LAN. With snooping on and no IGMP
+/// querier, the lab's bridge forwarded 239.255.255.250 only toward the router's own
+/// membership; and where the kernel passes bridged traffic through netfilter
+/// (`br_netfilter`), the router's forward policy dropped LAN-to-LAN answers.
+fn open_lan(lab: &Lab) {
+    for (program, args) in [
+        (
+            "ip",
+            &[
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ][..],
+        ),
+        (
+            "nft",
+            &[
+                "insert",
+                "rule",
+                "inet",
+                "filter",
+                "forward",
+                "ip",
+                "saddr",
+                "192.168.77.0/24",
+                "accept",
+            ][..],
+        ),
+    ] {
+        let output = lab.router().exec(program, args).unwrap();
+        assert!(output.status.success(), "{program}: {output:?}");
+    }
+}
+
+/// A rogue IGD on the second LAN host: it answers every M-SEARCH at once, first with
+/// `flood` made-up answers (each its own USN and LOCATION), then with a LOCATION of its own
+/// that serves a complete IGD description. It runs for `for_how_long`.
+async fn rogue_igd(address: Ipv4Addr, flood: usize, for_how_long: Duration) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let description = include_str!("../testdata/miniupnpd/rootDesc.xml");
+    let http = tokio::net::TcpListener::bind((address, 8000))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = http.accept().await {
+            let mut request = vec![0; 4096];
+            let _ = stream.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{description}",
+                description.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let ssdp = tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 1900))
+        .await
+        .unwrap();
+    ssdp.join_multicast_v4(Ipv4Addr::new(239, 255, 255, 250), address)
+        .unwrap();
+    let answer = |location: &str, usn: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nUSN: {usn}\r\nLOCATION: {location}\r\nSERVER: rogue\r\n\r\n"
+        )
+    };
+    let end = tokio::time::Instant::now() + for_how_long;
+    let mut buffer = vec![0; 2048];
+    let mut searches = 0;
+    while let Ok(Ok((_, searcher))) =
+        tokio::time::timeout_at(end, ssdp.recv_from(&mut buffer)).await
+    {
+        if searcher.ip() == IpAddr::V4(natlab::ROUTER_LAN_ADDRESS) {
+            // miniupnpd's own searches.
+            continue;
+        }
+        searches += 1;
+        for i in 0..flood {
+            let fake = answer(
+                &format!("http://{address}:8000/fake{i}.xml"),
+                &format!("uuid:fake-{i}::upnp:rootdevice"),
+            );
+            let _ = ssdp.send_to(fake.as_bytes(), searcher).await;
+        }
+        let real = answer(
+            &format!("http://{address}:8000/rootDesc.xml"),
+            "uuid:rogue::urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+        );
+        let _ = ssdp.send_to(real.as_bytes(), searcher).await;
+    }
+    searches
+}
+
+/// The rogue answers first and floods 5,000 made-up answers; the gateway's IGD still wins,
+/// within the scan time, labelled as on the default gateway.
+#[test]
+fn a_rogue_igd_and_a_flood_on_another_lan_host_never_win_over_the_gateway() {
+    let Some(lab) = lab(2) else { return };
+    open_lan(&lab);
+    let rogue_host = &lab.lan_hosts()[1];
+    let rogue_address = rogue_host.address();
+    std::thread::scope(|scope| {
+        let rogue = scope.spawn(|| {
+            rogue_host
+                .block_on(move || rogue_igd(rogue_address, 5000, Duration::from_secs(4)))
+                .unwrap()
+        });
+        // Let the rogue join the group before the search.
+        std::thread::sleep(Duration::from_millis(300));
+        let (result, elapsed) = lab
+            .lan()
+            .block_on(|| async {
+                let started = std::time::Instant::now();
+                let options =
+                    upnp_soap::DiscoverOptions::default().scan_time(Duration::from_secs(2));
+                let gateway = upnp_soap::discover(&options).await;
+                (gateway, started.elapsed())
+            })
+            .unwrap();
+        let searches = rogue.join().unwrap();
+        assert!(searches > 0, "the rogue saw no search");
+        let gateway = result.unwrap();
+        assert_eq!(gateway.service_client().http().responder(), router());
+        assert!(gateway.on_default_gateway());
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    });
+}
+
+/// With the trusted gateway set to an address where nothing answers, the router's IGD and
+/// the rogue are both "another LAN host": refused by default, used and labelled when allowed.
+#[test]
+fn an_igd_off_the_gateway_is_used_only_when_allowed_and_then_labelled() {
+    let Some(lab) = lab(2) else { return };
+    open_lan(&lab);
+    let rogue_host = &lab.lan_hosts()[1];
+    let rogue_address = rogue_host.address();
+    std::thread::scope(|scope| {
+        let rogue = scope.spawn(|| {
+            rogue_host
+                .block_on(move || rogue_igd(rogue_address, 0, Duration::from_secs(4)))
+                .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let (refused, allowed) = lab
+            .lan()
+            .block_on(|| async {
+                let options = upnp_soap::DiscoverOptions::default()
+                    .gateway(IpAddr::V4(Ipv4Addr::new(192, 168, 77, 99)))
+                    .scan_time(Duration::from_secs(1));
+                let refused = upnp_soap::discover_root(&options).await;
+                let allowed = upnp_soap::discover_root(&options.allow_other_igd(true)).await;
+                (refused, allowed)
+            })
+            .unwrap();
+        let searches = rogue.join().unwrap();
+        assert!(searches > 0, "the rogue saw no search");
+        let error = refused.unwrap_err().to_string();
+        assert!(
+            error.contains("the gateway 192.168.77.99 did not answer")
+                && error.contains("2 other LAN hosts answered"),
+            "{error}"
+        );
+        assert!(error.len() < 320, "{error}");
+        let root = allowed.unwrap();
+        assert!(!root.on_default_gateway());
+    });
+}
