@@ -45,13 +45,16 @@ pub enum Error {
         timeout: Duration,
     },
 
-    /// No UPnP Internet Gateway Device on the gateway answered the SSDP search.
-    #[error("no upnp internet gateway device answered at {gateway} within {}", Human(*.waited))]
+    /// No usable UPnP Internet Gateway Device was found: none answered the SSDP search, or
+    /// what answered could not be used (the reason says which, and why).
+    #[error("no usable upnp internet gateway device at {gateway} ({}): {reason}", Human(*.waited))]
     NoInternetGatewayDevice {
         /// The gateway searched.
         gateway: IpAddr,
-        /// How long the search listened.
+        /// How long the search took.
         waited: Duration,
+        /// What was found and why it was unusable, or that nothing answered.
+        reason: String,
     },
 
     /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
@@ -140,7 +143,8 @@ impl Error {
             ),
             Error::Upnp(error) => match &**error {
                 upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
-                upnp_soap::igd::Error::NoExternalAddress { .. } => true,
+                upnp_soap::igd::Error::NoExternalAddress { .. }
+                | upnp_soap::igd::Error::OperationTimeout { .. } => true,
                 _ => false,
             },
             Error::UpnpControl(error) => upnp_unreachable(error),
@@ -181,6 +185,7 @@ fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
         upnp_soap::Error::Connect { .. }
             | upnp_soap::Error::ConnectTimeout { .. }
             | upnp_soap::Error::Timeout { .. }
+            | upnp_soap::Error::DeadlinePassed { .. }
             | upnp_soap::Error::Http { .. }
     )
 }

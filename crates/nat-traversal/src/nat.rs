@@ -651,9 +651,13 @@ impl NatInner {
                     return Ok(existing);
                 }
                 let made = Arc::new(
-                    UpnpTechnique::discover(gateway, self.options.probe_timeout)
-                        .await?
-                        .with_description(self.options.description.clone()),
+                    UpnpTechnique::discover_with(
+                        gateway,
+                        self.options.probe_timeout,
+                        self.options.allow_other_igd,
+                    )
+                    .await?
+                    .with_description(self.options.description.clone()),
                 );
                 let mut state = self.state();
                 if state.network.is_some_and(|n| n.gateway == gateway) {

@@ -27,8 +27,12 @@ pub struct ExternalAddress {
     pub address: IpAddr,
     /// The technique that reported it.
     pub technique: Technique,
-    /// The gateway asked.
+    /// The gateway asked (for an IGD elsewhere on the LAN, that host).
     pub gateway: IpAddr,
+    /// Whether that is the default gateway; `false` only for a UPnP IGD on another LAN
+    /// host, taken because [`NatOptions::allow_other_igd`](crate::NatOptions::allow_other_igd)
+    /// allowed it.
+    pub on_default_gateway: bool,
 }
 
 impl ExternalAddress {
@@ -235,6 +239,7 @@ impl Nat {
             address,
             technique: technique.kind(),
             gateway: technique.gateway(),
+            on_default_gateway: technique.on_default_gateway(),
         })
     }
 

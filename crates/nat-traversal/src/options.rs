@@ -56,6 +56,11 @@ pub struct NatOptions {
     /// The description UPnP mappings carry (shown in the router's table). Default:
     /// `nat-traversal`.
     pub description: String,
+    /// Take a UPnP IGD on another LAN host when none answered on the gateway within the
+    /// search. Any LAN host can claim to be an IGD; what it "maps" need not reach you, so
+    /// mappings made there carry [`Mapping::on_default_gateway`](crate::Mapping::on_default_gateway)
+    /// `false`. Default: false (only the gateway's IGD).
+    pub allow_other_igd: bool,
 }
 
 impl Default for NatOptions {
@@ -73,6 +78,7 @@ impl Default for NatOptions {
             network_check_interval: Duration::from_secs(5),
             announcements: true,
             description: DEFAULT_DESCRIPTION.to_owned(),
+            allow_other_igd: false,
         }
     }
 }
@@ -146,6 +152,12 @@ impl NatOptions {
     /// Turns listening for announcements on or off.
     pub fn announcements(mut self, listen: bool) -> NatOptions {
         self.announcements = listen;
+        self
+    }
+
+    /// Allows a UPnP IGD on another LAN host (see [`allow_other_igd`](Self::allow_other_igd)).
+    pub fn allow_other_igd(mut self, allow: bool) -> NatOptions {
+        self.allow_other_igd = allow;
         self
     }
 

@@ -102,6 +102,7 @@ impl PmpTechnique {
             external: SocketAddr::new(granted.external_address, granted.external_port),
             lifetime: granted.lifetime,
             epoch_reset: granted.epoch_reset,
+            on_default_gateway: true,
             pcp_nonce: granted.nonce,
         }
     }

@@ -26,6 +26,9 @@ pub enum ProbeOutcome {
         external_address: IpAddr,
         /// From the start of the probe to the answer.
         latency: Duration,
+        /// Whether the device that answered is the default gateway (`false` only for a
+        /// UPnP IGD on another LAN host, when allowed).
+        on_default_gateway: bool,
     },
     /// It failed or did not answer within the probe timeout.
     Failed {
@@ -142,6 +145,7 @@ impl fmt::Display for ProbeReport {
                 ProbeOutcome::Answered {
                     external_address,
                     latency,
+                    on_default_gateway,
                 } => {
                     write!(
                         f,
@@ -149,6 +153,9 @@ impl fmt::Display for ProbeReport {
                         result.technique,
                         Human(*latency)
                     )?;
+                    if !on_default_gateway {
+                        write!(f, " (not on the default gateway)")?;
+                    }
                     if self.selected == Some(result.technique) {
                         write!(f, " (selected)")?;
                     }
@@ -260,10 +267,12 @@ pub(crate) async fn run_with(
         results[index].outcome = match outcome {
             Ok((found, external_address)) => {
                 tracing::debug!(%technique, %gateway, %external_address, ?latency, "probe answered");
+                let on_default_gateway = found.on_default_gateway();
                 answered[index] = Some(found);
                 ProbeOutcome::Answered {
                     external_address,
                     latency,
+                    on_default_gateway,
                 }
             }
             Err(error) => {

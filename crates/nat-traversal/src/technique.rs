@@ -166,6 +166,9 @@ pub struct Mapping {
     /// This answer showed that the gateway had lost its state (NAT-PMP/PCP epoch went
     /// back): every other mapping held there must be made again.
     pub epoch_reset: bool,
+    /// Whether the device that granted it is the default gateway; `false` for an IGD on
+    /// another LAN host, taken only when allowed ([`NatOptions::allow_other_igd`](crate::NatOptions::allow_other_igd)).
+    pub on_default_gateway: bool,
     /// The PCP mapping nonce, which only the nonce's owner may refresh or delete with.
     pub(crate) pcp_nonce: Option<natpmp_proto::Nonce>,
 }
@@ -186,6 +189,7 @@ impl Mapping {
             external,
             lifetime,
             epoch_reset: false,
+            on_default_gateway: true,
             pcp_nonce: None,
         }
     }
@@ -258,6 +262,8 @@ pub struct ListedMapping {
     pub enabled: bool,
     /// The only remote host allowed through it, empty for any.
     pub remote_host: String,
+    /// Whether the device that listed it is the default gateway.
+    pub on_default_gateway: bool,
 }
 
 /// One way of mapping ports at one gateway: PCP, NAT-PMP or UPnP IGD.
@@ -278,6 +284,12 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
 
     /// The gateway this technique talks to.
     fn gateway(&self) -> IpAddr;
+
+    /// Whether the device this technique talks to is the default gateway (the router);
+    /// `false` only for a UPnP IGD on another LAN host, which is used only when allowed.
+    fn on_default_gateway(&self) -> bool {
+        true
+    }
 
     /// The gateway's external address. Probing calls this to see whether the technique
     /// answers.

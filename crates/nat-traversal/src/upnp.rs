@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use upnp_soap::igd::{Gateway, MappingRequest};
-use upnp_soap::{Config, Url, code};
+use upnp_soap::{Config, Url};
 
 use crate::error::{Error, Result};
 use crate::technique::{
@@ -31,24 +31,38 @@ pub struct UpnpTechnique {
     responder: IpAddr,
     description: String,
     address: Mutex<Option<(IpAddr, Instant)>>,
+    on_default_gateway: bool,
 }
 
 impl UpnpTechnique {
     /// Searches for an IGD on `gateway` with upnp-soap's discovery (SSDP by multicast and by
     /// unicast to `gateway:1900`, answers from `gateway` itself only), and opens its WAN
-    /// connection service. `timeout` bounds the search; each HTTP exchange is
-    /// bounded by it too.
+    /// connection service. `timeout` bounds the search and the whole of each later
+    /// operation.
     pub async fn discover(gateway: IpAddr, timeout: Duration) -> Result<UpnpTechnique> {
+        UpnpTechnique::discover_with(gateway, timeout, false).await
+    }
+
+    /// [`discover`](Self::discover); with `allow_other_igd`, an IGD on another LAN host is
+    /// taken when none answered on `gateway` within the search (it is then not
+    /// [`on_default_gateway`](Self::on_default_gateway), and outputs should say so).
+    pub async fn discover_with(
+        gateway: IpAddr,
+        timeout: Duration,
+        allow_other_igd: bool,
+    ) -> Result<UpnpTechnique> {
         let started = Instant::now();
         let config = Config {
             connect_timeout: timeout.min(Config::default().connect_timeout),
             timeout,
             ..Config::default()
-        };
+        }
+        .with_operation_timeout(timeout);
         let options = upnp_soap::DiscoverOptions::default()
             .gateway(gateway)
-            .only_gateway(true)
+            .allow_other_igd(allow_other_igd)
             .scan_time(timeout)
+            .operation_timeout(timeout)
             .http(config);
         let root = match upnp_soap::discover_root(&options).await {
             Ok(root) => root,
@@ -58,12 +72,26 @@ impl UpnpTechnique {
                 return Err(Error::NoInternetGatewayDevice {
                     gateway,
                     waited: started.elapsed(),
+                    reason: match &error {
+                        upnp_soap::DiscoverError::NotFound { summary, .. } => summary.clone(),
+                        other => other.to_string(),
+                    },
                 });
             }
         };
+        let responder = root.http().responder();
+        let on_default_gateway = root.on_default_gateway() || responder == gateway;
         let igd = Gateway::from_root(&root).await?;
-        tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), "upnp gateway");
-        Ok(UpnpTechnique::from_gateway(igd, gateway))
+        tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), %responder, on_default_gateway, "upnp gateway");
+        let mut technique = UpnpTechnique::from_gateway(igd, responder);
+        technique.on_default_gateway = on_default_gateway;
+        Ok(technique)
+    }
+
+    /// Whether the IGD answers from the default gateway (the router), not from another LAN
+    /// host that claims to be one.
+    pub fn on_default_gateway(&self) -> bool {
+        self.on_default_gateway
     }
 
     /// Opens the WAN connection service described at `location` (from an SSDP answer sent
@@ -81,6 +109,7 @@ impl UpnpTechnique {
     /// A technique over an IGD client already opened.
     pub fn from_gateway(gateway: Gateway, responder: IpAddr) -> UpnpTechnique {
         UpnpTechnique {
+            on_default_gateway: gateway.on_default_gateway(),
             gateway,
             responder,
             description: DEFAULT_DESCRIPTION.to_owned(),
@@ -132,7 +161,7 @@ impl UpnpTechnique {
             futures_util::future::join(self.gateway.add_port_mapping(&lower), address).await;
         let granted = granted?;
         let address = address?;
-        Ok(Mapping::new(
+        let mut mapping = Mapping::new(
             Technique::Upnp,
             request.protocol,
             granted.internal_port,
@@ -142,7 +171,9 @@ impl UpnpTechnique {
             } else {
                 granted.lease
             },
-        ))
+        );
+        mapping.on_default_gateway = self.on_default_gateway;
+        Ok(mapping)
     }
 }
 
@@ -152,6 +183,10 @@ impl NatTechnique for UpnpTechnique {
         Technique::Upnp
     }
 
+    fn on_default_gateway(&self) -> bool {
+        self.on_default_gateway
+    }
+
     fn gateway(&self) -> IpAddr {
         self.responder
     }
@@ -159,11 +194,7 @@ impl NatTechnique for UpnpTechnique {
     async fn external_address(&self) -> Result<IpAddr> {
         // A private address is still the gateway's answer: the facade classifies it
         // (double NAT) rather than treating the technique as broken.
-        let address = match self.gateway.external_address().await {
-            Ok(address) => address,
-            Err(upnp_soap::igd::Error::PrivateExternalAddress { address, .. }) => address,
-            Err(error) => return Err(error.into()),
-        };
+        let address = self.gateway.reported_external_address().await?;
         if let Ok(mut cached) = self.address.lock() {
             *cached = Some((address, Instant::now()));
         }
@@ -260,6 +291,7 @@ impl NatTechnique for UpnpTechnique {
                 lifetime: e.lease_duration,
                 enabled: e.enabled,
                 remote_host: e.remote_host,
+                on_default_gateway: self.on_default_gateway,
             })
             .collect())
     }
@@ -268,15 +300,12 @@ impl NatTechnique for UpnpTechnique {
 impl UpnpTechnique {
     /// Deletes the mapping of `external_port`; `false` when the gateway had none (714).
     async fn delete(&self, protocol: Protocol, external_port: u16) -> Result<bool> {
-        match self
-            .gateway
-            .delete_port_mapping(protocol.into(), external_port)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(e) if e.upnp_code() == Some(code::NO_SUCH_ENTRY_IN_ARRAY) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        Ok(matches!(
+            self.gateway
+                .remove_port_mapping(protocol.into(), external_port)
+                .await?,
+            upnp_soap::igd::Deleted::Removed
+        ))
     }
 
     async fn delete_each(&self, protocol: Protocol, external_ports: &[u16]) -> Result<Unmapped> {

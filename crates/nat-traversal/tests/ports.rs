@@ -171,6 +171,7 @@ impl NatTechnique for Router {
                 lifetime: Duration::ZERO,
                 enabled: true,
                 remote_host: String::new(),
+                on_default_gateway: true,
             })
             .collect())
     }

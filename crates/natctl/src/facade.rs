@@ -40,7 +40,7 @@ impl Target {
         if let Some(technique) = technique(via) {
             options = options.only(technique);
         }
-        options
+        options.allow_other_igd(self.allow_other_igd)
     }
 }
 
@@ -96,6 +96,15 @@ fn lifetime(lifetime: Duration) -> Option<u64> {
     (!lifetime.is_zero()).then_some(lifetime.as_secs())
 }
 
+/// " (IGD on 192.168.77.11, not the default gateway)" for an IGD elsewhere on the LAN.
+fn elsewhere_note(on_default_gateway: bool, device: Option<IpAddr>) -> String {
+    match (on_default_gateway, device) {
+        (true, _) => String::new(),
+        (false, Some(device)) => format!(" (IGD on {device}, not the default gateway)"),
+        (false, None) => " (IGD not on the default gateway)".to_owned(),
+    }
+}
+
 /// ", not reachable from the internet: double NAT (...)" for a non-public address.
 fn reach_note(address: IpAddr) -> String {
     let reach = Reachability::of(address);
@@ -111,6 +120,7 @@ struct ExternalIpJson {
     external_ip: IpAddr,
     technique: &'static str,
     gateway: IpAddr,
+    on_default_gateway: bool,
     reachability: &'static str,
     reachable: bool,
 }
@@ -129,14 +139,16 @@ pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Resu
             external_ip: found.address,
             technique: found.technique.as_str(),
             gateway: found.gateway,
+            on_default_gateway: found.on_default_gateway,
             reachability: reach.as_str(),
             reachable: reach.is_public(),
         },
         || {
+            let elsewhere = elsewhere_note(found.on_default_gateway, Some(found.gateway));
             if reach.is_public() {
-                found.address.to_string()
+                format!("{}{elsewhere}", found.address)
             } else {
-                format!("{} ({reach})", found.address)
+                format!("{}{elsewhere} ({reach})", found.address)
             }
         },
     );
@@ -151,6 +163,7 @@ struct MappedJson {
     technique: &'static str,
     lifetime: Option<u64>,
     gateway: Option<IpAddr>,
+    on_default_gateway: bool,
     reachability: &'static str,
     reachable: bool,
 }
@@ -166,6 +179,7 @@ fn mapped_json(nat: &Nat, mapping: &Mapping) -> MappedJson {
         technique: mapping.technique.as_str(),
         lifetime: lifetime(mapping.lifetime),
         gateway: nat.gateway(),
+        on_default_gateway: mapping.on_default_gateway,
         reachability: reach.as_str(),
         reachable: reach.is_public(),
     }
@@ -208,10 +222,11 @@ pub(crate) async fn map(out: &Output, target: &Target, via: Via, args: &MapArgs)
             None => "permanent: delete it with natctl unmap".to_owned(),
         };
         format!(
-            "{} -> {internal} ({}, {lease}, via {}){}",
+            "{} -> {internal} ({}, {lease}, via {}{}){}",
             mapping.external,
             mapping.protocol,
             mapping.technique,
+            elsewhere_note(mapping.on_default_gateway, None),
             reach_note(mapping.external.ip())
         )
     });
@@ -335,6 +350,7 @@ struct ListedJson {
     enabled: bool,
     remote_host: Option<String>,
     technique: &'static str,
+    on_default_gateway: bool,
 }
 
 fn listed_json(entry: &ListedMapping) -> ListedJson {
@@ -354,6 +370,7 @@ fn listed_json(entry: &ListedMapping) -> ListedJson {
         enabled: entry.enabled,
         remote_host: (!entry.remote_host.is_empty()).then(|| entry.remote_host.clone()),
         technique: entry.technique.as_str(),
+        on_default_gateway: entry.on_default_gateway,
     }
 }
 
@@ -367,8 +384,13 @@ pub(crate) async fn list(out: &Output, target: &Target, via: Via) -> Result<()> 
     out.progress().clear();
     let rows: Vec<ListedJson> = entries.iter().map(listed_json).collect();
     out.print(&rows, || {
+        let elsewhere = if rows.iter().any(|r| !r.on_default_gateway) {
+            "listed by an IGD that is not the default gateway\n"
+        } else {
+            ""
+        };
         if rows.is_empty() {
-            return "no port mappings".to_owned();
+            return format!("{elsewhere}no port mappings");
         }
         let table: Vec<[String; 6]> = rows
             .iter()
@@ -387,7 +409,7 @@ pub(crate) async fn list(out: &Output, target: &Target, via: Via) -> Result<()> 
                 ]
             })
             .collect();
-        render_table(
+        let table = render_table(
             [
                 "PROTO",
                 "PUBLIC",
@@ -397,7 +419,8 @@ pub(crate) async fn list(out: &Output, target: &Target, via: Via) -> Result<()> 
                 "DESCRIPTION",
             ],
             &table,
-        )
+        );
+        format!("{elsewhere}{table}")
     });
     Ok(())
 }
@@ -434,6 +457,7 @@ struct ProbeRowJson {
     latency_ms: Option<f64>,
     external_ip: Option<IpAddr>,
     reachability: Option<&'static str>,
+    on_default_gateway: Option<bool>,
     error: Option<String>,
 }
 
@@ -453,6 +477,12 @@ fn probe_row(result: &ProbeResult) -> ProbeRowJson {
         latency_ms: result.latency().map(millis),
         external_ip: external,
         reachability: external.map(|ip| Reachability::of(ip).as_str()),
+        on_default_gateway: match result.outcome {
+            ProbeOutcome::Answered {
+                on_default_gateway, ..
+            } => Some(on_default_gateway),
+            _ => None,
+        },
         error: match &result.outcome {
             ProbeOutcome::Failed { error, .. } => Some(error.clone()),
             ProbeOutcome::NotAwaited => Some("not awaited".into()),
@@ -467,8 +497,14 @@ const PROBE_WIDTHS: [usize; 4] = [9, 9, 9, 0];
 fn probe_text(result: &ProbeResult) -> [String; 4] {
     let detail = match &result.outcome {
         ProbeOutcome::Answered {
-            external_address, ..
-        } => format!("{external_address}{}", reach_note(*external_address)),
+            external_address,
+            on_default_gateway,
+            ..
+        } => format!(
+            "{external_address}{}{}",
+            elsewhere_note(*on_default_gateway, None),
+            reach_note(*external_address)
+        ),
         ProbeOutcome::Failed { error, .. } => error.clone(),
         ProbeOutcome::NotAwaited => "not awaited".into(),
     };
@@ -620,7 +656,7 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
             print("mapped", &current, None);
         } else {
             print(
-                "not mapped",
+                "not_mapped",
                 &current,
                 error.as_deref().or(Some("no answer yet")),
             );

@@ -18,11 +18,14 @@ fn options(target: &Target) -> DiscoverOptions {
         connect_timeout: target.timeout.min(Duration::from_secs(3)),
         timeout: target.timeout,
         ..upnp_soap::Config::default()
-    };
+    }
+    .with_operation_timeout(target.timeout)
+    .with_deadline(std::time::Instant::now() + target.timeout);
     let mut options = DiscoverOptions::default()
         .scan_time(target.timeout.min(Duration::from_secs(2)))
+        .operation_timeout(target.timeout)
         .http(http)
-        .only_gateway(!target.allow_other_igd);
+        .allow_other_igd(target.allow_other_igd);
     if let Some(gateway) = target
         .gateway
         .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
@@ -116,8 +119,13 @@ pub(crate) async fn services(out: &Output, target: &Target) -> Result<()> {
             });
         }
     }
+    let elsewhere = if root.on_default_gateway() {
+        ""
+    } else {
+        " (IGD not on the default gateway)"
+    };
     out.print(&rows, || {
-        let mut text = format!("{}\n", description.location);
+        let mut text = format!("{}{elsewhere}\n", description.location);
         for row in &rows {
             text.push_str(&format!(
                 "{}\n    in {} ({})\n    control {}\n",

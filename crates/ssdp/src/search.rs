@@ -421,7 +421,7 @@ async fn send_all(endpoint: &Endpoint, requests: &[Vec<u8>], deadline: Instant) 
         .await
         {
             Ok(Ok(_)) => {
-                tracing::trace!(via = %endpoint.label, to = %endpoint.destination, "m-search sent");
+                tracing::debug!(via = %endpoint.label, to = %endpoint.destination, "m-search sent");
             }
             Ok(Err(error)) => {
                 tracing::debug!(via = %endpoint.label, to = %endpoint.destination, %error, "m-search not sent");

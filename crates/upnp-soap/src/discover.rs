@@ -144,7 +144,7 @@ pub enum DiscoverError {
     #[error("cannot search for a UPnP gateway: {0}")]
     Search(#[from] ssdp::Error),
     /// Nothing usable answered within the scan time.
-    #[error("no usable UPnP IGD within {scan_time:?}: {}", .summary)]
+    #[error("no usable UPnP IGD within {}: {}", crate::error::Seconds(*.scan_time), .summary)]
     NotFound {
         /// The scan time waited.
         scan_time: Duration,
@@ -160,7 +160,7 @@ pub enum DiscoverError {
         summary: String,
     },
     /// The whole discovery did not end within [`DiscoverOptions::operation_timeout`].
-    #[error("discovering the UPnP IGD did not finish within {timeout:?}")]
+    #[error("discovering the UPnP IGD did not finish within {}", crate::error::Seconds(*.timeout))]
     Timeout {
         /// The bound that elapsed.
         timeout: Duration,
@@ -436,7 +436,7 @@ mod tests {
         let line = quiet.into_error(Duration::from_secs(2)).to_string();
         assert_eq!(
             line,
-            "no usable UPnP IGD within 2s: the gateway 10.0.0.1 did not answer; 1 other LAN host answered, not used (not the gateway)"
+            "no usable UPnP IGD within 2.0 s: the gateway 10.0.0.1 did not answer; 1 other LAN host answered, not used (not the gateway)"
         );
     }
 }

@@ -147,7 +147,7 @@ pub enum Error {
     },
 
     /// The TCP connection was not made within the connect timeout.
-    #[error("connecting to {url} timed out after {timeout:?}")]
+    #[error("connecting to {url} timed out after {}", Seconds(*.timeout))]
     ConnectTimeout {
         /// The URL being fetched.
         url: Box<Url>,
@@ -156,7 +156,7 @@ pub enum Error {
     },
 
     /// The whole exchange (request, response head and body) did not finish in time.
-    #[error("{url} did not answer within {timeout:?}")]
+    #[error("{url} did not answer within {}", Seconds(*.timeout))]
     Timeout {
         /// The URL being fetched.
         url: Box<Url>,
@@ -461,5 +461,19 @@ mod tests {
             description: String::new(),
         };
         assert_eq!(fault.standard_name(), Some("ActionNotAuthorized"));
+    }
+}
+
+/// A duration in a message: `3.0 s`, `250 ms` (not `Duration`'s `3.001826206s`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seconds(pub(crate) std::time::Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= std::time::Duration::from_secs(1) {
+            write!(f, "{:.1} s", self.0.as_secs_f64())
+        } else {
+            write!(f, "{} ms", self.0.as_millis())
+        }
     }
 }

@@ -160,7 +160,7 @@ pub enum Error {
     },
 
     /// The operation did not finish within its bound ([`Config::operation_bound`]).
-    #[error("{operation} at {url} did not finish within {timeout:?}")]
+    #[error("{operation} at {url} did not finish within {}", crate::error::Seconds(*.timeout))]
     OperationTimeout {
         /// The operation (an action name, or "choosing the wan connection service").
         operation: &'static str,

@@ -850,7 +850,7 @@ async fn a_router_that_never_answers_times_out_within_the_timeout() {
         "{elapsed:?}"
     );
     assert!(
-        error.to_string().contains("did not answer within 500ms"),
+        error.to_string().contains("did not answer within 500 ms"),
         "{error}"
     );
 

@@ -841,10 +841,21 @@ impl Client {
         )
         .map_err(|e| Failure::Client(e.into()))?;
         let mut buffer = vec![0u8; 1500];
+        // Datagrams from the gateway that could not be used: reported instead of a bare
+        // "did not answer" if nothing usable ever comes.
+        let mut unusable: Option<(u32, crate::IgnoreReason)> = None;
+        let timed_out = |waited: Duration, attempts: u32, unusable| {
+            Failure::Client(ClientError::TimedOut {
+                gateway: self.gateway,
+                waited,
+                attempts,
+                unusable,
+            })
+        };
         loop {
             let now = Instant::now();
             while let Some(transmit) = transaction.poll_transmit(now) {
-                tracing::trace!(gateway = %self.gateway, attempt = transmit.attempt, %version, "sending");
+                tracing::debug!(gateway = %self.gateway, attempt = transmit.attempt, %version, operation = %operation.describe(), "sending");
                 match self.socket.send(&transmit.contents).await {
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -863,7 +874,16 @@ impl Client {
                 }
             }
             if let Some(outcome) = transaction.poll_outcome() {
-                return outcome.map_err(Failure::Transaction);
+                return match outcome {
+                    Err(TransactionError::TimedOut {
+                        waited, attempts, ..
+                    }) if unusable.is_some() => Err(timed_out(waited, attempts, unusable)),
+                    Ok(answer) => {
+                        tracing::debug!(gateway = %self.gateway, %version, result = %answer.response.result(), epoch = answer.response.epoch(), "answer");
+                        Ok(answer)
+                    }
+                    Err(error) => Err(Failure::Transaction(error)),
+                };
             }
             let wake = match (transaction.poll_timeout(), deadline) {
                 (Some(t), Some(d)) => t.min(d),
@@ -879,7 +899,14 @@ impl Client {
                             transaction.handle_datagram(Instant::now(), source, data)
                         {
                             self.ignored.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(?reason, %source, "ignored a datagram");
+                            tracing::debug!(%reason, %source, "ignored a datagram");
+                            if !matches!(
+                                reason,
+                                crate::IgnoreReason::WrongSource | crate::IgnoreReason::AfterOutcome
+                            ) {
+                                let count = unusable.map_or(0, |(count, _)| count);
+                                unusable = Some((count.saturating_add(1), reason));
+                            }
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -895,11 +922,11 @@ impl Client {
                 () = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
-                        return Err(Failure::Client(ClientError::TimedOut {
-                            gateway: self.gateway,
-                            waited: now.saturating_duration_since(started),
-                            attempts: transaction.attempts(),
-                        }));
+                        return Err(timed_out(
+                            now.saturating_duration_since(started),
+                            transaction.attempts(),
+                            unusable,
+                        ));
                     }
                     transaction.handle_timeout(now);
                 }
@@ -922,6 +949,7 @@ impl Client {
                 gateway,
                 waited,
                 attempts,
+                unusable: None,
             },
             TransactionError::PortUnreachable { gateway, .. } => {
                 ClientError::NotSupported { gateway }

@@ -10,7 +10,7 @@ use crate::{AnyResultCode, EncodeError, Version};
 #[non_exhaustive]
 pub enum ClientError {
     /// No acceptable answer before the schedule or the configured timeout ran out.
-    #[error("gateway {gateway} did not answer in {waited:?} ({attempts} attempts)")]
+    #[error("gateway {gateway} {} in {} ({attempts} attempts)", answered(.unusable), Seconds(*.waited))]
     TimedOut {
         /// The gateway asked.
         gateway: SocketAddr,
@@ -18,6 +18,9 @@ pub enum ClientError {
         waited: Duration,
         /// Requests sent.
         attempts: u32,
+        /// The gateway did answer, but only with datagrams the client could not use: how
+        /// many, and why the last one was dropped ("undecodable", "nonce mismatch").
+        unusable: Option<(u32, crate::IgnoreReason)>,
     },
     /// The gateway's port 5351 is closed (ICMP port unreachable): it does not speak
     /// NAT-PMP or PCP. Reported at once, not after the whole schedule.
@@ -87,6 +90,32 @@ impl ClientError {
         match self {
             ClientError::Refused { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+}
+
+/// "did not answer", or what it answered with instead.
+fn answered(unusable: &Option<(u32, crate::IgnoreReason)>) -> String {
+    match unusable {
+        None => "did not answer".to_owned(),
+        Some((1, reason)) => {
+            format!("answered only with a datagram it could not use ({reason})")
+        }
+        Some((count, reason)) => {
+            format!("answered only with {count} datagrams it could not use (the last: {reason})")
+        }
+    }
+}
+
+/// A duration in a message: `3.0 s`, `250 ms`.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= Duration::from_secs(1) {
+            write!(f, "{:.1} s", self.0.as_secs_f64())
+        } else {
+            write!(f, "{} ms", self.0.as_millis())
         }
     }
 }
