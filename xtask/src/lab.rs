@@ -103,7 +103,7 @@ fn demo() -> Result<()> {
     step("building natctl");
     run(cargo()
         .current_dir(root())
-        .args(["build", "--quiet", "-p", "natctl"]))?;
+        .args(["build", "--quiet", "-p", "natkit-natctl"]))?;
     let natctl = root().join("target/debug/natctl");
     step("starting a lab (LAN 192.168.77.10 behind miniupnpd at 192.168.77.1, WAN 44.0.0.1)");
     let lab = Lab::start(LabConfig::default())?;

@@ -32,6 +32,13 @@
 //! }
 //! ```
 //!
+//! # Feature flags
+//!
+//! - `serde` (off by default): `serde::Serialize` for [`Interface`], [`InterfaceAddress`],
+//!   [`DefaultRoute`] and [`Family`], for programs that print them as JSON.
+//!
+//! The package is published as `natkit-netinfo`; the library is `netinfo`.
+//!
 //! # Layout
 //!
 //! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
@@ -47,6 +54,7 @@
 //! - `error`: [`Error`] and [`Result`].
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod classify;
 mod error;
@@ -98,6 +106,7 @@ mod tests {
         assert!(err.to_string().starts_with("cannot read /proc/net/route: "));
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn types_serialize_as_json() {
         let interface = Interface {

@@ -9,7 +9,7 @@
 //!
 //! # Example
 //!
-//! Parsing needs no network (`cargo test -p upnp-soap --doc` runs this):
+//! Parsing needs no network (`cargo test -p natkit-upnp-soap --doc` runs this):
 //!
 //! ```
 //! use upnp_soap::{Description, Url};
