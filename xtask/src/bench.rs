@@ -215,9 +215,13 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     step("building natctl (release)");
-    run(cargo()
-        .current_dir(root())
-        .args(["build", "--release", "--quiet", "-p", "natkit-natctl"]))?;
+    run(cargo().current_dir(root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "natkit-natctl",
+    ]))?;
     let natctl = root().join("target/release/natctl");
     step("starting the lab");
     // PCP grants at least min_lifetime: 60 s, so the facade bench refreshes every 30 s.

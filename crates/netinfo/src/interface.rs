@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-
 use crate::error::Result;
 use crate::rank::pick_best_address;
 

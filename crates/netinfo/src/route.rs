@@ -4,7 +4,6 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-
 #[cfg(not(target_os = "linux"))]
 use crate::error::Error;
 use crate::error::Result;

@@ -18,7 +18,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use url::Url;
+use crate::Url;
 
 use crate::control::RootDevice;
 use crate::http::Config;

@@ -107,6 +107,7 @@ mod http;
 pub mod igd;
 mod scpd;
 pub mod soap;
+mod url;
 mod xml;
 
 pub use control::{RootDevice, ServiceClient};
@@ -119,5 +120,5 @@ pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};
 pub use scpd::{Action, AllowedRange, Argument, Direction, Scpd, StateVariable};
 pub use soap::Arguments;
-pub use url::Url;
+pub use url::{MAX_URL_LEN, Url, UrlError};
 pub use xml::escape;
