@@ -53,7 +53,8 @@
 //! - `local`: [`local_address_toward`], the source address toward a gateway.
 //! - `error`: [`Error`] and [`Result`].
 
-#![forbid(unsafe_code)]
+// `unsafe` only in `ifaddrs`, for the getifaddrs(3) and if_nametoindex(3) calls.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod classify;
