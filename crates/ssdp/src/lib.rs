@@ -124,12 +124,16 @@ pub use headers::Headers;
 pub use parse::{NotificationSubType, Notify, Response, parse_notify, parse_response};
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use error::Error;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use notify::{NotifyListener, listen};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use options::{ListenOptions, SearchOptions};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use search::{Search, search, search_first, search_with};
 
 /// The IPv4 SSDP multicast group, `239.255.255.250`.
