@@ -40,6 +40,8 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_file(&ran_log);
     tested?;
 
+    crate::package::package_workspace()?;
+
     if skip_fuzz {
         say("fuzz smoke runs skipped (--no-fuzz)");
     } else {
