@@ -45,9 +45,9 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
-//! use std::time::Duration;
-//!
 //! async fn find_devices() -> Result<(), ssdp::Error> {
+//!     use std::time::Duration;
+//!
 //!     // Every device, for two seconds.
 //!     let mut search = ssdp::search(ssdp::ALL, Duration::from_secs(2)).await?;
 //!     while let Some(response) = search.next_response().await {
