@@ -206,7 +206,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     step("building natctl (release)");
-    let natctl = build_binary("natctl", "natctl", true)?;
+    let natctl = build_binary("natkit-natctl", "natctl", true)?;
     step("starting the lab");
     // PCP grants at least min_lifetime: 60 s, so the facade bench refreshes every 30 s.
     // miniupnpd runs as on a router, without the debug log that costs most of its time at

@@ -187,7 +187,7 @@ fn exec(args: &[String]) -> Result<()> {
 
 fn demo() -> Result<()> {
     step("building natctl (cargo's progress below)");
-    let natctl = build_binary("natctl", "natctl", false)?;
+    let natctl = build_binary("natkit-natctl", "natctl", false)?;
     step("starting a lab (LAN 192.168.77.10 behind miniupnpd at 192.168.77.1, WAN 44.0.0.1)");
     let lab = Lab::start(LabConfig::default())?;
     for args in [

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, one module per subcommand.
 //!
-//! - `cargo xtask test`: system packages, formatting, clippy, unit and lab tests, fuzz smoke runs,
-//!   docs; ends with the number of lab tests that ran.
+//! - `cargo xtask test`: system packages, formatting, clippy, unit and lab tests,
+//!   `cargo package --workspace` with verification, fuzz smoke runs, docs; ends with the
+//!   number of lab tests that ran.
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
 //! - `cargo xtask bench`: natctl against the reference C tools in one lab, as ratios.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
@@ -10,6 +11,7 @@
 mod bench;
 mod lab;
 mod man;
+mod package;
 mod packages;
 mod shell;
 mod test;
@@ -62,7 +64,7 @@ fn dispatch() -> Result<()> {
 }
 
 const HELP: &str = "\
-cargo xtask test              packages, fmt, clippy, tests (lab included), fuzz smoke, docs
+cargo xtask test              packages, fmt, clippy, tests (lab included), cargo package, fuzz smoke, docs
 cargo xtask lab up [--name N]  start a lab (default name 'manual') and leave it running
 cargo xtask lab down [--name N]
 cargo xtask lab shell [--name N] [HOST]   a shell on lan (default), router or wan

@@ -30,6 +30,8 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
         "warnings",
     ]))?;
 
+    feature_subsets()?;
+
     step("cargo test --workspace (unit, doc and lab tests)");
     let ran_log = std::env::temp_dir().join(format!("natlab-ran-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&ran_log);
@@ -39,6 +41,8 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
     let ran = std::fs::read_to_string(&ran_log).unwrap_or_default();
     let _ = std::fs::remove_file(&ran_log);
     tested?;
+
+    crate::package::package_workspace()?;
 
     if skip_fuzz {
         say("fuzz smoke runs skipped (--no-fuzz)");
@@ -60,6 +64,27 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
     say(&format!("lab tests ran: {}", names.len()));
     if names.is_empty() && std::env::var_os("CI").is_some() {
         bail!("no lab test ran, and CI is set: the lab must run in CI");
+    }
+    Ok(())
+}
+
+/// Crates alone with fewer features than the workspace build unifies to: each must still
+/// compile cleanly and pass its tests (an unused import or a gated item used outside its
+/// gate shows only here).
+const FEATURE_SUBSETS: [&[&str]; 3] = [
+    &["-p", "natkit-ssdp", "--no-default-features"],
+    &["-p", "natkit-natpmp-proto"],
+    &["-p", "natkit-netinfo"],
+];
+
+fn feature_subsets() -> Result<()> {
+    step("crates with fewer features (clippy and tests)");
+    for subset in FEATURE_SUBSETS {
+        run(cargo()
+            .arg("clippy")
+            .args(subset)
+            .args(["--all-targets", "--", "-D", "warnings"]))?;
+        run(cargo().arg("test").args(subset))?;
     }
     Ok(())
 }

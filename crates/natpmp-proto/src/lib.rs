@@ -8,6 +8,16 @@
 //! `now: Instant` arguments, and randomness (PCP nonces, retransmission jitter) comes from the
 //! caller. A driver such as the `tokio` feature's client owns the socket and the timers.
 //!
+//! # Feature flags
+//!
+//! - `tokio` (off by default): `natpmp_proto::tokio::Client`, an async client that drives
+//!   transactions over a tokio UDP socket connected to the gateway, with epoch-reset events,
+//!   and the `AnnouncementListener` for the gateway's announcements on 224.0.0.1:5350. It
+//!   brings tokio, socket2, getrandom (PCP nonces) and tracing. Without it the crate
+//!   depends on thiserror alone.
+//!
+//! The package is published as `natkit-natpmp-proto`; the library is `natpmp_proto`.
+//!
 //! # Layout
 //!
 //! - [`natpmp`]: NAT-PMP requests and responses (external address, map UDP, map TCP) and
@@ -85,6 +95,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any;
 pub mod epoch;
@@ -93,6 +104,7 @@ pub mod natpmp;
 pub mod negotiate;
 pub mod pcp;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 pub mod transaction;
 mod wire;

@@ -1,38 +1,112 @@
-//! Unix: the interface list from `getifaddrs(3)` and `if_nametoindex(3)` through `nix`.
+//! Unix: the interface list from `getifaddrs(3)` and `if_nametoindex(3)`.
 //!
 //! `getifaddrs` yields one entry per (interface, address), plus one per interface for its
 //! link-layer address; [`group`] folds them into one [`Interface`] each.
+//!
+//! This is the crate's only `unsafe` code: two C calls and the reading of the list they
+//! return, kept in [`read_entries`] and [`socket_ip`]. It was `nix`'s wrapper until the
+//! dependency diet (docs/ARCHITECTURE.md): nix and its three dependencies for these two
+//! calls weighed on every crate above netinfo.
 
+use std::ffi::{CStr, CString};
 use std::io;
-use std::net::IpAddr;
-
-use nix::ifaddrs::getifaddrs;
-use nix::net::if_::{InterfaceFlags, if_nametoindex};
-use nix::sys::socket::SockaddrStorage;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
 use crate::interface::{Interface, InterfaceAddress};
 
 /// Lists the interfaces of this host.
 pub(crate) fn interfaces() -> Result<Vec<Interface>> {
-    let entries = getifaddrs()
-        .map_err(|errno| Error::ListInterfaces(io::Error::from(errno)))?
-        .map(|ifaddr| Entry {
-            is_up: ifaddr.flags.contains(InterfaceFlags::IFF_UP),
-            is_loopback: ifaddr.flags.contains(InterfaceFlags::IFF_LOOPBACK),
-            is_multicast: ifaddr.flags.contains(InterfaceFlags::IFF_MULTICAST),
-            address: ifaddr
-                .address
-                .as_ref()
-                .and_then(|address| ip_address(address, ifaddr.netmask.as_ref())),
-            name: ifaddr.interface_name,
-        });
+    let entries = read_entries().map_err(Error::ListInterfaces)?;
     group(entries, |name| {
-        if_nametoindex(name).map_err(|errno| Error::InterfaceIndex {
+        index_of(name).map_err(|source| Error::InterfaceIndex {
             name: name.to_owned(),
-            source: io::Error::from(errno),
+            source,
         })
     })
+}
+
+/// Frees the list `getifaddrs` allocated, also when reading it stops early.
+struct IfAddrs(*mut libc::ifaddrs);
+
+impl Drop for IfAddrs {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from a successful getifaddrs and is freed once, here.
+        unsafe { libc::freeifaddrs(self.0) }
+    }
+}
+
+/// Every `getifaddrs` entry, reduced to what [`Interface`] keeps.
+#[allow(unsafe_code)]
+fn read_entries() -> io::Result<Vec<Entry>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head to the pointer it is given and returns 0, or
+    // returns -1 with errno set and writes nothing.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let list = IfAddrs(head);
+    let mut entries = Vec::new();
+    let mut current = list.0.cast_const();
+    while !current.is_null() {
+        // SAFETY: `current` is a node of the list getifaddrs built, alive until `list` drops;
+        // its name is a NUL-terminated string and its address and netmask are null or point
+        // to a socket address whose `sa_family` says which kind.
+        let ifaddr = unsafe { &*current };
+        if !ifaddr.ifa_name.is_null() {
+            let name = unsafe { CStr::from_ptr(ifaddr.ifa_name) };
+            let flags = ifaddr.ifa_flags as libc::c_int;
+            let address = unsafe { socket_ip(ifaddr.ifa_addr) };
+            let netmask = unsafe { socket_ip(ifaddr.ifa_netmask) };
+            entries.push(Entry {
+                name: name.to_string_lossy().into_owned(),
+                is_up: flags & libc::IFF_UP != 0,
+                is_loopback: flags & libc::IFF_LOOPBACK != 0,
+                is_multicast: flags & libc::IFF_MULTICAST != 0,
+                address: address.map(|address| ip_address(address, netmask)),
+            });
+        }
+        current = ifaddr.ifa_next.cast_const();
+    }
+    Ok(entries)
+}
+
+/// The IP address in a socket address, `None` for a null pointer or another family.
+///
+/// # Safety
+/// `address` is null or points to a socket address at least as large as its family's
+/// structure (as getifaddrs provides).
+#[allow(unsafe_code)]
+unsafe fn socket_ip(address: *const libc::sockaddr) -> Option<IpAddr> {
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY (all three reads): the caller's contract; `read_unaligned` because nothing
+    // promises the structure's alignment.
+    let family = unsafe { std::ptr::addr_of!((*address).sa_family).read_unaligned() };
+    match libc::c_int::from(family) {
+        libc::AF_INET => {
+            let v4 = unsafe { address.cast::<libc::sockaddr_in>().read_unaligned() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            let v6 = unsafe { address.cast::<libc::sockaddr_in6>().read_unaligned() };
+            Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
+/// The index of the interface called `name`.
+#[allow(unsafe_code)]
+fn index_of(name: &str) -> io::Result<u32> {
+    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        index => Ok(index),
+    }
 }
 
 /// One `getifaddrs` entry, reduced to what [`Interface`] keeps.
@@ -75,39 +149,26 @@ fn group(
     Ok(interfaces)
 }
 
-/// The IP address of an entry with its prefix length, or `None` for a non-IP entry.
+/// An address with the prefix length its netmask gives.
 ///
 /// A netmask of another family or none at all (some systems leave it out on
 /// point-to-point links) counts as a host route: /32 or /128.
-fn ip_address(
-    address: &SockaddrStorage,
-    netmask: Option<&SockaddrStorage>,
-) -> Option<InterfaceAddress> {
-    if let Some(v4) = address.as_sockaddr_in() {
-        let prefix_len = netmask
-            .and_then(|m| m.as_sockaddr_in())
-            .map_or(32, |m| m.ip().to_bits().leading_ones());
-        Some(InterfaceAddress {
-            address: IpAddr::V4(v4.ip()),
-            prefix_len: u8::try_from(prefix_len).unwrap_or(32),
-        })
-    } else if let Some(v6) = address.as_sockaddr_in6() {
-        let prefix_len = netmask
-            .and_then(|m| m.as_sockaddr_in6())
-            .map_or(128, |m| m.ip().to_bits().leading_ones());
-        Some(InterfaceAddress {
-            address: IpAddr::V6(v6.ip()),
-            prefix_len: u8::try_from(prefix_len).unwrap_or(128),
-        })
-    } else {
-        None
+fn ip_address(address: IpAddr, netmask: Option<IpAddr>) -> InterfaceAddress {
+    let prefix_len = match (address, netmask) {
+        (IpAddr::V4(_), Some(IpAddr::V4(mask))) => mask.to_bits().leading_ones(),
+        (IpAddr::V6(_), Some(IpAddr::V6(mask))) => mask.to_bits().leading_ones(),
+        (IpAddr::V4(_), _) => 32,
+        (IpAddr::V6(_), _) => 128,
+    };
+    InterfaceAddress {
+        address,
+        // At most 128 ones: the conversion cannot fail.
+        prefix_len: u8::try_from(prefix_len).unwrap_or(128),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-
     use super::*;
 
     fn entry(name: &str, up: bool, address: Option<(&str, u8)>) -> Entry {
@@ -178,10 +239,8 @@ mod tests {
 
     #[test]
     fn prefix_length_from_netmask() {
-        let v4 = |a: [u8; 4]| SockaddrStorage::from(SocketAddrV4::new(Ipv4Addr::from(a), 0));
-        let v6 = |a: &str| {
-            SockaddrStorage::from(SocketAddrV6::new(a.parse::<Ipv6Addr>().unwrap(), 0, 0, 0))
-        };
+        let v4 = |a: [u8; 4]| IpAddr::from(a);
+        let v6 = |a: &str| IpAddr::V6(a.parse::<Ipv6Addr>().unwrap());
         let address = v4([10, 1, 2, 3]);
         let cases = [
             (Some(v4([255, 255, 255, 0])), 24),
@@ -191,13 +250,65 @@ mod tests {
             (None, 32),
         ];
         for (netmask, expected) in cases {
-            let found = ip_address(&address, netmask.as_ref()).unwrap();
+            let found = ip_address(address, netmask);
             assert_eq!(found.address, IpAddr::from([10, 1, 2, 3]));
             assert_eq!(found.prefix_len, expected, "{netmask:?}");
         }
-        let found = ip_address(&v6("fd00::2"), Some(&v6("ffff:ffff:ffff:ffff::"))).unwrap();
+        let found = ip_address(v6("fd00::2"), Some(v6("ffff:ffff:ffff:ffff::")));
         assert_eq!(found.prefix_len, 64);
-        assert_eq!(ip_address(&v6("fd00::2"), None).unwrap().prefix_len, 128);
+        assert_eq!(ip_address(v6("fd00::2"), None).prefix_len, 128);
+        assert_eq!(ip_address(v6("fd00::2"), Some(v6("::"))).prefix_len, 0);
+    }
+
+    #[test]
+    fn socket_addresses_of_both_families_and_others() {
+        let v4 = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::new(192, 168, 1, 5)).to_be(),
+            },
+            ..unsafe_zeroed_v4()
+        };
+        let found = sockaddr_of(&v4);
+        assert_eq!(found, Some(IpAddr::from([192, 168, 1, 5])));
+        let mut v6 = unsafe_zeroed_v6();
+        v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        v6.sin6_addr.s6_addr = "fe80::1".parse::<Ipv6Addr>().unwrap().octets();
+        assert_eq!(sockaddr_of(&v6), Some("fe80::1".parse().unwrap()));
+        let mut other = unsafe_zeroed_v6();
+        other.sin6_family = libc::AF_UNIX as libc::sa_family_t;
+        assert_eq!(sockaddr_of(&other), None);
+        // SAFETY: null is allowed.
+        #[allow(unsafe_code)]
+        let null = unsafe { socket_ip(std::ptr::null()) };
+        assert_eq!(null, None);
+    }
+
+    #[allow(unsafe_code)]
+    fn sockaddr_of<T>(address: &T) -> Option<IpAddr> {
+        // SAFETY: `address` is a whole sockaddr_in or sockaddr_in6.
+        unsafe { socket_ip(std::ptr::from_ref(address).cast()) }
+    }
+
+    #[allow(unsafe_code)]
+    fn unsafe_zeroed_v4() -> libc::sockaddr_in {
+        // SAFETY: all-zero bytes are a valid sockaddr_in (plain integers).
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[allow(unsafe_code)]
+    fn unsafe_zeroed_v6() -> libc::sockaddr_in6 {
+        // SAFETY: all-zero bytes are a valid sockaddr_in6 (plain integers).
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn index_of_loopback_and_of_a_missing_interface() {
+        assert!(index_of("lo").unwrap() > 0);
+        assert!(index_of("natkit-none0").is_err());
+        assert!(index_of("bad\0name").is_err());
     }
 
     #[test]

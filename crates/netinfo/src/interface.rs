@@ -3,13 +3,12 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
-
 use crate::error::Result;
 use crate::rank::pick_best_address;
 
 /// One network interface with its IP addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Interface {
     /// The interface's name, e.g. `eth0` or `lo`.
     pub name: String,
@@ -26,7 +25,8 @@ pub struct Interface {
 }
 
 /// An address assigned to an interface, with the length of its network prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct InterfaceAddress {
     /// The address itself (an IPv6 address's scope is the interface's index).
     pub address: IpAddr,

@@ -32,6 +32,13 @@
 //! }
 //! ```
 //!
+//! # Feature flags
+//!
+//! - `serde` (off by default): `serde::Serialize` for [`Interface`], [`InterfaceAddress`],
+//!   [`DefaultRoute`] and [`Family`], for programs that print them as JSON.
+//!
+//! The package is published as `natkit-netinfo`; the library is `netinfo`.
+//!
 //! # Layout
 //!
 //! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
@@ -46,7 +53,9 @@
 //! - `local`: [`local_address_toward`], the source address toward a gateway.
 //! - `error`: [`Error`] and [`Result`].
 
-#![forbid(unsafe_code)]
+// `unsafe` only in `ifaddrs`, for the getifaddrs(3) and if_nametoindex(3) calls.
+#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod classify;
 mod error;
@@ -98,6 +107,7 @@ mod tests {
         assert!(err.to_string().starts_with("cannot read /proc/net/route: "));
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn types_serialize_as_json() {
         let interface = Interface {

@@ -4,14 +4,13 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::Serialize;
-
 #[cfg(not(target_os = "linux"))]
 use crate::error::Error;
 use crate::error::Result;
 
 /// An IP address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Family {
     /// IPv4.
     V4,
@@ -29,7 +28,8 @@ impl fmt::Display for Family {
 }
 
 /// The route a packet to an address with no more specific route takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DefaultRoute {
     /// The next hop: the router to send through. For IPv6 this is often a link-local
     /// address (`fe80::/10`), only meaningful together with [`interface`](Self::interface).

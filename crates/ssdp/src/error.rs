@@ -1,7 +1,9 @@
 //! The crate's two error types: [`ParseError`] for a datagram that is not a usable SSDP
 //! message, and [`Error`] for a search or a listener that cannot start.
 
+#[cfg(feature = "tokio")]
 use std::io;
+#[cfg(feature = "tokio")]
 use std::net::{IpAddr, SocketAddr};
 
 /// Why a datagram is not a usable SSDP search response or NOTIFY message.
@@ -68,6 +70,7 @@ pub enum ParseError {
 /// Once running, neither fails: a datagram that cannot be parsed is dropped (with a
 /// `tracing` event at trace level), and a send that fails on one interface is logged and
 /// leaves the others searching.
+#[cfg(feature = "tokio")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

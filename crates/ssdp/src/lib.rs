@@ -43,12 +43,14 @@
 //! # Ok::<(), ssdp::ParseError>(())
 //! ```
 //!
-//! Searching (this sends multicast on your network, so it is not run here):
+//! Searching (this sends multicast on your network, so it is not run here; it needs the
+//! `tokio` feature):
 //!
 //! ```no_run
-//! use std::time::Duration;
-//!
+//! # #[cfg(feature = "tokio")]
 //! async fn find_devices() -> Result<(), ssdp::Error> {
+//!     use std::time::Duration;
+//!
 //!     // Every device, for two seconds.
 //!     let mut search = ssdp::search(ssdp::ALL, Duration::from_secs(2)).await?;
 //!     while let Some(response) = search.next_response().await {
@@ -74,8 +76,19 @@
 //! }
 //! ```
 //!
-//! [`Search`] and [`NotifyListener`] are also [`futures_core::Stream`]s, for use with
+//! [`Search`] and [`NotifyListener`] are also `futures_core::Stream`s, for use with
 //! `StreamExt` combinators.
+//!
+//! # Feature flags
+//!
+//! - `tokio` (on by default): searching and listening over tokio UDP sockets ([`search`],
+//!   [`search_with`], [`search_first`], [`listen`], their options and [`Error`]); it brings
+//!   tokio, socket2, futures-core, tracing and natkit-netinfo. Without it
+//!   (`default-features = false`) the crate is the pure, dependency-light parser:
+//!   [`parse_response`], [`parse_notify`], [`Headers`] and the constants, for programs with
+//!   their own sockets or another runtime.
+//!
+//! The package is published as `natkit-ssdp`; the library is `ssdp`.
 //!
 //! # Layout
 //!
@@ -91,23 +104,39 @@
 //! - `error`: [`Error`], [`ParseError`].
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+#[cfg(feature = "tokio")]
 mod feed;
 mod headers;
+#[cfg(feature = "tokio")]
 mod net;
+#[cfg(feature = "tokio")]
 mod notify;
+#[cfg(feature = "tokio")]
 mod options;
 mod parse;
+#[cfg(feature = "tokio")]
 mod search;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-pub use error::{Error, ParseError};
+pub use error::ParseError;
 pub use headers::Headers;
-pub use notify::{NotifyListener, listen};
-pub use options::{ListenOptions, SearchOptions};
 pub use parse::{NotificationSubType, Notify, Response, parse_notify, parse_response};
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use error::Error;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use notify::{NotifyListener, listen};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use options::{ListenOptions, SearchOptions};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use search::{Dropped, MAX_RESPONSES_PER_RESPONDER, Search, search, search_first, search_with};
 
 /// The IPv4 SSDP multicast group, `239.255.255.250`.

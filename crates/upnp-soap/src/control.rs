@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use url::Url;
+use crate::Url;
 
 use crate::description::{Description, Service};
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! The device description (`rootDesc.xml`): the device tree, embedded devices included, and
 //! each service's URLs resolved against `URLBase` or the LOCATION.
 
-use url::Url;
+use crate::Url;
 use xmltree::Element;
 
 use crate::error::{Error, Result};
@@ -82,9 +82,9 @@ impl Description {
             .map(|e| xml::text(e).trim().to_owned())
             .filter(|text| !text.is_empty() && !text.contains(char::REPLACEMENT_CHARACTER))
             .and_then(|text| match Url::parse(&text) {
-                Ok(url) if !url.cannot_be_a_base() => Some(url),
-                _ => {
-                    tracing::debug!(url_base = %text, "ignoring an unusable URLBase");
+                Ok(url) => Some(url),
+                Err(error) => {
+                    tracing::debug!(url_base = %text, %error, "ignoring an unusable URLBase");
                     None
                 }
             })

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use url::Url;
+use crate::Url;
 
 use crate::control::RootDevice;
 use crate::http::Config;

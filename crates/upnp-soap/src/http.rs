@@ -16,8 +16,8 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use url::{Host, Position, Url};
 
+use crate::Url;
 use crate::error::{Error, Result};
 
 /// The `User-Agent` sent with every request (UDA 1.1 asks for OS, UPnP and product tokens).
@@ -139,12 +139,7 @@ impl HttpClient {
                 url: Box::new(url.clone()),
             });
         }
-        let host = match url.host() {
-            Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-            Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-            _ => None,
-        };
-        match host {
+        match url.ip() {
             Some(ip) if ip.to_canonical() == self.responder.to_canonical() => Ok(SocketAddr::new(
                 ip,
                 url.port_or_known_default().unwrap_or(80),
@@ -275,10 +270,10 @@ impl HttpClient {
         }));
 
         let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
+            Some(port) => format!("{}:{port}", url.host_str()),
+            None => url.host_str().to_owned(),
         };
-        let target = &url[Position::BeforePath..Position::AfterQuery];
+        let target = url.request_target();
         let mut request = Request::builder()
             .method(method.clone())
             .uri(if target.is_empty() { "/" } else { target })

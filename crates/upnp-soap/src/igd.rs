@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use url::Url;
+use crate::Url;
 use xmltree::Element;
 
 use crate::control::{RootDevice, ServiceClient};

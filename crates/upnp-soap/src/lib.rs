@@ -9,7 +9,7 @@
 //!
 //! # Example
 //!
-//! Parsing needs no network (`cargo test -p upnp-soap --doc` runs this):
+//! Parsing needs no network (`cargo test -p natkit-upnp-soap --doc` runs this):
 //!
 //! ```
 //! use upnp_soap::{Description, Url};
@@ -75,8 +75,18 @@
 //! # }
 //! ```
 //!
+//! # Feature flags
+//!
+//! None: the crate always needs tokio (it talks HTTP over tokio's TCP) and the `ssdp`
+//! crate's search. Router URLs are handled by the crate's own [`Url`], a strict parser of
+//! ASCII `http://host[:port]/path?query` with RFC 3986 resolution, so there is no `url`
+//! crate and no IDNA/Unicode tables in the tree.
+//!
+//! The package is published as `natkit-upnp-soap`; the library is `upnp_soap`.
+//!
 //! # Layout
 //!
+//! - `url`: [`Url`], [`UrlError`]: parsing and resolving the URLs of descriptions.
 //! - `error`: [`Error`] (HTTP, XML, URL, argument checks, faults), [`UpnpError`] (a
 //!   device's `<UPnPError>`), and the well-known codes in [`code`].
 //! - `http`: [`Config`] and [`HttpClient`], the hyper 1 client pinned to the responder.
@@ -102,6 +112,7 @@
 //! `Connection: close`. Response bodies may be chunked; requests never are.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod control;
 mod description;
@@ -111,6 +122,7 @@ mod http;
 pub mod igd;
 mod scpd;
 pub mod soap;
+mod url;
 mod xml;
 
 pub use control::{RootDevice, ServiceClient};
@@ -123,5 +135,5 @@ pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};
 pub use scpd::{Action, AllowedRange, Argument, Direction, Scpd, StateVariable};
 pub use soap::Arguments;
-pub use url::Url;
+pub use url::{MAX_URL_LEN, Url, UrlError};
 pub use xml::escape;

@@ -1,6 +1,6 @@
 //! One-off capture of miniupnpd's description and SCPD documents into `testdata/`.
 //!
-//! Run with `cargo test -p upnp-soap --test capture -- --ignored` (root, inside nothing:
+//! Run with `cargo test -p natkit-upnp-soap --test capture -- --ignored` (root, inside nothing:
 //! the lab provides the router). It speaks plain HTTP/1.1 with the standard library so the
 //! fixtures do not depend on this crate's own client.
 #![allow(clippy::unwrap_used)]

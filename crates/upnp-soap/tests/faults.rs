@@ -618,7 +618,7 @@ async fn control_and_scpd_urls_on_another_host_are_never_contacted() {
     let igd::Error::Control(Error::OffHost { url, responder }) = &error else {
         panic!("{error}");
     };
-    assert_eq!(url.host_str(), Some("127.0.0.2"));
+    assert_eq!(url.host_str(), "127.0.0.2");
     assert_eq!(*responder, LOCALHOST);
 
     // Through the generic dispatcher as well, for SCPD and control URLs.

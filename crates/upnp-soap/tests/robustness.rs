@@ -1,5 +1,6 @@
-//! Property tests of the pure parsers: arbitrary and mutated router documents never panic,
-//! and values written into a SOAP envelope come back unchanged.
+//! Property tests of the pure parsers: arbitrary and mutated router documents and URLs never
+//! panic, a URL's normal form parses back to itself, and values written into a SOAP
+//! envelope come back unchanged.
 #![allow(clippy::unwrap_used)]
 
 use proptest::collection::vec;
@@ -26,6 +27,29 @@ fn mutate(document: &[u8], edits: &[(usize, u8)], cut: usize) -> Vec<u8> {
 }
 
 proptest! {
+    #[test]
+    fn urls_never_panic_and_their_normal_form_is_stable(
+        text in prop_oneof![
+            any::<String>(),
+            "[a-zA-Z]{1,5}://[0-9a-zA-Z.:\\[\\]@%_-]{0,30}[/?#]?[ -~]{0,40}",
+            "[./a-z?#:@%\\\\]{0,30}",
+            "(HTTP|http)://(192\\.168\\.1\\.[0-9]{1,2}|\\[fe80::[0-9a-f]{1,4}\\]|[a-z]{1,5}\\.lan)(:[0-9]{0,5})?(/[a-zA-Z0-9._~%-]{0,6}){0,4}(\\?[!-~]{0,10})?",
+        ],
+    ) {
+        if let Ok(url) = Url::parse(&text) {
+            let again = Url::parse(url.as_str()).unwrap();
+            prop_assert_eq!(&again, &url);
+            prop_assert!(url.path().starts_with('/'));
+            prop_assert!(url.as_str().is_ascii());
+        }
+        let base = Url::parse("http://192.168.1.1:5000/upnp/rootDesc.xml?x=1").unwrap();
+        if let Ok(joined) = base.join(&text) {
+            let again = Url::parse(joined.as_str()).unwrap();
+            prop_assert_eq!(&again, &joined);
+            prop_assert!(!joined.path().split('/').any(|s| s == ".." || s == "."));
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..1024)) {
         let _ = Description::parse(&bytes, &location());

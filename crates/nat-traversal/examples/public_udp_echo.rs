@@ -1,4 +1,4 @@
-//! `cargo run -p nat-traversal --example public_udp_echo -- 0.0.0.0:9000`
+//! `cargo run -p natkit-nat-traversal --example public_udp_echo -- 0.0.0.0:9000`
 //!
 //! Binds a UDP socket to the given address (default `0.0.0.0:9000`; port 0 picks one),
 //! keeps the port mapped at the default gateway with whatever it speaks (PCP, NAT-PMP or
@@ -6,7 +6,7 @@
 //! every datagram back to its sender. Ctrl-C deletes the mapping and exits.
 //!
 //! This talks to your real router. To try it in the lab instead, build it
-//! (`cargo build -p nat-traversal --examples`), start a lab (`cargo xtask lab up`) and run it
+//! (`cargo build -p natkit-nat-traversal --examples`), start a lab (`cargo xtask lab up`) and run it
 //! on the LAN host: `cargo xtask lab exec -- target/debug/examples/public_udp_echo 0.0.0.0:0`.
 
 // Examples talk to the person running them.

@@ -1,4 +1,4 @@
-//! `cargo run -p nat-traversal --example public_tcp_echo -- 0.0.0.0:8080`
+//! `cargo run -p natkit-nat-traversal --example public_tcp_echo -- 0.0.0.0:8080`
 //!
 //! Listens on the given address (default `0.0.0.0:8080`; port 0 picks one), keeps the port
 //! mapped at the default gateway with whatever it speaks (PCP, NAT-PMP or UPnP IGD), prints
@@ -6,7 +6,7 @@
 //! connection sends. Ctrl-C deletes the mapping and exits.
 //!
 //! This talks to your real router. To try it in the lab instead, build it
-//! (`cargo build -p nat-traversal --examples`), start a lab (`cargo xtask lab up`) and run it
+//! (`cargo build -p natkit-nat-traversal --examples`), start a lab (`cargo xtask lab up`) and run it
 //! on the LAN host: `cargo xtask lab exec -- target/debug/examples/public_tcp_echo 0.0.0.0:0`.
 
 // Examples talk to the person running them.
