@@ -96,7 +96,9 @@ fn ip_address(
             .and_then(|m| m.as_sockaddr_in6())
             .map_or(128, |m| m.ip().to_bits().leading_ones());
         Some(InterfaceAddress {
-            address: IpAddr::V6(v6.ip()),
+            // macOS and the BSDs may hand out a link-local address with its scope
+            // embedded (KAME); elsewhere this changes nothing.
+            address: crate::route_dump::without_embedded_scope(IpAddr::V6(v6.ip())),
             prefix_len: u8::try_from(prefix_len).unwrap_or(128),
         })
     } else {
@@ -195,6 +197,9 @@ mod tests {
             assert_eq!(found.address, IpAddr::from([10, 1, 2, 3]));
             assert_eq!(found.prefix_len, expected, "{netmask:?}");
         }
+        let found = ip_address(&v6("fe80:4::2"), Some(&v6("ffff:ffff:ffff:ffff::"))).unwrap();
+        assert_eq!(found.address, "fe80::2".parse::<IpAddr>().unwrap());
+        assert_eq!(found.prefix_len, 64);
         let found = ip_address(&v6("fd00::2"), Some(&v6("ffff:ffff:ffff:ffff::"))).unwrap();
         assert_eq!(found.prefix_len, 64);
         assert_eq!(ip_address(&v6("fd00::2"), None).unwrap().prefix_len, 128);
