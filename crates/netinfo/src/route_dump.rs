@@ -442,7 +442,10 @@ mod tests {
             if let HeaderLen::Field(at) = layout.header_len {
                 bytes[at..at + 2].copy_from_slice(&(header_len as u16).to_ne_bytes());
             }
-            let addrs = self.sockaddrs.iter().fold(0u32, |a, (bit, _)| a | 1 << bit);
+            let addrs = self
+                .sockaddrs
+                .iter()
+                .fold(0u32, |a, (bit, _)| a | (1 << bit));
             put(&mut bytes, layout.index_offset, &self.index.to_ne_bytes());
             put(&mut bytes, layout.flags_offset, &self.flags.to_ne_bytes());
             put(&mut bytes, layout.addrs_offset, &addrs.to_ne_bytes());
