@@ -1,16 +1,20 @@
 //! `cargo xtask`: the project's automation, one module per subcommand.
 //!
-//! - `cargo xtask test`: system packages, formatting, clippy, unit and lab tests,
-//!   `cargo package --workspace` with verification, fuzz smoke runs, docs; ends with the
-//!   number of lab tests that ran.
+//! - `cargo xtask test`: system packages, formatting, clippy (also for the other desktop
+//!   targets and on the MSRV), unit and lab tests, `cargo package --workspace` with
+//!   verification, fuzz smoke runs, docs; ends with the number of lab tests that ran.
+//! - `cargo xtask cross [TARGET...]`: clippy for Windows, macOS and FreeBSD.
+//! - `cargo xtask msrv`: clippy on the declared minimum Rust version.
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
 //! - `cargo xtask bench`: natctl against the reference C tools in one lab, as ratios.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
 //! - `cargo xtask man`: natctl's man page, generated from its clap definition.
 
 mod bench;
+mod cross;
 mod lab;
 mod man;
+mod msrv;
 mod package;
 mod packages;
 mod shell;
@@ -51,6 +55,8 @@ fn dispatch() -> Result<()> {
         "lab" => lab::run_lab(rest),
         "man" => man::write_man_page(),
         "bench" => bench::run_bench(rest),
+        "cross" => cross::run_cross(rest),
+        "msrv" => msrv::run_msrv(),
         "fuzz" => {
             let seconds = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
             test::fuzz(seconds)
@@ -64,7 +70,10 @@ fn dispatch() -> Result<()> {
 }
 
 const HELP: &str = "\
-cargo xtask test              packages, fmt, clippy, tests (lab included), cargo package, fuzz smoke, docs
+cargo xtask test              packages, fmt, clippy (+ cross, msrv), tests (lab included),
+                              cargo package, fuzz smoke, docs; --no-fuzz, --no-cross, --no-msrv
+cargo xtask cross [TARGET...] clippy for windows, macos (x86_64, aarch64) and freebsd
+cargo xtask msrv              clippy with the declared minimum rust version (1.85)
 cargo xtask lab up [--name N]  start a lab (default name 'manual') and leave it running
 cargo xtask lab down [--name N]
 cargo xtask lab shell [--name N] [HOST]   a shell on lan (default), router or wan

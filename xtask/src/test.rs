@@ -10,9 +10,11 @@ use crate::shell::{cargo, root, run, say, step};
 /// Seconds each fuzz target runs in the smoke run.
 const SMOKE_SECONDS: u32 = 10;
 
-/// Runs the whole test suite. `--no-fuzz` skips the fuzz smoke runs (handy locally).
+/// Runs the whole test suite. `--no-fuzz`, `--no-cross` and `--no-msrv` skip the fuzz
+/// smoke runs, the other targets' checks and the MSRV check (handy locally).
 pub(crate) fn run_all(args: &[String]) -> Result<()> {
-    let skip_fuzz = args.iter().any(|a| a == "--no-fuzz");
+    let skip = |flag: &str| args.iter().any(|a| a == flag);
+    let skip_fuzz = skip("--no-fuzz");
     let root = root();
     std::env::set_current_dir(&root)?;
     crate::packages::ensure()?;
@@ -31,6 +33,16 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
     ]))?;
 
     feature_subsets()?;
+    if skip("--no-cross") {
+        say("other targets' checks skipped (--no-cross)");
+    } else {
+        crate::cross::run_cross(&[])?;
+    }
+    if skip("--no-msrv") {
+        say("MSRV check skipped (--no-msrv)");
+    } else {
+        crate::msrv::run_msrv()?;
+    }
 
     step("cargo test --workspace (unit, doc and lab tests)");
     let ran_log = std::env::temp_dir().join(format!("natlab-ran-{}.log", std::process::id()));

@@ -3,7 +3,8 @@
 //! many mappings and loss. Every packet stays inside the lab's namespaces: the gateway is
 //! always given (never read from the routing table), and all protocol code runs on the LAN
 //! host's runtime.
-
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::future::Future;

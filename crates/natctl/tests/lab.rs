@@ -1,5 +1,6 @@
 //! Lab tests of natctl's network commands, run on a LAN host behind the real router.
-
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::process::Output;

@@ -1,6 +1,7 @@
 //! Lab tests of the tokio client against the real miniupnpd, each for NAT-PMP and for PCP.
 //! A mapping counts only when the WAN host reaches a LAN socket through it.
-
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, SocketAddr};

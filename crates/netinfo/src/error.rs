@@ -34,6 +34,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// A system call that reads the routing table failed (`sysctl` on macOS and the BSDs,
+    /// `GetIpForwardTable2` on Windows).
+    #[error("cannot read the routing table with {call}: {source}")]
+    RouteTableCall {
+        /// The call that failed, e.g. `sysctl NET_RT_FLAGS`.
+        call: &'static str,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A message of the routing table dump of macOS or a BSD (`sysctl NET_RT_FLAGS`) did
+    /// not have the layout the system's headers document.
+    #[error("malformed routing message at byte {offset} of the route dump: {reason}")]
+    MalformedRouteDump {
+        /// Where the message starts in the dump.
+        offset: usize,
+        /// What was wrong with it.
+        reason: String,
+    },
+
     /// The routing table has no usable default route (destination 0/0, up, via a gateway).
     #[error("no default gateway found for {family}")]
     NoDefaultGateway {
@@ -41,7 +62,8 @@ pub enum Error {
         family: Family,
     },
 
-    /// The operating system refused to list the network interfaces (`getifaddrs`).
+    /// The operating system refused to list the network interfaces (`getifaddrs`, or
+    /// `GetAdaptersAddresses` on Windows).
     #[error("cannot list network interfaces: {0}")]
     ListInterfaces(#[source] io::Error),
 
@@ -69,7 +91,7 @@ pub enum Error {
     },
 
     /// The operation has no implementation on this operating system.
-    #[error("{operation} is not supported on this platform (only linux is implemented)")]
+    #[error("{operation} is not supported on this platform")]
     Unsupported {
         /// What was attempted, e.g. "reading the default gateway".
         operation: &'static str,

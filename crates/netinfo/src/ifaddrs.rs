@@ -161,7 +161,12 @@ fn ip_address(address: IpAddr, netmask: Option<IpAddr>) -> InterfaceAddress {
         (IpAddr::V6(_), _) => 128,
     };
     InterfaceAddress {
-        address,
+        // macOS and the BSDs may hand out a link-local address with its scope embedded
+        // (KAME); elsewhere this changes nothing.
+        address: match address {
+            IpAddr::V6(_) => crate::route_dump::without_embedded_scope(address),
+            v4 => v4,
+        },
         // At most 128 ones: the conversion cannot fail.
         prefix_len: u8::try_from(prefix_len).unwrap_or(128),
     }
@@ -254,6 +259,9 @@ mod tests {
             assert_eq!(found.address, IpAddr::from([10, 1, 2, 3]));
             assert_eq!(found.prefix_len, expected, "{netmask:?}");
         }
+        let found = ip_address(v6("fe80:4::2"), Some(v6("ffff:ffff:ffff:ffff::")));
+        assert_eq!(found.address, "fe80::2".parse::<IpAddr>().unwrap());
+        assert_eq!(found.prefix_len, 64);
         let found = ip_address(v6("fd00::2"), Some(v6("ffff:ffff:ffff:ffff::")));
         assert_eq!(found.prefix_len, 64);
         assert_eq!(ip_address(v6("fd00::2"), None).prefix_len, 128);

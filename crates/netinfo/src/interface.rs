@@ -42,7 +42,8 @@ pub struct InterfaceAddress {
 /// # Errors
 /// [`Error::ListInterfaces`](crate::Error::ListInterfaces) when the system refuses the
 /// listing, [`Error::InterfaceIndex`](crate::Error::InterfaceIndex) when an interface
-/// vanishes during it, [`Error::Unsupported`](crate::Error::Unsupported) off Unix.
+/// vanishes during it, [`Error::Unsupported`](crate::Error::Unsupported) on systems that
+/// are neither Unix nor Windows.
 pub fn interfaces() -> Result<Vec<Interface>> {
     platform::interfaces()
 }
@@ -73,8 +74,11 @@ pub fn best_interface_address(peer: Option<IpAddr>) -> Result<IpAddr> {
 #[cfg(unix)]
 use crate::ifaddrs as platform;
 
-/// The fallback for systems without `getifaddrs`.
-#[cfg(not(unix))]
+#[cfg(windows)]
+use crate::windows as platform;
+
+/// The fallback for systems with neither `getifaddrs` nor `GetAdaptersAddresses`.
+#[cfg(not(any(unix, windows)))]
 mod platform {
     use super::{Interface, Result};
     use crate::error::Error;

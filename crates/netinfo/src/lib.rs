@@ -8,12 +8,19 @@
 //!
 //! # Platforms
 //!
-//! Only Linux is tested. There the default route comes from `/proc/net/route` and
-//! `/proc/net/ipv6_route`, and the interfaces from `getifaddrs(3)`. On other Unix systems
-//! (macOS, the BSDs) [`interfaces`] uses the same `getifaddrs` call but is untested, and
-//! reading the default route returns [`Error::Unsupported`]. On Windows both return
-//! [`Error::Unsupported`]. The address classification, [`pick_best_address`] and
-//! [`local_address_toward`] work everywhere.
+//! - Linux: the default route from `/proc/net/route` and `/proc/net/ipv6_route`, the
+//!   interfaces from `getifaddrs(3)`. Tested here, also inside network namespaces.
+//! - macOS, iOS, FreeBSD, NetBSD and OpenBSD: the default route from the kernel's routing
+//!   table dump (`sysctl` `NET_RT_FLAGS`), parsed by a pure parser unit-tested on dumps
+//!   built after each system's `<net/route.h>`; the interfaces from `getifaddrs(3)`.
+//!   Compile-checked for macOS and FreeBSD in CI, not run there.
+//! - Windows: the default route from `GetIpForwardTable2` (lowest route plus interface
+//!   metric), the interfaces from `GetAdaptersAddresses`. Compile-checked, not run.
+//! - Other Unix systems (DragonFly, illumos, ...): interfaces from `getifaddrs`, and
+//!   [`Error::Unsupported`] for the default route; elsewhere both are unsupported.
+//!
+//! The address classification, [`pick_best_address`] and [`local_address_toward`] work
+//! everywhere.
 //!
 //! # Example
 //!
@@ -44,6 +51,11 @@
 //! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
 //!   [`default_route`], [`default_route_v6`], dispatching to the platform module.
 //! - `linux` (Linux only): pure parsers of `/proc/net/route` and `/proc/net/ipv6_route`.
+//! - `route_dump`: the pure parser of the BSD routing-socket dump (every system's
+//!   `rt_msghdr` layout, tested everywhere); `bsd` (macOS, iOS and the BSDs): the `sysctl`
+//!   call that reads it.
+//! - `windows_table`: the pure ranking of Windows' routes and adapters; `windows`
+//!   (Windows only): the IP Helper calls.
 //! - `interface`: [`Interface`], [`InterfaceAddress`], [`interfaces`],
 //!   [`interface_addresses`], [`best_interface_address`].
 //! - `ifaddrs` (Unix only): the `getifaddrs` listing, grouped per interface.
@@ -53,10 +65,19 @@
 //! - `local`: [`local_address_toward`], the source address toward a gateway.
 //! - `error`: [`Error`] and [`Result`].
 
-// `unsafe` only in `ifaddrs`, for the getifaddrs(3) and if_nametoindex(3) calls.
+// Denied, not forbidden: `ifaddrs` (getifaddrs(3), if_nametoindex(3)) and the `bsd` and
+// `windows` modules allow it for their system calls.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+mod bsd;
 mod classify;
 mod error;
 #[cfg(unix)]
@@ -67,6 +88,11 @@ mod linux;
 mod local;
 mod rank;
 mod route;
+mod route_dump;
+#[cfg(windows)]
+mod windows;
+#[cfg(any(windows, test))]
+mod windows_table;
 
 pub use classify::{
     is_localhost, is_localhost_v4, is_localhost_v6, is_private, is_private_v4, is_private_v6,
@@ -81,6 +107,10 @@ pub use rank::pick_best_address;
 pub use route::{
     DefaultRoute, Family, default_gateway, default_gateway_v6, default_route, default_route_v6,
 };
+/// For the `route_dump` fuzz target only (`cargo fuzz` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use route_dump::fuzz_all_layouts as fuzz_route_dump;
 
 #[cfg(test)]
 mod tests {
@@ -136,7 +166,12 @@ mod tests {
         );
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "freebsd",
+        windows
+    ))]
     #[test]
     fn gateway_functions_return_a_gateway_or_a_typed_error() {
         match default_gateway() {
@@ -152,7 +187,7 @@ mod tests {
         }
     }
 
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     #[test]
     fn best_address_is_one_of_the_interface_addresses() {
         let addresses = interface_addresses().unwrap();

@@ -54,7 +54,7 @@ mod tests {
         assert!(local_address_toward(other).unwrap().is_loopback());
     }
 
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     #[test]
     fn toward_ipv6_loopback_is_loopback_when_the_host_has_ipv6() {
         let host_has_ipv6_loopback = crate::interface_addresses()

@@ -1,11 +1,10 @@
 //! The default route: its types and the public functions that read it, dispatching to the
-//! platform module (only Linux has one; elsewhere they return [`Error::Unsupported`]).
+//! platform module (Linux, macOS/iOS and the BSDs but DragonFly, Windows; elsewhere they
+//! return [`Error::Unsupported`](crate::Error::Unsupported)).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-#[cfg(not(target_os = "linux"))]
-use crate::error::Error;
 use crate::error::Result;
 
 /// An IP address family.
@@ -46,7 +45,10 @@ pub struct DefaultRoute {
 /// [`Error::NoDefaultGateway`](crate::Error::NoDefaultGateway) when the table has no usable
 /// default route; [`Error::ReadRouteTable`](crate::Error::ReadRouteTable) or
 /// [`Error::MalformedRouteTable`](crate::Error::MalformedRouteTable) when it cannot be read;
-/// [`Error::Unsupported`](crate::Error::Unsupported) off Linux.
+/// [`Error::RouteTableCall`](crate::Error::RouteTableCall) or
+/// [`Error::MalformedRouteDump`](crate::Error::MalformedRouteDump) when the system call
+/// that reads it fails or its answer is malformed (macOS, the BSDs, Windows);
+/// [`Error::Unsupported`](crate::Error::Unsupported) on systems without a reader.
 pub fn default_route() -> Result<DefaultRoute> {
     platform::default_route(Family::V4)
 }
@@ -85,10 +87,31 @@ pub fn default_gateway_v6() -> Result<Ipv6Addr> {
 #[cfg(target_os = "linux")]
 use crate::linux as platform;
 
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+use crate::bsd as platform;
+
+#[cfg(windows)]
+use crate::windows as platform;
+
 /// The fallback for systems without a routing table reader.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    windows
+)))]
 mod platform {
-    use super::{DefaultRoute, Error, Family, Result};
+    use super::{DefaultRoute, Family, Result};
+    use crate::error::Error;
 
     pub(crate) fn default_route(_family: Family) -> Result<DefaultRoute> {
         Err(Error::Unsupported {

@@ -1,7 +1,8 @@
 //! Lab tests: searches and a NOTIFY listener on the lab's LAN host, against the real
 //! miniupnpd on the lab's router. Every SSDP packet here is sent inside the lab's network
 //! namespaces (`Host::block_on`), never on this machine's own network.
-
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;

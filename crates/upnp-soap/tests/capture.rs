@@ -3,6 +3,8 @@
 //! Run with `cargo test -p natkit-upnp-soap --test capture -- --ignored` (root, inside nothing:
 //! the lab provides the router). It speaks plain HTTP/1.1 with the standard library so the
 //! fixtures do not depend on this crate's own client.
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};

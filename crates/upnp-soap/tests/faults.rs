@@ -214,10 +214,12 @@ fn envelope(body: &str) -> String {
 }
 
 fn success(action: &str, arguments: &[(&str, &str)]) -> Answer {
-    let values: String = arguments
+    // Collected then joined: clippy 1.85 (the MSRV) flags format! collected into a String.
+    let values = arguments
         .iter()
         .map(|(n, v)| format!("<{n}>{v}</{n}>"))
-        .collect();
+        .collect::<Vec<_>>()
+        .concat();
     let body = envelope(&format!(
         "<u:{action}Response xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:2\">{values}</u:{action}Response>"
     ));

@@ -2,6 +2,8 @@
 //! natlab router, with forwarding proven by traffic from the WAN host.
 //!
 //! Every request goes to the lab router (192.168.77.1) from inside a LAN namespace.
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -1,0 +1,226 @@
+//! Windows: the interfaces from `GetAdaptersAddresses` and the default route from
+//! `GetIpForwardTable2`, through `windows-sys`. Neither call sends a packet. This module
+//! only makes the calls and copies their structures into the plain values of
+//! [`windows_table`](crate::windows_table), which ranks them.
+
+// The IP Helper calls and the reading of the structures they fill are the only unsafe
+// code; each block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::size_of;
+use std::ptr;
+
+use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, NO_ERROR};
+use windows_sys::Win32::NetworkManagement::IpHelper::{
+    FreeMibTable, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST,
+    GetAdaptersAddresses, GetIpForwardTable2, IF_TYPE_SOFTWARE_LOOPBACK, IP_ADAPTER_ADDRESSES_LH,
+    IP_ADAPTER_NO_MULTICAST, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
+};
+use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_INET};
+
+use crate::error::{Error, Result};
+use crate::interface::{Interface, InterfaceAddress};
+use crate::route::{DefaultRoute, Family};
+use crate::windows_table::{self, Adapter, ForwardRow};
+
+/// The first buffer for `GetAdaptersAddresses`, the size Microsoft's documentation
+/// recommends; the call says how much it needs when that is not enough.
+const FIRST_BUFFER_LEN: usize = 15 * 1024;
+/// The largest buffer asked for: a machine with thousands of adapters is not a client.
+const MAX_BUFFER_LEN: usize = 16 << 20;
+/// How many times the size is asked again when adapters appear between two calls.
+const ATTEMPTS: usize = 4;
+/// The longest friendly name read, in UTF-16 units (Windows limits them to 256).
+const MAX_NAME_LEN: usize = 1024;
+
+/// Lists the network adapters as interfaces.
+pub(crate) fn interfaces() -> Result<Vec<Interface>> {
+    Ok(adapters()?.iter().map(Adapter::to_interface).collect())
+}
+
+/// Reads the routing table of `family` and returns its best default route.
+pub(crate) fn default_route(family: Family) -> Result<DefaultRoute> {
+    let rows = forward_rows(family)?;
+    let adapters = adapters()?;
+    windows_table::best_default_route(&rows, &adapters, family)
+        .ok_or(Error::NoDefaultGateway { family })
+}
+
+/// Every route of `family`, from `GetIpForwardTable2`.
+fn forward_rows(family: Family) -> Result<Vec<ForwardRow>> {
+    let af = match family {
+        Family::V4 => AF_INET,
+        Family::V6 => AF_INET6,
+    };
+    let mut table: *mut MIB_IPFORWARD_TABLE2 = ptr::null_mut();
+    // SAFETY: `table` is a valid place for the pointer to the table the call allocates.
+    let status = unsafe { GetIpForwardTable2(af, &mut table) };
+    if status != NO_ERROR || table.is_null() {
+        return Err(Error::RouteTableCall {
+            call: "GetIpForwardTable2",
+            source: io::Error::from_raw_os_error(status as i32),
+        });
+    }
+    let _free = MibTable(table);
+    // SAFETY: on success `table` points to a MIB_IPFORWARD_TABLE2 whose `Table` holds
+    // `NumEntries` rows, alive until `FreeMibTable`, called when `_free` drops after the
+    // rows are copied out.
+    let rows: &[MIB_IPFORWARD_ROW2] = unsafe {
+        let count = (*table).NumEntries as usize;
+        std::slice::from_raw_parts((*table).Table.as_ptr(), count)
+    };
+    Ok(rows
+        .iter()
+        .map(|row| ForwardRow {
+            destination: windows_table::sockaddr_ip(sockaddr_inet_bytes(
+                &row.DestinationPrefix.Prefix,
+            )),
+            prefix_len: row.DestinationPrefix.PrefixLength,
+            next_hop: windows_table::sockaddr_ip(sockaddr_inet_bytes(&row.NextHop)),
+            interface_index: row.InterfaceIndex,
+            metric: row.Metric,
+        })
+        .collect())
+}
+
+/// Frees the table `GetIpForwardTable2` allocated when dropped.
+struct MibTable(*mut MIB_IPFORWARD_TABLE2);
+
+impl Drop for MibTable {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from a successful GetIpForwardTable2 and is freed once.
+        unsafe { FreeMibTable(self.0.cast()) };
+    }
+}
+
+/// The bytes of a `SOCKADDR_INET`, for [`windows_table::sockaddr_ip`].
+fn sockaddr_inet_bytes(sockaddr: &SOCKADDR_INET) -> &[u8] {
+    // SAFETY: a SOCKADDR_INET is plain bytes (a union of two C structures of integers),
+    // all of it written by the system call that filled the row; the slice borrows it.
+    unsafe {
+        std::slice::from_raw_parts(
+            ptr::from_ref(sockaddr).cast::<u8>(),
+            size_of::<SOCKADDR_INET>(),
+        )
+    }
+}
+
+/// Every adapter with its unicast addresses, from `GetAdaptersAddresses`.
+fn adapters() -> Result<Vec<Adapter>> {
+    let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER;
+    let mut len = FIRST_BUFFER_LEN;
+    for _ in 0..ATTEMPTS {
+        // u64 elements: the structures need 8-byte alignment.
+        let mut buffer = vec![0u64; len.div_ceil(size_of::<u64>())];
+        let mut size = u32::try_from(buffer.len() * size_of::<u64>()).unwrap_or(u32::MAX);
+        // SAFETY: `buffer` is valid for writes of `size` bytes and suitably aligned;
+        // `size` is a valid u32 the call updates.
+        let status = unsafe {
+            GetAdaptersAddresses(
+                u32::from(AF_UNSPEC),
+                flags,
+                ptr::null(),
+                buffer.as_mut_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>(),
+                &mut size,
+            )
+        };
+        match status {
+            NO_ERROR => return Ok(read_adapters(&buffer)),
+            ERROR_BUFFER_OVERFLOW if (size as usize) <= MAX_BUFFER_LEN => len = size as usize,
+            _ => {
+                return Err(Error::ListInterfaces(io::Error::from_raw_os_error(
+                    status as i32,
+                )));
+            }
+        }
+    }
+    Err(Error::ListInterfaces(io::Error::other(
+        "GetAdaptersAddresses kept asking for a larger buffer",
+    )))
+}
+
+/// Walks the list `GetAdaptersAddresses` wrote into `buffer`.
+fn read_adapters(buffer: &[u64]) -> Vec<Adapter> {
+    let mut adapters = Vec::new();
+    let mut next = buffer.as_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>();
+    while !next.is_null() {
+        // SAFETY: `next` is the buffer's start, where the successful call put the first
+        // adapter, or a `Next` link it wrote, pointing inside `buffer`, which outlives
+        // this loop.
+        let adapter = unsafe { &*next };
+        // SAFETY: reading the union's `IfIndex` and `Flags` views, both plain integers
+        // the call wrote.
+        let (if_index, adapter_flags) = unsafe {
+            (
+                adapter.Anonymous1.Anonymous.IfIndex,
+                adapter.Anonymous2.Flags,
+            )
+        };
+        let mut addresses = Vec::new();
+        let mut unicast = adapter.FirstUnicastAddress;
+        while !unicast.is_null() {
+            // SAFETY: a unicast list link the call wrote, inside `buffer`.
+            let entry = unsafe { &*unicast };
+            let sockaddr = &entry.Address;
+            if !sockaddr.lpSockaddr.is_null() && sockaddr.iSockaddrLength > 0 {
+                // SAFETY: `lpSockaddr` points to `iSockaddrLength` bytes of a socket
+                // address inside `buffer`.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        sockaddr.lpSockaddr.cast::<u8>(),
+                        sockaddr.iSockaddrLength as usize,
+                    )
+                };
+                if let Some(address) = windows_table::sockaddr_ip(bytes) {
+                    addresses.push(InterfaceAddress {
+                        address,
+                        prefix_len: entry.OnLinkPrefixLength,
+                    });
+                }
+            }
+            unicast = entry.Next;
+        }
+        let index = if if_index != 0 {
+            if_index
+        } else {
+            adapter.Ipv6IfIndex
+        };
+        adapters.push(Adapter {
+            // SAFETY: `FriendlyName` is null or a NUL-terminated UTF-16 string inside
+            // `buffer`.
+            name: unsafe { wide_string(adapter.FriendlyName) }.unwrap_or_else(|| index.to_string()),
+            if_index,
+            ipv6_if_index: adapter.Ipv6IfIndex,
+            ipv4_metric: adapter.Ipv4Metric,
+            ipv6_metric: adapter.Ipv6Metric,
+            is_up: adapter.OperStatus == IfOperStatusUp,
+            is_loopback: adapter.IfType == IF_TYPE_SOFTWARE_LOOPBACK,
+            is_multicast: adapter_flags & IP_ADAPTER_NO_MULTICAST == 0,
+            addresses,
+        });
+        next = adapter.Next;
+    }
+    adapters
+}
+
+/// The text of a NUL-terminated UTF-16 string, at most [`MAX_NAME_LEN`] units of it;
+/// `None` for a null pointer.
+///
+/// # Safety
+/// `text` is null or points to a NUL-terminated UTF-16 string.
+unsafe fn wide_string(text: *const u16) -> Option<String> {
+    if text.is_null() {
+        return None;
+    }
+    let mut len = 0;
+    // SAFETY: the string is NUL-terminated, so every unit up to and including the NUL
+    // can be read; the count stops there.
+    while len < MAX_NAME_LEN && unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` units before the NUL (or the cap) were just read.
+    let units = unsafe { std::slice::from_raw_parts(text, len) };
+    Some(String::from_utf16_lossy(units))
+}
