@@ -1212,13 +1212,12 @@ async fn deleting_a_mapping_that_is_not_there_is_a_typed_outcome() {
 
 #[tokio::test]
 async fn a_thousand_wan_connection_services_cost_a_handful_of_requests() {
-    let services: String = (0..1000)
-        .map(|i| {
-            format!(
-                "<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>s{i}</serviceId><SCPDURL>/scpd{i}.xml</SCPDURL><controlURL>/ctl/{i}</controlURL></service>"
-            )
-        })
-        .collect();
+    let mut services = String::new();
+    for i in 0..1000 {
+        services.push_str(&format!(
+            "<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>s{i}</serviceId><SCPDURL>/scpd{i}.xml</SCPDURL><controlURL>/ctl/{i}</controlURL></service>"
+        ));
+    }
     let description = description_with(&services);
     let router = FakeRouter::start(Ipv4Addr::LOCALHOST, move |seen| match seen.path.as_str() {
         "/rootDesc.xml" => ok_xml(&description),
