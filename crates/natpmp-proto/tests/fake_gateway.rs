@@ -259,3 +259,62 @@ async fn an_epoch_that_goes_back_within_a_mapping_maps_again() {
     assert_eq!(mapping.external_port, 6001);
     assert!(mapping.epoch_reset);
 }
+
+/// A NAT-PMP mapping answer carries no address, so the client asks for it too, in the same
+/// round trip: both requests arrive before the gateway has answered either.
+#[tokio::test]
+async fn a_nat_pmp_map_asks_for_the_address_in_the_same_round_trip() {
+    use natpmp_proto::natpmp;
+    let (server, port) = fake_gateway();
+    let serve = std::thread::spawn(move || {
+        let mut buffer = [0u8; 64];
+        let mut requests = Vec::new();
+        let mut client = None;
+        // Read both requests before answering anything.
+        while requests.len() < 2 {
+            let (length, from) = server.recv_from(&mut buffer).unwrap();
+            client = Some(from);
+            let request = natpmp::Request::decode(&buffer[..length]).unwrap();
+            if !requests.contains(&request) {
+                requests.push(request);
+            }
+        }
+        let client = client.unwrap();
+        for request in &requests {
+            let answer = match request {
+                natpmp::Request::ExternalAddress => {
+                    natpmp::Response::new_external_address(5, Ipv4Addr::new(44, 0, 0, 1))
+                }
+                natpmp::Request::Map(map) => natpmp::Response::new_mapping(
+                    5,
+                    natpmp::MapResponse {
+                        protocol: map.protocol,
+                        internal_port: map.internal_port,
+                        external_port: 7100,
+                        lifetime: 600,
+                    },
+                ),
+            };
+            server.send_to(&answer.encode(), client).unwrap();
+        }
+        requests.len()
+    });
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::NatPmp))
+        .await
+        .unwrap();
+    let mapping = client
+        .map(Protocol::Udp, 7100, 7100, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(serve.join().unwrap(), 2);
+    assert_eq!(mapping.external_port, 7100);
+    assert_eq!(
+        mapping.external_address,
+        IpAddr::V4(Ipv4Addr::new(44, 0, 0, 1))
+    );
+    assert_eq!(
+        client.ignored(),
+        0,
+        "neither answer was taken for the other's"
+    );
+}

@@ -626,16 +626,47 @@ impl Client {
         protocol: Protocol,
         internal_port: u16,
     ) -> Result<Result<Mapping, Mapping>, ClientError> {
-        let (answer, epoch_reset, version) = self.perform(operation).await?;
+        // NAT-PMP's mapping answer has no address: when the gateway is known to speak
+        // NAT-PMP, both requests go out at once (one round trip, not two).
+        let speaks_natpmp =
+            self.config.version == VersionChoice::NatPmp || self.version() == Some(Version::NatPmp);
+        let (answer, epoch_reset, version, address) = if speaks_natpmp {
+            let answers = match self
+                .exchange_all(&[operation, Operation::ExternalAddress], Version::NatPmp)
+                .await
+            {
+                Ok(answers) => answers,
+                Err(Failure::Transaction(error)) => {
+                    return Err(self.translate(error, &operation, Version::NatPmp));
+                }
+                Err(Failure::Client(error)) => return Err(error),
+            };
+            let mut answers = answers.into_iter();
+            let (Some(answer), Some(address)) = (answers.next(), answers.next()) else {
+                return Err(self.bad_answer(&operation, "no answer"));
+            };
+            self.set_version(Version::NatPmp);
+            let reset = self.check_epoch(&answer);
+            (answer, reset, Version::NatPmp, Some(address))
+        } else {
+            let (answer, reset, version) = self.perform(operation).await?;
+            (answer, reset, version, None)
+        };
         match &answer.response {
             AnyResponse::NatPmp(response) => {
                 let natpmp::ResponseBody::Map(granted) = response.body else {
                     return Err(self.bad_answer(&operation, "no mapping in the answer"));
                 };
-                // NAT-PMP's mapping answer has no address: ask for it.
-                let (address_answer, reset_after) = self
-                    .perform_in_checked(Operation::ExternalAddress, version)
-                    .await?;
+                let (address_answer, reset_after) = match address {
+                    Some(address) => {
+                        let reset = self.check_epoch(&address);
+                        (address, reset)
+                    }
+                    None => {
+                        self.perform_in_checked(Operation::ExternalAddress, version)
+                            .await?
+                    }
+                };
                 let external_address = match address_answer.response {
                     AnyResponse::NatPmp(natpmp::Response {
                         body: natpmp::ResponseBody::ExternalAddress { external_address },
@@ -822,24 +853,44 @@ impl Client {
 
     /// One transaction: send, retransmit on schedule, validate answers.
     async fn exchange(&self, operation: Operation, version: Version) -> Result<Answer, Failure> {
+        let mut answers = self.exchange_all(&[operation], version).await?;
+        answers
+            .pop()
+            .ok_or_else(|| Failure::Client(self.bad_answer(&operation, "no answer")))
+    }
+
+    /// Several transactions at once on the socket (NAT-PMP's map and external address
+    /// requests, which it answers with different opcodes): each is sent, retransmitted on its
+    /// own schedule and validated; every answer is needed, so the first failure ends them
+    /// all. A datagram answers at most one of them.
+    async fn exchange_all(
+        &self,
+        operations: &[Operation],
+        version: Version,
+    ) -> Result<Vec<Answer>, Failure> {
         let _turn = self.exchange.lock().await;
-        let schedule = match version {
-            Version::NatPmp => self.config.natpmp_schedule.clone(),
-            Version::Pcp => self
-                .config
-                .pcp_schedule
-                .clone()
-                .with_jitter(Schedule::PCP_RAND, u64::from_le_bytes(random_bytes::<8>())),
-        };
         let started = Instant::now();
         let deadline = self.config.timeout.map(|t| started + t);
-        let mut transaction = Transaction::new(
-            self.request(operation, version),
-            self.gateway,
-            schedule,
-            started,
-        )
-        .map_err(|e| Failure::Client(e.into()))?;
+        let mut transactions = Vec::with_capacity(operations.len());
+        for operation in operations {
+            let schedule = match version {
+                Version::NatPmp => self.config.natpmp_schedule.clone(),
+                Version::Pcp => self
+                    .config
+                    .pcp_schedule
+                    .clone()
+                    .with_jitter(Schedule::PCP_RAND, u64::from_le_bytes(random_bytes::<8>())),
+            };
+            let transaction = Transaction::new(
+                self.request(*operation, version),
+                self.gateway,
+                schedule,
+                started,
+            )
+            .map_err(|e| Failure::Client(e.into()))?;
+            transactions.push(transaction);
+        }
+        let mut answers: Vec<Option<Answer>> = operations.iter().map(|_| None).collect();
         let mut buffer = vec![0u8; 1500];
         // Datagrams from the gateway that could not be used: reported instead of a bare
         // "did not answer" if nothing usable ever comes.
@@ -854,38 +905,55 @@ impl Client {
         };
         loop {
             let now = Instant::now();
-            while let Some(transmit) = transaction.poll_transmit(now) {
-                tracing::debug!(gateway = %self.gateway, attempt = transmit.attempt, %version, operation = %operation.describe(), "sending");
-                match self.socket.send(&transmit.contents).await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        transaction.handle_port_unreachable(Instant::now());
-                    }
-                    // The datagram is lost; the schedule sends it again.
-                    Err(e) if is_transient(&e) => {
-                        tracing::debug!(gateway = %self.gateway, error = %e, "send failed, will retry");
-                    }
-                    Err(e) => {
-                        return Err(Failure::Client(io(format!(
-                            "cannot send to gateway {}",
-                            self.gateway
-                        ))(e)));
+            for (index, transaction) in transactions.iter_mut().enumerate() {
+                if answers[index].is_some() {
+                    continue;
+                }
+                while let Some(transmit) = transaction.poll_transmit(now) {
+                    tracing::debug!(gateway = %self.gateway, attempt = transmit.attempt, %version, operation = %operations[index].describe(), "sending");
+                    match self.socket.send(&transmit.contents).await {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                            transaction.handle_port_unreachable(Instant::now());
+                        }
+                        // The datagram is lost; the schedule sends it again.
+                        Err(e) if is_transient(&e) => {
+                            tracing::debug!(gateway = %self.gateway, error = %e, "send failed, will retry");
+                        }
+                        Err(e) => {
+                            return Err(Failure::Client(io(format!(
+                                "cannot send to gateway {}",
+                                self.gateway
+                            ))(e)));
+                        }
                     }
                 }
-            }
-            if let Some(outcome) = transaction.poll_outcome() {
-                return match outcome {
-                    Err(TransactionError::TimedOut {
-                        waited, attempts, ..
-                    }) if unusable.is_some() => Err(timed_out(waited, attempts, unusable)),
-                    Ok(answer) => {
+                match transaction.poll_outcome() {
+                    None => {}
+                    Some(Ok(answer)) => {
                         tracing::debug!(gateway = %self.gateway, %version, result = %answer.response.result(), epoch = answer.response.epoch(), "answer");
-                        Ok(answer)
+                        answers[index] = Some(answer);
                     }
-                    Err(error) => Err(Failure::Transaction(error)),
-                };
+                    Some(Err(TransactionError::TimedOut {
+                        waited, attempts, ..
+                    })) if unusable.is_some() => {
+                        return Err(timed_out(waited, attempts, unusable));
+                    }
+                    Some(Err(error)) => return Err(Failure::Transaction(error)),
+                }
             }
-            let wake = match (transaction.poll_timeout(), deadline) {
+            if answers.iter().all(Option::is_some) {
+                return Ok(answers.into_iter().flatten().collect());
+            }
+            let pending = || {
+                transactions
+                    .iter()
+                    .zip(&answers)
+                    .filter(|(_, answer)| answer.is_none())
+                    .map(|(transaction, _)| transaction)
+            };
+            let next = pending().filter_map(Transaction::poll_timeout).min();
+            let wake = match (next, deadline) {
                 (Some(t), Some(d)) => t.min(d),
                 (Some(t), None) => t,
                 (None, Some(d)) => d,
@@ -895,9 +963,26 @@ impl Client {
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((length, source)) => {
                         let data = buffer.get(..length).unwrap_or(&[]);
-                        if let crate::DatagramVerdict::Ignored(reason) =
-                            transaction.handle_datagram(Instant::now(), source, data)
+                        let received_at = Instant::now();
+                        let mut ignored = None;
+                        for (transaction, _) in transactions
+                            .iter_mut()
+                            .zip(&answers)
+                            .filter(|(_, answer)| answer.is_none())
                         {
+                            match transaction.handle_datagram(received_at, source, data) {
+                                crate::DatagramVerdict::Accepted => {
+                                    ignored = None;
+                                    break;
+                                }
+                                // Another transaction's answer is not unusable.
+                                crate::DatagramVerdict::Ignored(
+                                    crate::IgnoreReason::OpcodeMismatch,
+                                ) if ignored.is_some() => {}
+                                crate::DatagramVerdict::Ignored(reason) => ignored = Some(reason),
+                            }
+                        }
+                        if let Some(reason) = ignored {
                             self.ignored.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(%reason, %source, "ignored a datagram");
                             if !matches!(
@@ -910,7 +995,9 @@ impl Client {
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        transaction.handle_port_unreachable(Instant::now());
+                        for transaction in &mut transactions {
+                            transaction.handle_port_unreachable(Instant::now());
+                        }
                     }
                     Err(e) if is_transient(&e) => {
                         tracing::debug!(gateway = %self.gateway, error = %e, "receive failed, will retry");
@@ -922,13 +1009,20 @@ impl Client {
                 () = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
+                        let attempts = pending().map(Transaction::attempts).max().unwrap_or(0);
                         return Err(timed_out(
                             now.saturating_duration_since(started),
-                            transaction.attempts(),
+                            attempts,
                             unusable,
                         ));
                     }
-                    transaction.handle_timeout(now);
+                    for (transaction, _) in transactions
+                        .iter_mut()
+                        .zip(&answers)
+                        .filter(|(_, answer)| answer.is_none())
+                    {
+                        transaction.handle_timeout(now);
+                    }
                 }
             }
         }
