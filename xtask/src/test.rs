@@ -83,10 +83,24 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
 /// Crates alone with fewer features than the workspace build unifies to: each must still
 /// compile cleanly and pass its tests (an unused import or a gated item used outside its
 /// gate shows only here).
-const FEATURE_SUBSETS: [&[&str]; 3] = [
+const FEATURE_SUBSETS: [&[&str]; 5] = [
     &["-p", "natkit-ssdp", "--no-default-features"],
     &["-p", "natkit-natpmp-proto"],
     &["-p", "natkit-netinfo"],
+    &[
+        "-p",
+        "natkit-nat-traversal",
+        "--no-default-features",
+        "--features",
+        "pcp",
+    ],
+    &[
+        "-p",
+        "natkit-nat-traversal",
+        "--no-default-features",
+        "--features",
+        "upnp",
+    ],
 ];
 
 fn feature_subsets() -> Result<()> {

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+#[cfg(feature = "pcp")]
 use natpmp_proto::tokio::ClientError;
 
 use crate::technique::Technique;
@@ -58,18 +59,22 @@ pub enum Error {
     },
 
     /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
+    #[cfg(feature = "pcp")]
     #[error(transparent)]
     PortControl(#[from] ClientError),
 
     /// A UPnP IGD operation failed (the message names the control URL and the action).
+    #[cfg(feature = "upnp")]
     #[error(transparent)]
     Upnp(Box<upnp_soap::igd::Error>),
 
     /// Fetching or parsing the UPnP description failed.
+    #[cfg(feature = "upnp")]
     #[error(transparent)]
     UpnpControl(Box<upnp_soap::Error>),
 
     /// The SSDP search could not run.
+    #[cfg(feature = "upnp")]
     #[error("upnp discovery failed: {0}")]
     Ssdp(#[from] ssdp::Error),
 
@@ -134,6 +139,7 @@ impl Error {
             | Error::ProbeTimedOut { .. }
             | Error::OperationTimedOut { .. }
             | Error::NoInternetGatewayDevice { .. } => true,
+            #[cfg(feature = "pcp")]
             Error::PortControl(error) => matches!(
                 error,
                 ClientError::TimedOut { .. }
@@ -141,12 +147,14 @@ impl Error {
                     | ClientError::VersionMismatch { .. }
                     | ClientError::Io { .. }
             ),
+            #[cfg(feature = "upnp")]
             Error::Upnp(error) => match &**error {
                 upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
                 upnp_soap::igd::Error::NoExternalAddress { .. }
                 | upnp_soap::igd::Error::OperationTimeout { .. } => true,
                 _ => false,
             },
+            #[cfg(feature = "upnp")]
             Error::UpnpControl(error) => upnp_unreachable(error),
             _ => false,
         }
@@ -158,12 +166,14 @@ impl Error {
     }
 }
 
+#[cfg(feature = "upnp")]
 impl From<upnp_soap::igd::Error> for Error {
     fn from(error: upnp_soap::igd::Error) -> Error {
         Error::Upnp(Box::new(error))
     }
 }
 
+#[cfg(feature = "upnp")]
 impl From<upnp_soap::Error> for Error {
     fn from(error: upnp_soap::Error) -> Error {
         Error::UpnpControl(Box::new(error))
@@ -179,6 +189,7 @@ impl From<Error> for std::io::Error {
     }
 }
 
+#[cfg(feature = "upnp")]
 fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
     matches!(
         error,

@@ -82,6 +82,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Feature flags
+//!
+//! - `pcp` (default): PCP and NAT-PMP, through natpmp-proto ([`PmpTechnique`]).
+//! - `upnp` (default): UPnP IGD, through ssdp and upnp-soap ([`UpnpTechnique`]).
+//!
+//! A build without one leaves its crates out (PCP/NAT-PMP only: 21 crates in all) and
+//! its technique out of [`NatOptions::preference`]; asking for it anyway is
+//! [`Error::Unsupported`].
+//!
 //! # Layout
 //!
 //! - `technique`: [`NatTechnique`], [`Technique`], [`Protocol`], [`MapRequest`],
@@ -106,18 +115,23 @@
 //! on the runtime that was current when they were made.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod assignment;
+mod builtin;
 mod error;
 mod nat;
 mod ops;
 mod options;
 mod persistent;
+#[cfg(feature = "pcp")]
 mod pmp;
 mod probe;
 mod public;
 mod reach;
 mod technique;
+mod unordered;
+#[cfg(feature = "upnp")]
 mod upnp;
 mod watcher;
 
@@ -127,6 +141,8 @@ pub use nat::{GatewayEvent, Nat};
 pub use ops::{ExternalAddress, UnmapReport, UnmapResult};
 pub use options::NatOptions;
 pub use persistent::{AssignmentCallback, PersistentMapping, PersistentMappingBuilder};
+#[cfg(feature = "pcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pcp")))]
 pub use pmp::{PmpTechnique, stable_nonce};
 pub use probe::{ProbeOutcome, ProbeReport, ProbeResult};
 pub use public::{PublicTcpListener, PublicUdpSocket, tcp_listen_public, udp_bind_public};
@@ -135,6 +151,8 @@ pub use technique::{
     ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, UnknownTechnique,
     Unmapped,
 };
+#[cfg(feature = "upnp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upnp")))]
 pub use upnp::UpnpTechnique;
 
 /// The async-trait attribute [`NatTechnique`] implementations need.

@@ -12,13 +12,12 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use crate::assignment::PortAssignments;
+use crate::builtin;
 use crate::error::Result;
 use crate::options::NatOptions;
 use crate::persistent::PersistentMappingBuilder;
-use crate::pmp::PmpTechnique;
 use crate::probe::{self, Mode, ProbeFuture, ProbeReport, ProbeResult};
 use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique};
-use crate::upnp::UpnpTechnique;
 
 /// A mapping a probe made, with the technique that made it.
 type Made = (Arc<dyn NatTechnique>, Mapping);
@@ -72,9 +71,7 @@ pub(crate) struct Selection {
 #[derive(Debug, Default)]
 struct State {
     network: Option<Network>,
-    pcp: Option<Arc<PmpTechnique>>,
-    nat_pmp: Option<Arc<PmpTechnique>>,
-    upnp: Option<Arc<UpnpTechnique>>,
+    clients: builtin::Clients,
     selection: Option<Selection>,
     report: Option<ProbeReport>,
     probes_run: u64,
@@ -258,7 +255,7 @@ impl Nat {
     pub fn forget(&self) {
         let mut state = self.inner.state();
         state.selection = None;
-        state.upnp = None;
+        state.clients.forget(Technique::Upnp);
         state.failed_probe_at = None;
     }
 
@@ -554,9 +551,7 @@ impl NatInner {
                 tracing::info!(%gateway, %local_address, "the network changed");
             }
             state.network = Some(network);
-            state.pcp = None;
-            state.nat_pmp = None;
-            state.upnp = None;
+            state.clients.clear();
             state.selection = None;
             state.external_address = None;
         }
@@ -616,56 +611,16 @@ impl NatInner {
 
     /// The built-in technique of `kind` for `gateway`, made once and kept.
     async fn builtin(&self, kind: Technique, gateway: IpAddr) -> Result<Arc<dyn NatTechnique>> {
-        let timeout = self.options.operation_timeout;
-        match kind {
-            Technique::Pcp | Technique::NatPmp => {
-                let existing = {
-                    let state = self.state();
-                    if kind == Technique::Pcp {
-                        state.pcp.clone()
-                    } else {
-                        state.nat_pmp.clone()
-                    }
-                };
-                if let Some(existing) = existing.filter(|t| t.gateway() == gateway) {
-                    return Ok(existing);
-                }
-                let made = Arc::new(match kind {
-                    Technique::Pcp => PmpTechnique::pcp(gateway, timeout).await?,
-                    _ => PmpTechnique::nat_pmp(gateway, timeout).await?,
-                });
-                let mut state = self.state();
-                if state.network.is_some_and(|n| n.gateway == gateway) {
-                    let slot = if kind == Technique::Pcp {
-                        &mut state.pcp
-                    } else {
-                        &mut state.nat_pmp
-                    };
-                    *slot = Some(Arc::clone(&made));
-                }
-                Ok(made)
-            }
-            Technique::Upnp => {
-                let existing = self.state().upnp.clone();
-                if let Some(existing) = existing.filter(|t| t.gateway() == gateway) {
-                    return Ok(existing);
-                }
-                let made = Arc::new(
-                    UpnpTechnique::discover_with(
-                        gateway,
-                        self.options.probe_timeout,
-                        self.options.allow_other_igd,
-                    )
-                    .await?
-                    .with_description(self.options.description.clone()),
-                );
-                let mut state = self.state();
-                if state.network.is_some_and(|n| n.gateway == gateway) {
-                    state.upnp = Some(Arc::clone(&made));
-                }
-                Ok(made)
-            }
+        if let Some(existing) = self.state().clients.get(kind, gateway) {
+            return Ok(existing);
         }
+        builtin::make(kind, gateway, &self.options, |store| {
+            let mut state = self.state();
+            if state.network.is_some_and(|n| n.gateway == gateway) {
+                store(&mut state.clients);
+            }
+        })
+        .await
     }
 
     /// A mapping found the technique of `generation` gone: the next selection probes again.
@@ -674,9 +629,8 @@ impl NatInner {
         if let Some(selection) = &state.selection {
             if selection.generation == generation {
                 tracing::info!(technique = %selection.technique.kind(), "the nat technique stopped answering; probing again");
-                if selection.technique.kind() == Technique::Upnp {
-                    state.upnp = None;
-                }
+                let kind = selection.technique.kind();
+                state.clients.forget(kind);
                 state.selection = None;
             }
         }
@@ -716,9 +670,7 @@ impl NatInner {
         {
             let mut state = self.state();
             state.network = None;
-            state.pcp = None;
-            state.nat_pmp = None;
-            state.upnp = None;
+            state.clients.clear();
             state.selection = None;
             state.external_address = None;
             state.failed_probe_at = None;
@@ -764,19 +716,21 @@ impl NatInner {
 
     /// What the watcher should watch: the gateway, and the built-in NAT-PMP/PCP clients'
     /// epoch events.
+    #[cfg(feature = "pcp")]
+    pub(crate) fn watch_targets(&self) -> (Option<Network>, Vec<builtin::EpochEvents>) {
+        let state = self.state();
+        (state.network, state.clients.epoch_events())
+    }
+
+    /// What the watcher should watch: the gateway.
+    #[cfg(not(feature = "pcp"))]
     pub(crate) fn watch_targets(
         &self,
     ) -> (
         Option<Network>,
-        Vec<broadcast::Receiver<natpmp_proto::tokio::Event>>,
+        Vec<broadcast::Receiver<crate::watcher::Event>>,
     ) {
-        let state = self.state();
-        let receivers = [&state.pcp, &state.nat_pmp]
-            .into_iter()
-            .flatten()
-            .map(|t| t.client().subscribe())
-            .collect();
-        (state.network, receivers)
+        (self.state().network, Vec::new())
     }
 
     /// Whether the gateway is followed (read from the routing table) rather than given.

@@ -10,15 +10,13 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
-
 use crate::error::{Error, Result};
 use crate::nat::Nat;
 use crate::reach::Reachability;
 use crate::technique::{
     ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, Unmapped,
 };
+use crate::unordered::Unordered;
 
 /// The gateway's external address, and who said so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +314,10 @@ impl Nat {
         let (can_tell, cannot_tell): (Vec<Technique>, Vec<Technique>) =
             order.into_iter().partition(|&t| t != Technique::NatPmp);
         if !removed(&results) && !can_tell.is_empty() {
-            let mut asking: FuturesUnordered<_> = can_tell.iter().map(|&kind| ask(kind)).collect();
+            let mut asking = Unordered::new();
+            for &kind in &can_tell {
+                asking.push(ask(kind));
+            }
             while let Some(result) = asking.next().await {
                 let done = matches!(result.outcome, Ok(Unmapped::Removed { .. }));
                 results.push(result);

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::technique::{MapRequest, Technique};
-use crate::upnp::DEFAULT_DESCRIPTION;
+
+/// The `NewPortMappingDescription` UPnP mappings carry unless told otherwise.
+pub(crate) const DEFAULT_DESCRIPTION: &str = "nat-traversal";
 
 /// How a [`Nat`](crate::Nat) probes and keeps mappings. Start from `Default` and change
 /// what you need:
@@ -67,7 +69,7 @@ impl Default for NatOptions {
     fn default() -> NatOptions {
         NatOptions {
             gateway: None,
-            preference: Technique::ALL.to_vec(),
+            preference: crate::builtin::available(),
             probe_timeout: Duration::from_secs(2),
             probe_stagger: Duration::from_millis(100),
             operation_timeout: Duration::from_secs(5),

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
+use crate::unordered::Unordered;
 
 use crate::error::{Error, Human, Result};
 use crate::technique::{NatTechnique, Technique};
@@ -235,8 +234,7 @@ pub(crate) async fn run_with(
         .enumerate()
         .map(|(index, (technique, probe))| (index, technique, probe))
         .collect();
-    let mut pending: FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>> =
-        FuturesUnordered::new();
+    let mut pending: Unordered<'static, Finished> = Unordered::new();
     let mut next_start = started;
     let mut selected = None;
     loop {
@@ -244,7 +242,7 @@ pub(crate) async fn run_with(
             let Some((index, technique, probe)) = waiting.pop_front() else {
                 break;
             };
-            pending.push(Box::pin(bounded(index, technique, probe, gateway, timeout)));
+            pending.push(bounded(index, technique, probe, gateway, timeout));
             next_start = Instant::now() + stagger;
         }
         let finished = if waiting.is_empty() {

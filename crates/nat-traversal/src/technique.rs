@@ -85,6 +85,7 @@ impl fmt::Display for Protocol {
     }
 }
 
+#[cfg(feature = "pcp")]
 impl From<Protocol> for natpmp_proto::Protocol {
     fn from(protocol: Protocol) -> natpmp_proto::Protocol {
         match protocol {
@@ -94,6 +95,7 @@ impl From<Protocol> for natpmp_proto::Protocol {
     }
 }
 
+#[cfg(feature = "upnp")]
 impl From<Protocol> for upnp_soap::igd::Protocol {
     fn from(protocol: Protocol) -> upnp_soap::igd::Protocol {
         match protocol {
@@ -170,6 +172,7 @@ pub struct Mapping {
     /// another LAN host, taken only when allowed ([`NatOptions::allow_other_igd`](crate::NatOptions::allow_other_igd)).
     pub on_default_gateway: bool,
     /// The PCP mapping nonce, which only the nonce's owner may refresh or delete with.
+    #[cfg(feature = "pcp")]
     pub(crate) pcp_nonce: Option<natpmp_proto::Nonce>,
 }
 
@@ -190,6 +193,7 @@ impl Mapping {
             lifetime,
             epoch_reset: false,
             on_default_gateway: true,
+            #[cfg(feature = "pcp")]
             pcp_nonce: None,
         }
     }

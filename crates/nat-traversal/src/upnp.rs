@@ -16,9 +16,6 @@ use crate::technique::{
 /// How long an external address read from the gateway is reused before asking again.
 const ADDRESS_FRESHNESS: Duration = Duration::from_secs(2);
 
-/// The `NewPortMappingDescription` sent unless told otherwise.
-pub(crate) const DEFAULT_DESCRIPTION: &str = "nat-traversal";
-
 /// A UPnP Internet Gateway Device's WAN connection service.
 ///
 /// Refreshing re-sends `AddPortMapping` for the same ports, which gateways treat as a
@@ -112,7 +109,7 @@ impl UpnpTechnique {
             on_default_gateway: gateway.on_default_gateway(),
             gateway,
             responder,
-            description: DEFAULT_DESCRIPTION.to_owned(),
+            description: crate::options::DEFAULT_DESCRIPTION.to_owned(),
             address: Mutex::new(None),
         }
     }
@@ -157,8 +154,7 @@ impl UpnpTechnique {
                 self.recent_address().await
             }
         };
-        let (granted, address) =
-            futures_util::future::join(self.gateway.add_port_mapping(&lower), address).await;
+        let (granted, address) = tokio::join!(self.gateway.add_port_mapping(&lower), address);
         let granted = granted?;
         let address = address?;
         let mut mapping = Mapping::new(
@@ -272,8 +268,7 @@ impl NatTechnique for UpnpTechnique {
     }
 
     async fn list(&self) -> Result<Vec<ListedMapping>> {
-        let (entries, address) =
-            futures_util::future::join(self.gateway.port_mappings(), self.recent_address()).await;
+        let (entries, address) = tokio::join!(self.gateway.port_mappings(), self.recent_address());
         let external_address = address.ok();
         Ok(entries?
             .into_iter()

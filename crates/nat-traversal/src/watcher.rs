@@ -6,8 +6,14 @@
 use std::net::IpAddr;
 use std::sync::Weak;
 
-use natpmp_proto::tokio::{Announcement, AnnouncementListener, ClientError, Event};
 use tokio::sync::broadcast;
+
+#[cfg(feature = "pcp")]
+use natpmp_proto::tokio::{Announcement, AnnouncementListener, ClientError, Event};
+#[cfg(not(feature = "pcp"))]
+pub(crate) use quiet::Event;
+#[cfg(not(feature = "pcp"))]
+use quiet::{Announcement, AnnouncementListener, ClientError};
 use tokio::time::MissedTickBehavior;
 
 use crate::nat::{NatInner, Network, read_local_addresses};
@@ -134,12 +140,63 @@ async fn next_epoch_event(receivers: &mut [broadcast::Receiver<Event>]) -> Optio
         return std::future::pending().await;
     }
     loop {
-        let waits = receivers.iter_mut().map(|r| Box::pin(r.recv()));
-        let (received, _, _) = futures_util::future::select_all(waits).await;
-        match received {
+        let mut waits = crate::unordered::Unordered::new();
+        for receiver in receivers.iter_mut() {
+            waits.push(receiver.recv());
+        }
+        match waits.next().await? {
             Ok(event) => return Some(event),
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return None,
         }
+    }
+}
+
+/// Without NAT-PMP/PCP there are no announcements and no epochs to follow: these stand in
+/// for natpmp-proto's types and never yield anything.
+#[cfg(not(feature = "pcp"))]
+mod quiet {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// Never made.
+    #[derive(Debug)]
+    pub(crate) struct Announcement {
+        pub(crate) epoch_reset: bool,
+        pub(crate) external_address: Option<Ipv4Addr>,
+    }
+
+    /// Never bound.
+    pub(crate) struct AnnouncementListener(std::convert::Infallible);
+
+    impl AnnouncementListener {
+        pub(crate) async fn bind(_gateway: IpAddr) -> Result<AnnouncementListener, ClientError> {
+            Err(ClientError)
+        }
+
+        pub(crate) async fn next(&mut self) -> Result<Announcement, ClientError> {
+            match self.0 {}
+        }
+    }
+
+    /// Why there is no listener.
+    #[derive(Debug)]
+    pub(crate) struct ClientError;
+
+    impl std::fmt::Display for ClientError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("built without NAT-PMP/PCP")
+        }
+    }
+
+    /// Never sent.
+    #[derive(Debug, Clone)]
+    #[allow(dead_code)]
+    pub(crate) enum Event {
+        EpochReset {
+            version: &'static str,
+            previous: u32,
+            current: u32,
+        },
+        Other,
     }
 }

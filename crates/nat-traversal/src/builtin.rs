@@ -1,0 +1,140 @@
+//! [`Clients`]: the built-in techniques of one gateway, made once and shared, each present
+//! only when its crate feature is (`pcp` for PCP and NAT-PMP, `upnp` for UPnP IGD).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::options::NatOptions;
+#[cfg(feature = "pcp")]
+use crate::pmp::PmpTechnique;
+use crate::technique::{NatTechnique, Technique};
+#[cfg(feature = "upnp")]
+use crate::upnp::UpnpTechnique;
+
+/// The built-in clients made so far for the current gateway.
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    #[cfg(feature = "pcp")]
+    pcp: Option<Arc<PmpTechnique>>,
+    #[cfg(feature = "pcp")]
+    nat_pmp: Option<Arc<PmpTechnique>>,
+    #[cfg(feature = "upnp")]
+    upnp: Option<Arc<UpnpTechnique>>,
+}
+
+/// A NAT-PMP/PCP client's epoch events, which the watcher follows (none without `pcp`).
+#[cfg(feature = "pcp")]
+pub(crate) type EpochEvents = tokio::sync::broadcast::Receiver<natpmp_proto::tokio::Event>;
+
+impl Clients {
+    /// The client of `kind` for `gateway`, if one was made.
+    pub(crate) fn get(&self, kind: Technique, gateway: IpAddr) -> Option<Arc<dyn NatTechnique>> {
+        let found: Option<Arc<dyn NatTechnique>> = match kind {
+            #[cfg(feature = "pcp")]
+            Technique::Pcp => self.pcp.clone().map(|t| t as Arc<dyn NatTechnique>),
+            #[cfg(feature = "pcp")]
+            Technique::NatPmp => self.nat_pmp.clone().map(|t| t as Arc<dyn NatTechnique>),
+            #[cfg(feature = "upnp")]
+            Technique::Upnp => self.upnp.clone().map(|t| t as Arc<dyn NatTechnique>),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        found.filter(|t| t.gateway() == gateway)
+    }
+
+    /// Drops every client (the network changed).
+    pub(crate) fn clear(&mut self) {
+        *self = Clients::default();
+    }
+
+    /// Drops the client of `kind` (it stopped answering; UPnP is searched for again).
+    pub(crate) fn forget(&mut self, kind: Technique) {
+        match kind {
+            #[cfg(feature = "upnp")]
+            Technique::Upnp => self.upnp = None,
+            _ => {}
+        }
+    }
+
+    /// The NAT-PMP and PCP clients' epoch events.
+    #[cfg(feature = "pcp")]
+    pub(crate) fn epoch_events(&self) -> Vec<EpochEvents> {
+        [&self.pcp, &self.nat_pmp]
+            .into_iter()
+            .flatten()
+            .map(|t| t.client().subscribe())
+            .collect()
+    }
+}
+
+/// Makes the built-in technique of `kind` for `gateway`; `keep` stores it when the gateway
+/// is still the current one.
+pub(crate) async fn make(
+    kind: Technique,
+    gateway: IpAddr,
+    options: &NatOptions,
+    keep: impl FnOnce(&mut dyn FnMut(&mut Clients)),
+) -> Result<Arc<dyn NatTechnique>> {
+    match kind {
+        #[cfg(feature = "pcp")]
+        Technique::Pcp | Technique::NatPmp => {
+            let timeout = options.operation_timeout;
+            let made = Arc::new(match kind {
+                Technique::Pcp => PmpTechnique::pcp(gateway, timeout).await?,
+                _ => PmpTechnique::nat_pmp(gateway, timeout).await?,
+            });
+            let stored = Arc::clone(&made);
+            keep(&mut |clients| {
+                let slot = if kind == Technique::Pcp {
+                    &mut clients.pcp
+                } else {
+                    &mut clients.nat_pmp
+                };
+                *slot = Some(Arc::clone(&stored));
+            });
+            Ok(made)
+        }
+        #[cfg(feature = "upnp")]
+        Technique::Upnp => {
+            let made = Arc::new(
+                UpnpTechnique::discover_with(
+                    gateway,
+                    options.probe_timeout,
+                    options.allow_other_igd,
+                )
+                .await?
+                .with_description(options.description.clone()),
+            );
+            let stored = Arc::clone(&made);
+            keep(&mut |clients| clients.upnp = Some(Arc::clone(&stored)));
+            Ok(made)
+        }
+        #[allow(unreachable_patterns)]
+        _ => {
+            let _ = (gateway, options, keep);
+            Err(Error::Unsupported {
+                technique: kind,
+                what: format!(
+                    "be used: this build of nat-traversal leaves it out (enable the `{}` feature)",
+                    if kind == Technique::Upnp {
+                        "upnp"
+                    } else {
+                        "pcp"
+                    }
+                ),
+            })
+        }
+    }
+}
+
+/// The techniques built in, in the default order of preference.
+pub(crate) fn available() -> Vec<Technique> {
+    Technique::ALL
+        .into_iter()
+        .filter(|kind| match kind {
+            Technique::Pcp | Technique::NatPmp => cfg!(feature = "pcp"),
+            Technique::Upnp => cfg!(feature = "upnp"),
+        })
+        .collect()
+}
