@@ -405,19 +405,10 @@ impl Gateway {
                 refused = Some(e);
                 continue;
             }
-            let client = match root.service_client(service).await {
-                Ok(client) => client,
-                Err(
-                    e @ (crate::Error::OffHost { .. } | crate::Error::UnsupportedScheme { .. }),
-                ) => {
-                    refused = Some(e);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(service_type = %service.service_type, error = %e, "unusable scpd; calling the service unchecked");
-                    ServiceClient::unchecked(root.http().clone(), service.clone())
-                }
-            };
+            // The IGD actions and their arguments are the standard's: no SCPD fetch (one
+            // round trip less). A device without an action answers 401 Invalid Action, and
+            // the methods that can fall back do (listing with GetListOfPortMappings).
+            let client = ServiceClient::unchecked(root.http().clone(), service.clone());
             let mut gateway = Gateway::new(client, local_address);
             gateway.on_default_gateway = root.on_default_gateway();
             gateways.push(gateway);

@@ -723,7 +723,9 @@ async fn chunked_responses_are_decoded() {
     })
     .await;
     let gateway = gateway(&router).await;
-    assert!(gateway.service_client().scpd().is_some());
+    // The IGD client calls the standard actions without fetching the SCPD.
+    assert!(gateway.service_client().scpd().is_none());
+    assert!(!router.seen().iter().any(|r| r.path == "/WANIPCn.xml"));
     assert_eq!(
         gateway.external_address().await.unwrap().to_string(),
         "44.0.0.7"
@@ -1252,10 +1254,10 @@ async fn a_thousand_wan_connection_services_cost_a_handful_of_requests() {
 }
 
 #[tokio::test]
-async fn a_slow_scpd_then_a_slow_answer_stay_within_the_deadline() {
+async fn a_slow_description_then_a_slow_answer_stay_within_the_deadline() {
     let router = FakeRouter::start(Ipv4Addr::LOCALHOST, |seen| match seen.path.as_str() {
-        "/rootDesc.xml" => ok_xml(ROOT_DESC),
-        "/WANIPCn.xml" => Answer::Slow(Duration::from_millis(400), Box::new(ok_xml(WANIPCN))),
+        "/rootDesc.xml" => Answer::Slow(Duration::from_millis(400), Box::new(ok_xml(ROOT_DESC))),
+        "/WANIPCn.xml" => ok_xml(WANIPCN),
         _ => Answer::Slow(
             Duration::from_millis(400),
             Box::new(success(
