@@ -43,7 +43,8 @@ pub struct SearchOptions {
     /// Only these interfaces (by name, e.g. `eth0`); `None` means every suitable one (up,
     /// multicast-capable, not loopback). Default: `None`.
     pub interfaces: Option<Vec<String>>,
-    /// How many times each M-SEARCH is sent (UDP is lossy), at least 1. Default: 2.
+    /// How many times each M-SEARCH is sent at most (UDP is lossy), at least 1; past the
+    /// second, only while nothing has answered on that path. Default: 2.
     pub sends: u8,
     /// The pause between two sends of the same M-SEARCH. Default: 250 ms.
     pub send_interval: Duration,

@@ -381,20 +381,26 @@ async fn run_endpoint(
     let mut buffer = vec![0; MAX_MESSAGE_SIZE + 1];
     let mut next_send = Instant::now();
     let mut sends_left = schedule.sends;
+    let mut sent = 0u8;
+    // Past the first two sends, an M-SEARCH is sent again only while nothing answered
+    // (on a lossy link the search or every answer may be lost).
+    let mut answered = false;
     let mut receive_errors = 0;
     loop {
         tokio::select! {
             biased;
             () = sleep_until(schedule.deadline) => break,
             () = sink.sender.closed() => break,
-            () = sleep_until(next_send), if sends_left > 0 => {
+            () = sleep_until(next_send), if sends_left > 0 && (sent < 2 || !answered) => {
                 send_all(&endpoint, &requests, schedule.deadline).await;
                 sends_left -= 1;
+                sent = sent.saturating_add(1);
                 next_send += schedule.interval;
             }
             received = endpoint.socket.recv_from(&mut buffer) => match received {
                 Ok((len, source)) => {
                     receive_errors = 0;
+                    answered = true;
                     if !sink.accept(&buffer[..len], source, &endpoint.label) {
                         break;
                     }
@@ -562,6 +568,51 @@ mod tests {
         drop(search);
         // Two targets, each sent twice.
         assert_eq!(device.await.expect("device").len(), 4);
+    }
+
+    /// On a lossy link the first searches may all be lost: the search goes on being sent
+    /// while nothing answers, and stops once something did.
+    #[tokio::test]
+    async fn the_search_is_sent_again_until_something_answers() {
+        let device = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let responder = device.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let mut buffer = vec![0; 2048];
+            let mut searches = 0;
+            let mut received = Vec::new();
+            // The first three searches are "lost"; the fourth is answered.
+            loop {
+                let Ok(Ok((_, searcher))) =
+                    tokio::time::timeout(Duration::from_millis(700), device.recv_from(&mut buffer))
+                        .await
+                else {
+                    break;
+                };
+                searches += 1;
+                received.push(Instant::now());
+                if searches == 4 {
+                    let reply = answer(
+                        "http://127.0.0.1:1/desc.xml",
+                        "upnp:rootdevice",
+                        "uuid:x::upnp:rootdevice",
+                    );
+                    let _ = device.send_to(&reply, searcher).await;
+                }
+            }
+            searches
+        });
+        let options = SearchOptions::new("upnp:rootdevice")
+            .multicast(false)
+            .unicast(responder)
+            .scan_time(Duration::from_secs(3))
+            .sends(8, Duration::from_millis(100));
+        let first = search_first(&options).await.expect("search starts");
+        assert!(first.is_some(), "the fourth search was answered");
+        let searches = server.await.expect("server");
+        assert!(
+            (4..=5).contains(&searches),
+            "{searches} searches: it stopped once answered"
+        );
     }
 
     #[tokio::test]

@@ -302,9 +302,13 @@ async fn search(options: &DiscoverOptions) -> Result<RootDevice, DiscoverError> 
         allowed: options.allow_other_igd,
         ..Findings::default()
     };
+    // Sent again every 300 ms while nothing answers: on a lossy link a lost search or lost
+    // answers otherwise cost the whole scan time.
+    let sends = u8::try_from(options.scan_time.as_millis() / 300 + 1).unwrap_or(u8::MAX);
     let mut search_options = ssdp::SearchOptions::default()
         .targets(GATEWAY_SEARCH_TARGETS.iter().copied())
-        .scan_time(options.scan_time);
+        .scan_time(options.scan_time)
+        .sends(sends.clamp(2, 20), Duration::from_millis(300));
     if let Some(gateway) = gateway {
         search_options = search_options.unicast(SocketAddr::new(gateway, ssdp::PORT));
     }

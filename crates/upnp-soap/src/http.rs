@@ -23,6 +23,10 @@ use crate::error::{Error, Result};
 /// The `User-Agent` sent with every request (UDA 1.1 asks for OS, UPnP and product tokens).
 const USER_AGENT_VALUE: &str = concat!("Linux UPnP/1.1 upnp-soap/", env!("CARGO_PKG_VERSION"));
 
+/// How long a TCP connect may take before a second one is started beside it: a lost SYN
+/// is otherwise sent again only after the kernel's 1 s retransmission timeout.
+const HEDGE_AFTER: Duration = Duration::from_millis(300);
+
 /// The largest response head (status line and headers) accepted.
 const MAX_HEAD_SIZE: usize = 64 * 1024;
 
@@ -213,8 +217,7 @@ impl HttpClient {
                 url: Box::new(url.clone()),
             });
         }
-        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await
-        {
+        let stream = match tokio::time::timeout(connect_timeout, connect_hedged(address)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(source)) => {
                 return Err(Error::Connect {
@@ -336,6 +339,31 @@ impl HttpClient {
             .to_bytes();
         tracing::debug!(%url, %status, bytes = body.len(), "upnp http response");
         Ok(Response { status, body })
+    }
+}
+
+/// Connects to `address`; when that has not succeeded after [`HEDGE_AFTER`], a second
+/// connect starts beside the first and whichever succeeds first wins (the other is
+/// dropped). One failure still waits for the other.
+async fn connect_hedged(address: SocketAddr) -> io::Result<TcpStream> {
+    let first = TcpStream::connect(address);
+    tokio::pin!(first);
+    tokio::select! {
+        result = &mut first => return result,
+        () = tokio::time::sleep(HEDGE_AFTER) => {}
+    }
+    tracing::debug!(%address, "no connection yet; connecting a second time beside the first");
+    let second = TcpStream::connect(address);
+    tokio::pin!(second);
+    tokio::select! {
+        result = &mut first => match result {
+            Ok(stream) => Ok(stream),
+            Err(_) => second.await,
+        },
+        result = &mut second => match result {
+            Ok(stream) => Ok(stream),
+            Err(_) => first.await,
+        },
     }
 }
 
