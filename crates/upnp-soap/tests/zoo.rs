@@ -165,7 +165,7 @@ fn list_only_router_lists_through_get_list_of_port_mappings() {
 #[ignore = "needs compat: gateway-preferred trust policy in discover()"]
 fn a_rogue_igd_on_the_lan_is_not_used() {
     let Some(zoo) = ZooLab::for_test_with(
-        Profile::miniupnpd1(),
+        slow_router(),
         ZooOptions {
             rogue: true,
             ..ZooOptions::default()
@@ -204,9 +204,10 @@ fn a_rogue_igd_on_the_lan_is_not_used() {
 }
 
 #[test]
+#[ignore = "needs compat: SSDP flood caps (the search keeps 1,024 answers, then drops the gateway's)"]
 fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
     let Some(zoo) = ZooLab::for_test_with(
-        Profile::miniupnpd1(),
+        slow_router(),
         ZooOptions {
             flood: Some(5000),
             ..ZooOptions::default()
@@ -226,4 +227,12 @@ fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
         zoo.flood().unwrap().searches() > 0,
         "the flood never answered"
     );
+}
+
+/// A router that answers searches after 300 ms (within a typical MX of 1-2 s), so hostile
+/// answers arrive first.
+fn slow_router() -> Profile {
+    let mut profile = Profile::miniupnpd1();
+    profile.ssdp.delay = Duration::from_millis(300);
+    profile
 }
