@@ -94,6 +94,11 @@ impl RogueIgd {
         Ok(RogueIgd { fixture })
     }
 
+    /// Its address (a LAN host's).
+    pub fn address(&self) -> Ipv4Addr {
+        self.fixture.address()
+    }
+
     /// Its LOCATION.
     pub fn location(&self) -> String {
         self.fixture.location()
