@@ -138,6 +138,12 @@ fn facade_on_list_only_router() {
 }
 
 #[test]
+#[ignore = "needs compat: the SOAPAction header written as `SOAPAction`"]
+fn facade_on_linksys_wrt120n() {
+    profile_cycle(Profile::linksys_wrt120n());
+}
+
+#[test]
 fn facade_ignores_a_rogue_igd() {
     let Some(zoo) = ZooLab::for_test_with(
         slow_router(),

@@ -233,6 +233,18 @@ fn check_wire(profile: Profile) {
 
     // A mapping made by SOAP forwards, and its deletion stops it.
     let connection = profile.usable_connection().unwrap();
+    let title_case = http(
+        &zoo,
+        format!(
+            "POST {} HTTP/1.1\r\nHost: 192.168.77.1\r\nSoapaction: \"{}#GetStatusInfo\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            connection.control_path, connection.service_type
+        ),
+    );
+    assert_eq!(
+        title_case.starts_with("HTTP/1.0 501 Not Implemented"),
+        profile.soap.soapaction_case_sensitive,
+        "{title_case}"
+    );
     let add = soap(
         &zoo,
         connection.control_path,
@@ -317,6 +329,11 @@ fn fritzbox_on_the_wire() {
 #[test]
 fn list_only_on_the_wire() {
     check_wire(Profile::list_only());
+}
+
+#[test]
+fn linksys_wrt120n_on_the_wire() {
+    check_wire(Profile::linksys_wrt120n());
 }
 
 #[test]

@@ -22,6 +22,10 @@ const MAX_BODY: usize = 64 * 1024;
 /// How long one connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a web server that matches `SOAPAction` case-sensitively answers without it: the
+/// POST falls through to the static pages.
+const NOT_IMPLEMENTED_PAGE: &str = "HTTP/1.0 501 Not Implemented\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<HTML><HEAD><TITLE>501 Not Implemented</TITLE></HEAD><BODY>POST to a non-script</BODY></HTML>\r\n";
+
 /// Paths of the services every profile has beside its connections.
 const L3F_SCPD: &str = "/zoo/l3f.xml";
 const L3F_CONTROL: &str = "/zoo/ctl/l3f";
@@ -105,6 +109,8 @@ pub(super) struct Request {
     target: String,
     /// Header names lowercased.
     headers: Vec<(String, String)>,
+    /// Header names as sent.
+    raw_names: Vec<String>,
     body: String,
 }
 
@@ -139,8 +145,10 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut request_line = lines.next()?.split_whitespace();
     let method = request_line.next()?.to_owned();
     let target = request_line.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
+    let fields: Vec<(&str, &str)> = lines.filter_map(|line| line.split_once(':')).collect();
+    let raw_names = fields.iter().map(|(n, _)| n.trim().to_owned()).collect();
+    let headers: Vec<(String, String)> = fields
+        .iter()
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let length: usize = headers
@@ -164,6 +172,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         method,
         target,
         headers,
+        raw_names,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
@@ -292,6 +301,15 @@ impl Engine {
         }
         let action = soap_action(request);
         self.note(format!("POST {target} {action} from {peer}"));
+        if self.profile.soap.soapaction_case_sensitive
+            && !request
+                .raw_names
+                .iter()
+                .any(|n| n == "SOAPAction" || n == "SOAPACTION")
+        {
+            self.note("  -> 501: no SOAPAction header in the case it matches".to_owned());
+            return NOT_IMPLEMENTED_PAGE.as_bytes().to_vec();
+        }
         let Some(connection) = self
             .profile
             .device

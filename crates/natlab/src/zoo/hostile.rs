@@ -73,6 +73,7 @@ impl RogueIgd {
                 generic_listing: true,
                 end_of_listing: 713,
                 ignores_lease: false,
+                soapaction_case_sensitive: false,
             },
         }
     }

@@ -36,6 +36,7 @@ mod dual_wan;
 mod engine;
 mod fritzbox;
 mod hostile;
+mod linksys;
 mod list_only;
 mod livebox;
 mod miniupnpd1;
@@ -173,6 +174,9 @@ pub struct SoapBehaviour {
     pub end_of_listing: u16,
     /// Ignores `NewLeaseDuration`: every mapping is reported permanent (lease 0).
     pub ignores_lease: bool,
+    /// Takes a POST as SOAP only with the header name written `SOAPAction` or
+    /// `SOAPACTION`; otherwise answers `501 Not Implemented` with an HTML page.
+    pub soapaction_case_sensitive: bool,
 }
 
 impl Profile {
@@ -221,6 +225,11 @@ impl Profile {
         list_only::profile()
     }
 
+    /// Linksys WRT120N-like, `SOAPAction` matched case-sensitively: see `linksys.rs`.
+    pub fn linksys_wrt120n() -> Profile {
+        linksys::profile()
+    }
+
     /// Every vendor profile of the zoo.
     pub fn all() -> Vec<Profile> {
         vec![
@@ -233,6 +242,7 @@ impl Profile {
             Profile::dual_wan(),
             Profile::fritzbox(),
             Profile::list_only(),
+            Profile::linksys_wrt120n(),
         ]
     }
 
@@ -553,6 +563,7 @@ pub(crate) fn base(
             generic_listing: true,
             end_of_listing: 713,
             ignores_lease: false,
+            soapaction_case_sensitive: false,
         },
     }
 }
