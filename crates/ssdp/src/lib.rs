@@ -105,7 +105,7 @@ pub use headers::Headers;
 pub use notify::{NotifyListener, listen};
 pub use options::{ListenOptions, SearchOptions};
 pub use parse::{NotificationSubType, Notify, Response, parse_notify, parse_response};
-pub use search::{Search, search, search_first, search_with};
+pub use search::{Dropped, MAX_RESPONSES_PER_RESPONDER, Search, search, search_first, search_with};
 
 /// The IPv4 SSDP multicast group, `239.255.255.250`.
 pub const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(239, 255, 255, 250);

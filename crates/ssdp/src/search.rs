@@ -2,8 +2,8 @@
 //! unicast address), answers parsed, de-duplicated and handed out as a [`Search`] stream
 //! until the scan time is over.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -21,8 +21,18 @@ use crate::parse::{Response, parse_response};
 use crate::{MAX_MESSAGE_SIZE, MULTICAST_V4, MULTICAST_V6, PORT};
 
 /// The most distinct answers one search hands out; more are dropped (a flood of made-up
-/// USNs must not grow memory without end).
+/// USNs must not grow memory without end). The unicast target's answers never count
+/// against it: a LAN host flooding the search must not crowd the gateway out.
 const MAX_RESPONSES: usize = 1024;
+
+/// The most distinct answers one responder (one source address) gets handed out; more from
+/// it are dropped and counted ([`Search::dropped`]). A real device answers a search with a
+/// handful (one per target, device and service); 1,024 made-up USNs from one LAN host were
+/// enough to blind a search that capped only the total.
+pub const MAX_RESPONSES_PER_RESPONDER: usize = 32;
+
+/// The most answers handed out from the unicast target (the gateway, normally).
+const MAX_RESPONSES_FROM_UNICAST: usize = 256;
 
 /// The longest one send may wait for the socket to become writable.
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -40,6 +50,17 @@ const MAX_RECEIVE_ERRORS: u32 = 8;
 pub struct Search {
     feed: Feed<Response>,
     deadline: Instant,
+    sink: Arc<Sink>,
+}
+
+/// The answers a search dropped because of its caps (see [`Search::dropped`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Answers dropped over [`MAX_RESPONSES_PER_RESPONDER`] from one responder or over the
+    /// total cap.
+    pub answers: usize,
+    /// The responders that had answers dropped, at most 16 kept.
+    pub responders: Vec<IpAddr>,
 }
 
 impl Search {
@@ -55,6 +76,12 @@ impl Search {
             responses.push(response);
         }
         responses
+    }
+
+    /// What the caps dropped so far: a responder that floods the search is named here
+    /// instead of being handed out a thousand times.
+    pub fn dropped(&self) -> Dropped {
+        lock(&self.sink.state).dropped.clone()
     }
 
     /// When the scan time is over.
@@ -104,7 +131,8 @@ pub async fn search_with(options: &SearchOptions) -> Result<Search, Error> {
     let (sender, receiver) = mpsc::unbounded_channel();
     let sink = Arc::new(Sink {
         sender,
-        seen: Mutex::new(HashSet::new()),
+        preferred: options.unicast.map(|u| u.ip().to_canonical()),
+        state: Mutex::new(SinkState::default()),
     });
     let schedule = Schedule {
         sends: options.sends,
@@ -132,6 +160,7 @@ pub async fn search_with(options: &SearchOptions) -> Result<Search, Error> {
     Ok(Search {
         feed: Feed::new(receiver, tasks),
         deadline,
+        sink,
     })
 }
 
@@ -189,7 +218,46 @@ struct Schedule {
 #[derive(Debug)]
 struct Sink {
     sender: mpsc::UnboundedSender<Response>,
-    seen: Mutex<HashSet<(String, Option<String>)>>,
+    /// The unicast target's address: its answers have their own, larger cap.
+    preferred: Option<IpAddr>,
+    state: Mutex<SinkState>,
+}
+
+/// The answers seen, counted per responder, and what was dropped.
+#[derive(Debug, Default)]
+struct SinkState {
+    seen: HashSet<(String, Option<String>)>,
+    per_responder: HashMap<IpAddr, usize>,
+    /// Distinct answers from every responder but the preferred one.
+    others: usize,
+    dropped: Dropped,
+}
+
+impl SinkState {
+    /// Whether one more distinct answer from `responder` fits the caps; counts it if so,
+    /// and counts the drop if not.
+    fn admit(&mut self, responder: IpAddr, preferred: bool) -> bool {
+        let count = self.per_responder.get(&responder).copied().unwrap_or(0);
+        let fits = if preferred {
+            count < MAX_RESPONSES_FROM_UNICAST
+        } else {
+            count < MAX_RESPONSES_PER_RESPONDER
+                && self.others < MAX_RESPONSES
+                && (count > 0 || self.per_responder.len() < MAX_RESPONSES)
+        };
+        if fits {
+            *self.per_responder.entry(responder).or_default() += 1;
+            if !preferred {
+                self.others += 1;
+            }
+        } else {
+            self.dropped.answers += 1;
+            if self.dropped.responders.len() < 16 && !self.dropped.responders.contains(&responder) {
+                self.dropped.responders.push(responder);
+            }
+        }
+        fits
+    }
 }
 
 impl Sink {
@@ -208,17 +276,18 @@ impl Sink {
         };
         response.source = source;
         {
-            let mut seen = lock(&self.seen);
+            let mut state = lock(&self.state);
             let key = (response.location.clone(), response.usn.clone());
-            if seen.contains(&key) {
+            if state.seen.contains(&key) {
                 tracing::trace!(%source, via = label, location = %response.location, "duplicate ssdp response");
                 return true;
             }
-            if seen.len() >= MAX_RESPONSES {
-                tracing::trace!(%source, via = label, "dropping an ssdp response over {MAX_RESPONSES}");
+            let responder = source.ip().to_canonical();
+            if !state.admit(responder, self.preferred == Some(responder)) {
+                tracing::trace!(%source, via = label, "dropping an ssdp response over the caps");
                 return true;
             }
-            seen.insert(key);
+            state.seen.insert(key);
         }
         tracing::debug!(%source, via = label, location = %response.location, st = %response.st, "ssdp response");
         self.sender.send(response).is_ok()
@@ -372,6 +441,27 @@ mod tests {
 
     use super::*;
     use crate::parse::split_message;
+
+    #[test]
+    fn a_flooding_responder_is_capped_and_never_crowds_out_the_preferred_one() {
+        let flood: IpAddr = "192.168.1.66".parse().expect("address");
+        let gateway: IpAddr = "192.168.1.1".parse().expect("address");
+        let mut state = SinkState::default();
+        let admitted = (0..5000).filter(|_| state.admit(flood, false)).count();
+        assert_eq!(admitted, MAX_RESPONSES_PER_RESPONDER);
+        assert!(state.admit(gateway, true), "the gateway still gets through");
+        let others = (0..5000u32)
+            .filter(|i| {
+                let host = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+                state.admit(host, false)
+            })
+            .count();
+        assert!(others <= MAX_RESPONSES, "{others}");
+        assert!(state.admit(gateway, true), "the gateway still gets through");
+        assert_eq!(state.dropped.answers, 5000 - admitted + 5000 - others);
+        assert!(state.dropped.responders.contains(&flood));
+        assert!(state.dropped.responders.len() <= 16);
+    }
 
     #[test]
     fn encodes_an_m_search() {

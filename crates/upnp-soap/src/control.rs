@@ -17,6 +17,7 @@ use crate::soap::{self, Arguments, Reply};
 pub struct RootDevice {
     description: Description,
     http: HttpClient,
+    on_default_gateway: bool,
 }
 
 impl RootDevice {
@@ -31,7 +32,11 @@ impl RootDevice {
         let body = http.get(location).await?;
         let description =
             Description::parse(&body, location).map_err(|e| e.with_source(location))?;
-        Ok(RootDevice { description, http })
+        Ok(RootDevice {
+            description,
+            http,
+            on_default_gateway: is_default_gateway(responder),
+        })
     }
 
     /// A root device from a description already parsed, talking to `responder`.
@@ -39,7 +44,21 @@ impl RootDevice {
         RootDevice {
             description,
             http: HttpClient::new(responder, config),
+            on_default_gateway: is_default_gateway(responder),
         }
+    }
+
+    /// Whether the device that answered is this host's default gateway (read from the
+    /// routing table when the device was fetched, or set by discovery against the gateway
+    /// it was told to use). Any LAN host can claim to be an IGD; callers label the others.
+    pub fn on_default_gateway(&self) -> bool {
+        self.on_default_gateway
+    }
+
+    /// Sets what [`on_default_gateway`](Self::on_default_gateway) says (discovery knows the
+    /// gateway it searched for, which may be one the caller named).
+    pub fn set_on_default_gateway(&mut self, on_default_gateway: bool) {
+        self.on_default_gateway = on_default_gateway;
     }
 
     /// The parsed description.
@@ -59,6 +78,11 @@ impl RootDevice {
     pub async fn service_client(&self, service: &Service) -> Result<ServiceClient> {
         ServiceClient::fetch(self.http.clone(), service.clone()).await
     }
+}
+
+/// Whether `address` is this host's default IPv4 gateway.
+fn is_default_gateway(address: IpAddr) -> bool {
+    netinfo::default_gateway().is_ok_and(|gateway| IpAddr::V4(gateway) == address.to_canonical())
 }
 
 /// A client for one service: its SCPD (when it could be had) and its control URL.

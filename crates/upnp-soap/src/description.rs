@@ -71,7 +71,7 @@ impl Description {
     /// [`Error::Xml`] for a document that is not well-formed or is refused (size, depth,
     /// DTD), [`Error::MissingElement`] when `<root>` or its `<device>` is missing.
     pub fn parse(bytes: &[u8], location: &Url) -> Result<Description> {
-        let root = xml::parse(bytes, DOCUMENT)?;
+        let root = xml::parse_tolerant(bytes, DOCUMENT)?;
         if !root.name.eq_ignore_ascii_case("root") {
             return Err(Error::MissingElement {
                 document: DOCUMENT.to_owned(),
@@ -80,7 +80,7 @@ impl Description {
         }
         let base = xml::child(&root, "URLBase")
             .map(|e| xml::text(e).trim().to_owned())
-            .filter(|text| !text.is_empty())
+            .filter(|text| !text.is_empty() && !text.contains(char::REPLACEMENT_CHARACTER))
             .and_then(|text| match Url::parse(&text) {
                 Ok(url) if !url.cannot_be_a_base() => Some(url),
                 _ => {
@@ -115,9 +115,47 @@ impl Description {
         self.devices().flat_map(|d| d.services.iter())
     }
 
-    /// The first service whose type is exactly `service_type`.
+    /// The service of type `service_type`, or of a later version of it: UPnP versions are
+    /// backward compatible, so a control point asking for `WANIPConnection:1` can use the
+    /// `WANIPConnection:2` a device offers. An exact match wins; else the lowest later
+    /// version; the first in [`services`](Self::services) order among equals.
     pub fn find_service(&self, service_type: &str) -> Option<&Service> {
-        self.services().find(|s| s.service_type == service_type)
+        let wanted = service_type.trim();
+        if let Some(exact) = self.services().find(|s| s.service_type == wanted) {
+            return Some(exact);
+        }
+        let (family, version) = split_type(wanted)?;
+        self.services()
+            .filter_map(|s| {
+                let (offered_family, offered) = split_type(&s.service_type)?;
+                (offered_family == family && offered >= version).then_some((offered, s))
+            })
+            .min_by_key(|(offered, _)| *offered)
+            .map(|(_, s)| s)
+    }
+}
+
+/// Splits a device or service type (`urn:schemas-upnp-org:service:WANIPConnection:2`) into
+/// its family and version (`urn:schemas-upnp-org:service:WANIPConnection`, 2); `None` when it
+/// does not end in `:` and a version number.
+pub fn split_type(type_name: &str) -> Option<(&str, u32)> {
+    let (family, version) = type_name.rsplit_once(':')?;
+    if family.is_empty() || version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((family, version.parse().ok()?))
+}
+
+/// Whether a device or service of type `offered` can serve a request for `wanted`: the same
+/// type at the same or a later version (exact text for types without a version).
+pub fn type_satisfies(offered: &str, wanted: &str) -> bool {
+    let (offered, wanted) = (offered.trim(), wanted.trim());
+    if offered == wanted {
+        return true;
+    }
+    match (split_type(offered), split_type(wanted)) {
+        (Some((a, offered)), Some((b, wanted))) => a == b && offered >= wanted,
+        _ => false,
     }
 }
 
@@ -155,6 +193,10 @@ fn parse_service(element: &Element, base: &Url) -> Option<Service> {
         if text.is_empty() {
             return None;
         }
+        if text.contains(char::REPLACEMENT_CHARACTER) {
+            tracing::debug!(%service_type, element = name, "a url with invalid utf-8");
+            return None;
+        }
         match base.join(&text) {
             Ok(url) => Some(url),
             Err(e) => {
@@ -167,8 +209,8 @@ fn parse_service(element: &Element, base: &Url) -> Option<Service> {
         tracing::debug!(%service_type, "skipping a service without controlURL or SCPDURL");
         return None;
     };
-    if service_type.is_empty() {
-        tracing::debug!(%control_url, "skipping a service without serviceType");
+    if service_type.is_empty() || service_type.contains(char::REPLACEMENT_CHARACTER) {
+        tracing::debug!(%control_url, "skipping a service without a readable serviceType");
         return None;
     }
     Some(Service {

@@ -1,20 +1,25 @@
-//! Finding the Internet Gateway Device on the LAN: an SSDP search for the IGD and WAN
-//! connection search targets (multicast on every interface, plus a unicast M-SEARCH to the
-//! default gateway, which some routers answer only), then the description of each responder
-//! in the order they answer, until one has a usable WAN connection service.
+//! Finding the Internet Gateway Device on the LAN: one SSDP search for every target in
+//! [`GATEWAY_SEARCH_TARGETS`] (multicast on every interface, plus a unicast M-SEARCH to the
+//! default gateway, which some routers answer only), then the descriptions of the responders
+//! until one has a usable WAN connection service.
 //!
-//! The search ends on the first usable gateway, not after the scan time: that is what makes
-//! `natctl --via upnp` fast next to tools that wait out the whole scan.
-//!
-//! It comes in two stages. First only `InternetGatewayDevice:1`, which every IGD answers
-//! (version 2 devices answer version 1 searches); only if nothing usable answered within
-//! [`FIRST_STAGE`] does it search for every target in [`GATEWAY_SEARCH_TARGETS`]. A router
-//! answers each target of each M-SEARCH on each path after a random delay, and a
-//! single-threaded one like miniupnpd serves HTTP from the same loop: in the lab (while its
-//! miniupnpd still logged every line to a slow console), six targets at once slowed the
-//! description fetch that followed from ~85 ms to seconds when searches came back to back,
-//! and sometimes past the scan time. One target is one answer per path to wait for.
+//! Policy (any LAN host can answer SSDP and claim to be a gateway):
+//! - Answers from the default gateway (or the address in [`DiscoverOptions::gateway`]) are
+//!   fetched as they arrive; the first usable one ends the search at once.
+//! - Answers from other hosts are only counted until the scan time is over. If the gateway
+//!   gave nothing usable by then and [`DiscoverOptions::allow_other_igd`] is set, the other
+//!   responders are tried, one description each; the result then says
+//!   [`RootDevice::on_default_gateway`] is false, and callers label it. By default only the
+//!   gateway is used.
+//! - Every target is searched in the same round: a Broadcom stack answers only
+//!   `upnp:rootdevice`, and asking for it later cost every command 500 ms.
+//! - Bounds: ssdp caps the answers per responder (a flooding host cannot crowd the gateway
+//!   out), at most [`DiscoverOptions::max_descriptions`] descriptions are fetched, and the
+//!   whole discovery ends within [`DiscoverOptions::operation_timeout`] (default: the scan
+//!   time plus the HTTP timeout), description fetches included.
+//! - The error says in one short line who answered and why each was unusable.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -22,24 +27,29 @@ use url::Url;
 
 use crate::control::RootDevice;
 use crate::http::Config;
-use crate::igd::{CONNECTION_SERVICE_TYPES, Gateway};
+use crate::igd::{Gateway, connection_rank};
 
 /// The SSDP search targets for a gateway: the device types, the connection services, and
 /// the root devices (whose descriptions may hold an IGD deeper in the tree).
 pub const GATEWAY_SEARCH_TARGETS: [&str; 6] = [
-    "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
-    "urn:schemas-upnp-org:service:WANIPConnection:2",
+    "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
     "urn:schemas-upnp-org:service:WANIPConnection:1",
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
+    "urn:dslforum-org:device:InternetGatewayDevice:1",
     "upnp:rootdevice",
 ];
 
-/// The target searched first: every IGD answers it.
+/// The target every IGD answers (version 2 devices answer version 1 searches). Kept for
+/// callers of the two-stage search this crate used to do; discovery now searches every
+/// target of [`GATEWAY_SEARCH_TARGETS`] at once.
 pub const FIRST_SEARCH_TARGET: &str = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
 
-/// How long the first stage waits for a usable gateway before searching for every target.
+/// Kept for compatibility: the first stage of the former two-stage search. Unused.
 pub const FIRST_STAGE: Duration = Duration::from_millis(500);
+
+/// How many descriptions discovery fetches by default.
+pub const MAX_DESCRIPTIONS: usize = 8;
 
 /// How to look for the gateway.
 #[derive(Debug, Clone)]
@@ -47,14 +57,20 @@ pub const FIRST_STAGE: Duration = Duration::from_millis(500);
 pub struct DiscoverOptions {
     /// How long to wait for answers before giving up (default 2 s).
     pub scan_time: Duration,
-    /// Where to send the unicast M-SEARCH (port 1900). `None`: the default IPv4 gateway, when
-    /// there is one.
+    /// The gateway: where the unicast M-SEARCH goes (port 1900) and whose answers are
+    /// trusted. `None`: the default IPv4 gateway, when there is one.
     pub gateway: Option<IpAddr>,
     /// Timeouts and limits for fetching descriptions and calling actions.
     pub http: Config,
-    /// Take answers only from [`gateway`](Self::gateway) (a router's own IGD, not another
-    /// device on the LAN that also claims to be one).
-    pub only_gateway: bool,
+    /// Use an IGD on another LAN host when the gateway offered none within the scan time
+    /// (default false: only the gateway's IGD is used).
+    pub allow_other_igd: bool,
+    /// The most descriptions fetched in all (default [`MAX_DESCRIPTIONS`]).
+    pub max_descriptions: usize,
+    /// The bound of the whole discovery, description fetches (and, for [`discover`],
+    /// choosing the WAN connection service) included. `None`: the scan time plus the HTTP
+    /// exchange timeout.
+    pub operation_timeout: Option<Duration>,
 }
 
 impl Default for DiscoverOptions {
@@ -63,7 +79,9 @@ impl Default for DiscoverOptions {
             scan_time: Duration::from_secs(2),
             gateway: None,
             http: Config::default(),
-            only_gateway: false,
+            allow_other_igd: false,
+            max_descriptions: MAX_DESCRIPTIONS,
+            operation_timeout: None,
         }
     }
 }
@@ -75,15 +93,34 @@ impl DiscoverOptions {
         self
     }
 
-    /// Sets the address for the unicast M-SEARCH.
+    /// Sets the gateway (the unicast M-SEARCH's address and the trusted responder).
     pub fn gateway(mut self, gateway: IpAddr) -> DiscoverOptions {
         self.gateway = Some(gateway);
         self
     }
 
-    /// Takes answers only from the gateway (see [`only_gateway`](Self::only_gateway)).
+    /// Takes answers only from the gateway (the default), or also from other hosts: the
+    /// opposite of [`allow_other_igd`](Self::allow_other_igd), kept for older callers.
     pub fn only_gateway(mut self, only: bool) -> DiscoverOptions {
-        self.only_gateway = only;
+        self.allow_other_igd = !only;
+        self
+    }
+
+    /// Allows an IGD on another LAN host when the gateway offered none within the scan time.
+    pub fn allow_other_igd(mut self, allow: bool) -> DiscoverOptions {
+        self.allow_other_igd = allow;
+        self
+    }
+
+    /// Sets the most descriptions fetched.
+    pub fn max_descriptions(mut self, max: usize) -> DiscoverOptions {
+        self.max_descriptions = max;
+        self
+    }
+
+    /// Sets the bound of the whole discovery.
+    pub fn operation_timeout(mut self, timeout: Duration) -> DiscoverOptions {
+        self.operation_timeout = Some(timeout);
         self
     }
 
@@ -91,6 +128,11 @@ impl DiscoverOptions {
     pub fn http(mut self, http: Config) -> DiscoverOptions {
         self.http = http;
         self
+    }
+
+    fn bound(&self) -> Duration {
+        self.operation_timeout
+            .unwrap_or(self.scan_time + self.http.timeout)
     }
 }
 
@@ -102,130 +144,299 @@ pub enum DiscoverError {
     #[error("cannot search for a UPnP gateway: {0}")]
     Search(#[from] ssdp::Error),
     /// Nothing usable answered within the scan time.
-    #[error("no UPnP Internet Gateway Device found within {scan_time:?}{}", describe(.tried))]
+    #[error("no usable UPnP IGD within {scan_time:?}: {}", .summary)]
     NotFound {
         /// The scan time waited.
         scan_time: Duration,
-        /// The responders tried (LOCATION) and why each was not usable.
+        /// The gateway whose answers were trusted, if one was known.
+        gateway: Option<IpAddr>,
+        /// The descriptions tried (LOCATION) and why each was not usable.
         tried: Vec<(String, String)>,
+        /// How many other LAN hosts answered the search.
+        other_responders: usize,
+        /// How many answers the caps dropped (a flooding host).
+        dropped_answers: usize,
+        /// One short line saying who answered and why each was unusable.
+        summary: String,
+    },
+    /// The whole discovery did not end within [`DiscoverOptions::operation_timeout`].
+    #[error("discovering the UPnP IGD did not finish within {timeout:?}")]
+    Timeout {
+        /// The bound that elapsed.
+        timeout: Duration,
     },
 }
 
-fn describe(tried: &[(String, String)]) -> String {
-    if tried.is_empty() {
-        return String::new();
-    }
-    let reasons: Vec<String> = tried
-        .iter()
-        .map(|(location, reason)| format!("{location}: {reason}"))
-        .collect();
-    format!(" (tried {})", reasons.join("; "))
+/// The longest reason quoted per description in the one-line summary.
+const MAX_REASON: usize = 100;
+
+/// What one discovery saw, for its error.
+#[derive(Debug, Default)]
+struct Findings {
+    gateway: Option<IpAddr>,
+    gateway_answered: bool,
+    tried: Vec<(String, String)>,
+    others: Vec<(IpAddr, String)>,
+    other_answers: usize,
+    dropped: ssdp::Dropped,
+    allowed: bool,
 }
 
-/// Searches for the gateway and returns its first usable WAN connection service.
+impl Findings {
+    fn into_error(self, scan_time: Duration) -> DiscoverError {
+        let summary = self.summary();
+        DiscoverError::NotFound {
+            scan_time,
+            gateway: self.gateway,
+            tried: self.tried,
+            other_responders: self.others.len(),
+            dropped_answers: self.dropped.answers,
+            summary,
+        }
+    }
+
+    /// At most ~300 characters.
+    fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        match self.gateway {
+            None => parts.push("no default gateway known".to_owned()),
+            Some(gateway) if !self.gateway_answered => {
+                parts.push(format!("the gateway {gateway} did not answer"));
+            }
+            Some(_) => {}
+        }
+        for (index, (location, reason)) in self.tried.iter().enumerate() {
+            if index == 2 {
+                parts.push(format!("{} more unusable", self.tried.len() - 2));
+                break;
+            }
+            parts.push(format!("{location}: {}", shorten(reason, MAX_REASON)));
+        }
+        if !self.others.is_empty() && !self.allowed {
+            let hosts = self.others.len();
+            parts.push(format!(
+                "{hosts} other LAN host{} answered, not used (not the gateway)",
+                if hosts == 1 { "" } else { "s" }
+            ));
+        }
+        if self.dropped.answers > 0 {
+            let flooders: Vec<String> = self
+                .dropped
+                .responders
+                .iter()
+                .take(2)
+                .map(ToString::to_string)
+                .collect();
+            parts.push(format!(
+                "{} answers dropped from {}",
+                self.dropped.answers,
+                flooders.join(", ")
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("nothing answered".to_owned());
+        }
+        shorten(&parts.join("; "), 280)
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max.saturating_sub(3)).collect();
+    short.push_str("...");
+    short
+}
+
+/// Searches for the gateway and returns its first usable WAN connection service. The
+/// result says whether it is on the default gateway ([`Gateway::on_default_gateway`]).
+///
+/// # Errors
+/// As [`discover_root`]; [`DiscoverError::NotFound`] also when the IGD found has no usable
+/// connection service.
 pub async fn discover(options: &DiscoverOptions) -> Result<Gateway, DiscoverError> {
+    let started = tokio::time::Instant::now();
+    let bound = options.bound();
     let root = discover_root(options).await?;
-    Gateway::from_root(&root)
-        .await
-        .map_err(|error| DiscoverError::NotFound {
-            scan_time: options.scan_time,
+    let rest = bound.saturating_sub(started.elapsed());
+    match tokio::time::timeout(rest, Gateway::from_root(&root)).await {
+        Ok(Ok(gateway)) => Ok(gateway),
+        Ok(Err(error)) => Err(Findings {
+            gateway: options.gateway,
+            gateway_answered: true,
             tried: vec![(root.description().location.to_string(), error.to_string())],
-        })
+            allowed: options.allow_other_igd,
+            ..Findings::default()
+        }
+        .into_error(options.scan_time)),
+        Err(_) => Err(DiscoverError::Timeout { timeout: bound }),
+    }
 }
 
 /// Searches for the gateway and returns the first root device (with its description) that
-/// holds a WAN connection service somewhere in its tree.
+/// holds a WAN connection service somewhere in its tree, following the policy in the module
+/// documentation.
+///
+/// # Errors
+/// [`DiscoverError::Search`] when the search cannot start, [`DiscoverError::NotFound`]
+/// (with who answered and why each was unusable), [`DiscoverError::Timeout`].
 pub async fn discover_root(options: &DiscoverOptions) -> Result<RootDevice, DiscoverError> {
-    let started = tokio::time::Instant::now();
-    let mut seen = std::collections::HashSet::new();
-    let mut tried = Vec::new();
-    let first_stage = FIRST_STAGE.min(options.scan_time);
-    if let Some(root) = search_stage(
-        options,
-        &[FIRST_SEARCH_TARGET],
-        first_stage,
-        &mut seen,
-        &mut tried,
-    )
-    .await?
-    {
-        return Ok(root);
+    let bound = options.bound();
+    let deadline = std::time::Instant::now() + bound;
+    let mut options = options.clone();
+    options.http.deadline = Some(options.http.deadline.map_or(deadline, |d| d.min(deadline)));
+    match tokio::time::timeout(bound, search(&options)).await {
+        Ok(result) => result,
+        Err(_) => Err(DiscoverError::Timeout { timeout: bound }),
     }
-    let rest = options.scan_time.saturating_sub(started.elapsed());
-    if !rest.is_zero() {
-        if let Some(root) = search_stage(
-            options,
-            &GATEWAY_SEARCH_TARGETS,
-            rest,
-            &mut seen,
-            &mut tried,
-        )
-        .await?
+}
+
+async fn search(options: &DiscoverOptions) -> Result<RootDevice, DiscoverError> {
+    let gateway = options
+        .gateway
+        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
+        .map(|g| g.to_canonical());
+    let mut findings = Findings {
+        gateway,
+        allowed: options.allow_other_igd,
+        ..Findings::default()
+    };
+    let mut search_options = ssdp::SearchOptions::default()
+        .targets(GATEWAY_SEARCH_TARGETS.iter().copied())
+        .scan_time(options.scan_time);
+    if let Some(gateway) = gateway {
+        search_options = search_options.unicast(SocketAddr::new(gateway, ssdp::PORT));
+    }
+    let mut search = ssdp::search_with(&search_options).await?;
+    let mut seen = HashSet::new();
+    let mut fetched = 0usize;
+    while let Some(response) = search.next_response().await {
+        let responder = response.source.ip().to_canonical();
+        if Some(responder) != gateway {
+            findings.other_answers += 1;
+            if !findings.others.iter().any(|(ip, _)| *ip == responder) {
+                tracing::debug!(%responder, location = %response.location, "an ssdp answer from a host that is not the gateway");
+                findings.others.push((responder, response.location));
+            }
+            continue;
+        }
+        findings.gateway_answered = true;
+        if fetched >= options.max_descriptions || !seen.insert(response.location.clone()) {
+            continue;
+        }
+        fetched += 1;
+        if let Some(mut root) =
+            try_location(options, &response.location, responder, &mut findings).await
         {
+            search.stop();
+            root.set_on_default_gateway(true);
             return Ok(root);
         }
     }
-    Err(DiscoverError::NotFound {
-        scan_time: options.scan_time,
-        tried,
-    })
-}
-
-/// One search for `targets` lasting at most `scan_time`; the first usable root device wins.
-async fn search_stage(
-    options: &DiscoverOptions,
-    targets: &[&str],
-    scan_time: Duration,
-    seen: &mut std::collections::HashSet<String>,
-    tried: &mut Vec<(String, String)>,
-) -> Result<Option<RootDevice>, DiscoverError> {
-    let unicast = options
-        .gateway
-        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
-        .map(|gateway| SocketAddr::new(gateway, ssdp::PORT));
-    let mut search_options = ssdp::SearchOptions::default()
-        .targets(targets.iter().copied())
-        .scan_time(scan_time);
-    if let Some(unicast) = unicast {
-        search_options = search_options.unicast(unicast);
-    }
-    let mut search = ssdp::search_with(&search_options).await?;
-    let gateway = unicast.map(|u| u.ip());
-    while let Some(response) = search.next_response().await {
-        if options.only_gateway && gateway != Some(response.source.ip()) {
-            tracing::debug!(from = %response.source, "ignoring an answer that is not the gateway's");
-            continue;
-        }
-        if !seen.insert(response.location.clone()) {
-            continue;
-        }
-        let location = match Url::parse(&response.location) {
-            Ok(location) => location,
-            Err(e) => {
-                tried.push((response.location.clone(), format!("bad LOCATION: {e}")));
+    findings.dropped = search.dropped();
+    if options.allow_other_igd {
+        let others = std::mem::take(&mut findings.others);
+        for (responder, location) in &others {
+            if fetched >= options.max_descriptions {
+                break;
+            }
+            if !seen.insert(location.clone()) {
                 continue;
             }
-        };
-        match RootDevice::fetch(&location, response.source.ip(), options.http).await {
-            Ok(root) => {
-                let has_connection = CONNECTION_SERVICE_TYPES
-                    .iter()
-                    .any(|t| root.description().find_service(t).is_some());
-                if has_connection {
-                    tracing::debug!(%location, responder = %response.source, "found the gateway");
-                    search.stop();
-                    return Ok(Some(root));
-                }
-                tried.push((
-                    response.location.clone(),
-                    "no WAN connection service in its description".to_owned(),
-                ));
-            }
-            Err(error) => {
-                tracing::debug!(%location, %error, "not a usable gateway");
-                tried.push((response.location.clone(), error.to_string()));
+            fetched += 1;
+            if let Some(mut root) = try_location(options, location, *responder, &mut findings).await
+            {
+                tracing::info!(%responder, %location, "using an IGD that is not on the default gateway");
+                root.set_on_default_gateway(false);
+                return Ok(root);
             }
         }
+        findings.others = others;
     }
-    Ok(None)
+    Err(findings.into_error(options.scan_time))
+}
+
+/// Fetches one description; the root device if it holds a WAN connection service.
+async fn try_location(
+    options: &DiscoverOptions,
+    location: &str,
+    responder: IpAddr,
+    findings: &mut Findings,
+) -> Option<RootDevice> {
+    let url = match Url::parse(location) {
+        Ok(url) => url,
+        Err(e) => {
+            findings
+                .tried
+                .push((shorten(location, 80), format!("bad LOCATION: {e}")));
+            return None;
+        }
+    };
+    match RootDevice::fetch(&url, responder, options.http).await {
+        Ok(root) => {
+            let has_connection = root
+                .description()
+                .services()
+                .any(|s| connection_rank(&s.service_type).is_some());
+            if has_connection {
+                tracing::debug!(%url, %responder, "found the gateway");
+                return Some(root);
+            }
+            findings.tried.push((
+                shorten(location, 80),
+                "no WAN connection service in its description".to_owned(),
+            ));
+        }
+        Err(error) => {
+            tracing::debug!(%url, %error, "not a usable gateway");
+            findings
+                .tried
+                .push((shorten(location, 80), error.to_string()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_one_short_line_naming_the_causes() {
+        let findings = Findings {
+            gateway: Some("192.168.1.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
+            gateway_answered: true,
+            tried: (0..50)
+                .map(|i| (format!("http://192.168.1.1:{i}/desc"), "x".repeat(500)))
+                .collect(),
+            others: (0..40)
+                .map(|i| (IpAddr::from([192, 168, 1, 100 + i]), String::new()))
+                .collect(),
+            other_answers: 5000,
+            dropped: ssdp::Dropped {
+                answers: 4968,
+                responders: vec![IpAddr::from([192, 168, 1, 100])],
+            },
+            allowed: false,
+        };
+        let line = findings.into_error(Duration::from_secs(2)).to_string();
+        assert!(line.chars().count() <= 320, "{} chars: {line}", line.len());
+        assert!(!line.contains('\n'));
+        assert!(line.contains("http://192.168.1.1:0/desc"), "{line}");
+        assert!(
+            line.contains("48 more unusable") || line.ends_with("..."),
+            "{line}"
+        );
+        let quiet = Findings {
+            gateway: Some(IpAddr::from([10, 0, 0, 1])),
+            others: vec![(IpAddr::from([10, 0, 0, 9]), String::new())],
+            ..Findings::default()
+        };
+        let line = quiet.into_error(Duration::from_secs(2)).to_string();
+        assert_eq!(
+            line,
+            "no usable UPnP IGD within 2s: the gateway 10.0.0.1 did not answer; 1 other LAN host answered, not used (not the gateway)"
+        );
+    }
 }

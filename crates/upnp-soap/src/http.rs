@@ -3,14 +3,18 @@
 //! following redirects, with the whole exchange under a timeout and the body under a cap
 //! enforced while reading.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use url::{Host, Position, Url};
 
@@ -22,7 +26,13 @@ const USER_AGENT_VALUE: &str = concat!("Linux UPnP/1.1 upnp-soap/", env!("CARGO_
 /// The largest response head (status line and headers) accepted.
 const MAX_HEAD_SIZE: usize = 64 * 1024;
 
-/// Timeouts and limits of the HTTP client.
+/// Timeouts and limits of the HTTP client, and the bounds of the operations built on it.
+///
+/// Three bounds nest: [`timeout`](Self::timeout) bounds one HTTP exchange,
+/// [`operation_timeout`](Self::operation_timeout) bounds one IGD operation however many
+/// exchanges it takes (a mapping after conflicts, a table listing, choosing among WAN
+/// connection services), and [`deadline`](Self::deadline) is an absolute end no exchange
+/// outlives (a command-line tool sets it once from its `--timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// How long to wait for the TCP connection (default 3 s).
@@ -33,6 +43,12 @@ pub struct Config {
     /// The largest response body read (default 1 MiB); a larger one is an error, found
     /// while reading.
     pub max_body_size: usize,
+    /// How long one operation of [`igd::Gateway`](crate::igd::Gateway) may take in all,
+    /// every exchange and retry included; `None` (the default) uses [`timeout`](Self::timeout).
+    pub operation_timeout: Option<Duration>,
+    /// An absolute end: no exchange is started after it, and none runs past it (default
+    /// none).
+    pub deadline: Option<Instant>,
 }
 
 impl Default for Config {
@@ -41,6 +57,40 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(10),
             max_body_size: 1 << 20,
+            operation_timeout: None,
+            deadline: None,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`operation_timeout`](Self::operation_timeout).
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Config {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`deadline`](Self::deadline).
+    pub fn with_deadline(mut self, deadline: Instant) -> Config {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The bound of one operation: [`operation_timeout`](Self::operation_timeout) (or
+    /// [`timeout`](Self::timeout)), cut short by the [`deadline`](Self::deadline).
+    pub fn operation_bound(&self) -> Duration {
+        let bound = self.operation_timeout.unwrap_or(self.timeout);
+        match self.deadline {
+            Some(deadline) => bound.min(deadline.saturating_duration_since(Instant::now())),
+            None => bound,
+        }
+    }
+
+    /// `bound` cut short by the deadline, if any.
+    fn within_deadline(&self, bound: Duration) -> Duration {
+        match self.deadline {
+            Some(deadline) => bound.min(deadline.saturating_duration_since(Instant::now())),
+            None => bound,
         }
     }
 }
@@ -162,7 +212,13 @@ impl HttpClient {
         soap: Option<(&str, String)>,
     ) -> Result<Response> {
         let address = self.check_url(url)?;
-        let connect_timeout = self.config.connect_timeout;
+        let connect_timeout = self.config.within_deadline(self.config.connect_timeout);
+        if connect_timeout.is_zero() {
+            return Err(Error::Timeout {
+                url: Box::new(url.clone()),
+                timeout: Duration::ZERO,
+            });
+        }
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await
         {
             Ok(Ok(stream)) => stream,
@@ -180,7 +236,7 @@ impl HttpClient {
             }
         };
         let _ = stream.set_nodelay(true);
-        let timeout = self.config.timeout;
+        let timeout = self.config.within_deadline(self.config.timeout);
         match tokio::time::timeout(timeout, self.exchange_on(stream, url, method, soap)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
@@ -208,7 +264,7 @@ impl HttpClient {
             .allow_obsolete_multiline_headers_in_responses(true)
             .ignore_invalid_headers_in_responses(true)
             .max_buf_size(MAX_HEAD_SIZE.max(8192))
-            .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .handshake::<_, Full<Bytes>>(TokioIo::new(SoapActionCase::new(stream)))
             .await
             .map_err(http_error)?;
         // The connection must be driven while the request and body are exchanged; the guard
@@ -311,6 +367,118 @@ fn is_dropped_connection(error: &Error) -> bool {
     false
 }
 
+/// The header name as hyper writes it with title case.
+const TITLE_CASE_NAME: &[u8] = b"\r\nSoapaction:";
+/// The header name as the UPnP Device Architecture spells it.
+const SPEC_NAME: &[u8] = b"\r\nSOAPAction:";
+
+/// A stream that writes the `SOAPAction` header name as the UPnP Device Architecture spells
+/// it. hyper writes header names in title case (`Soapaction`) or lower case, and some routers
+/// (a Linksys WRT120N answering 501, others serving a login page) match the name exactly.
+/// The rewrite changes letters only, never lengths, and only in the request head.
+#[derive(Debug)]
+struct SoapActionCase<S> {
+    inner: S,
+    /// How many bytes of a header name a short write left half-written.
+    carried: usize,
+    /// The head (up to the blank line) has been written.
+    head_done: bool,
+}
+
+impl<S> SoapActionCase<S> {
+    fn new(inner: S) -> SoapActionCase<S> {
+        SoapActionCase {
+            inner,
+            carried: 0,
+            head_done: false,
+        }
+    }
+
+    /// The bytes to write for `buf` (rewritten where needed) and how many of them may go
+    /// out now (a name cut by the end of `buf` waits for the next write).
+    fn rewrite(&self, buf: &[u8]) -> (Vec<u8>, usize) {
+        let mut out = buf.to_vec();
+        let mut limit = out.len();
+        if self.carried > 0 {
+            let rest = &TITLE_CASE_NAME[self.carried..];
+            if out.starts_with(rest) {
+                out[..rest.len()].copy_from_slice(&SPEC_NAME[self.carried..]);
+            }
+        }
+        let head_end = find(&out, b"\r\n\r\n").map_or(out.len(), |p| p + 2);
+        let mut from = 0;
+        while let Some(p) = find(&out[from..head_end], TITLE_CASE_NAME) {
+            let at = from + p;
+            out[at..at + SPEC_NAME.len()].copy_from_slice(SPEC_NAME);
+            from = at + SPEC_NAME.len();
+        }
+        if head_end == out.len() {
+            for cut in (1..TITLE_CASE_NAME.len()).rev() {
+                if out.len() > cut && out.ends_with(&TITLE_CASE_NAME[..cut]) {
+                    limit = out.len() - cut;
+                    break;
+                }
+            }
+        }
+        (out, limit)
+    }
+
+    /// Updates the state after `written` bytes of `out` went out.
+    fn wrote(&mut self, out: &[u8], written: usize) {
+        let sent = &out[..written];
+        if find(sent, b"\r\n\r\n").is_some() {
+            self.head_done = true;
+        }
+        self.carried = (1..SPEC_NAME.len())
+            .rev()
+            .find(|&cut| sent.ends_with(&SPEC_NAME[..cut]))
+            .unwrap_or(0);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SoapActionCase<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SoapActionCase<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.head_done {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        }
+        let (out, limit) = this.rewrite(buf);
+        match Pin::new(&mut this.inner).poll_write(cx, &out[..limit]) {
+            Poll::Ready(Ok(written)) => {
+                this.wrote(&out, written);
+                Poll::Ready(Ok(written))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// Aborts a spawned task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -362,6 +530,55 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn soap_action_is_spelled_as_the_spec_spells_it() {
+        let head =
+            b"POST /ctl HTTP/1.1\r\nHost: a\r\nSoapaction: \"urn:x#A\"\r\n\r\n\r\nSoapaction: body";
+        let writer = SoapActionCase::new(());
+        let (out, limit) = writer.rewrite(head);
+        assert_eq!(limit, head.len());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\r\nSOAPAction: \"urn:x#A\""), "{text}");
+        assert!(
+            text.ends_with("\r\nSoapaction: body"),
+            "the body is untouched: {text}"
+        );
+    }
+
+    #[test]
+    fn a_header_name_cut_by_a_short_write_is_still_rewritten() {
+        let head = b"POST / HTTP/1.1\r\nSoapaction: x\r\n\r\n";
+        for cut in 1..head.len() {
+            let mut writer = SoapActionCase::new(());
+            let mut sent = Vec::new();
+            let mut rest: &[u8] = head;
+            let mut first = true;
+            while !rest.is_empty() {
+                let (out, limit) = writer.rewrite(rest);
+                let written = if first { limit.min(cut) } else { limit };
+                let written = if written == 0 { limit.max(1) } else { written };
+                first = false;
+                writer.wrote(&out, written);
+                sent.extend_from_slice(&out[..written]);
+                rest = &rest[written..];
+            }
+            let text = String::from_utf8(sent).unwrap();
+            assert!(text.contains("\r\nSOAPAction: x"), "cut at {cut}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_deadline_shortens_every_bound() {
+        let config = Config::default().with_deadline(Instant::now());
+        assert_eq!(config.operation_bound(), Duration::ZERO);
+        let config = Config::default().with_operation_timeout(Duration::from_secs(4));
+        assert_eq!(config.operation_bound(), Duration::from_secs(4));
+        assert_eq!(
+            Config::default().operation_bound(),
+            Config::default().timeout
+        );
     }
 
     #[test]

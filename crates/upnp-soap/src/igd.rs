@@ -1,10 +1,17 @@
 //! The Internet Gateway Device client: finds the WAN connection service anywhere in a
 //! device tree and maps ports through it, handling the well-known error codes.
 //!
-//! Services, in order of preference: `WANIPConnection:2`, `WANIPConnection:1`,
-//! `WANPPPConnection:1`, then the legacy `urn:dslforum-org` variants of the last two.
-//! With several, the gateway prefers one that is connected (`GetStatusInfo`) and has a
-//! public external address.
+//! Services, in order of preference: `WANIPConnection` (version 2 or later first, then
+//! version 1), `WANPPPConnection` (any version: an Orange LiveBox offers only
+//! `WANPPPConnection:2`), then the `urn:dslforum-org` variants (FRITZ!Box TR-064). Types
+//! are matched by family and version, never as an exact list: UPnP versions are backward
+//! compatible, so a `:3` is used like a `:2`. With several, the gateway prefers one that is
+//! connected (`GetStatusInfo`) and has a public external address; at most
+//! [`MAX_CONNECTION_CANDIDATES`] are looked at, so a description listing a thousand
+//! services costs a handful of requests.
+//!
+//! Every public operation is bounded as a whole by [`Config::operation_bound`]: retries
+//! after conflicts, lease fallbacks and table listings included.
 //!
 //! Error codes handled by [`Gateway::add_port_mapping`]:
 //! - 718 `ConflictInMappingEntry`: another client holds the port. `AddAnyPortMapping` is
@@ -33,14 +40,29 @@ use crate::http::Config;
 use crate::soap::Arguments;
 use crate::xml;
 
-/// The WAN connection service types, most preferred first.
-pub const CONNECTION_SERVICE_TYPES: [&str; 5] = [
+/// The WAN connection service types, most preferred first. A later version of any of them
+/// is accepted too (see [`connection_rank`]).
+pub const CONNECTION_SERVICE_TYPES: [&str; 6] = [
     "urn:schemas-upnp-org:service:WANIPConnection:2",
     "urn:schemas-upnp-org:service:WANIPConnection:1",
+    "urn:schemas-upnp-org:service:WANPPPConnection:2",
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
     "urn:dslforum-org:service:WANIPConnection:1",
     "urn:dslforum-org:service:WANPPPConnection:1",
 ];
+
+/// The most WAN connection services [`Gateway::from_root`] fetches an SCPD for and asks
+/// for their status.
+pub const MAX_CONNECTION_CANDIDATES: usize = 4;
+
+/// What [`Gateway::remove_port_mapping`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The gateway deleted the mapping.
+    Removed,
+    /// The gateway holds no such mapping (error 714, `NoSuchEntryInArray`): nothing to do.
+    NotThere,
+}
 
 /// The longest lease asked for: `PortMappingLeaseDuration`'s maximum in WANIPConnection:2.
 pub const MAX_LEASE: Duration = Duration::from_secs(604_800);
@@ -135,6 +157,17 @@ pub enum Error {
         url: Box<Url>,
         /// The service type offered.
         service_type: String,
+    },
+
+    /// The operation did not finish within its bound ([`Config::operation_bound`]).
+    #[error("{operation} at {url} did not finish within {timeout:?}")]
+    OperationTimeout {
+        /// The operation (an action name, or "choosing the wan connection service").
+        operation: &'static str,
+        /// The control URL (or the description's LOCATION).
+        url: Box<Url>,
+        /// The bound that elapsed.
+        timeout: Duration,
     },
 
     /// The local address toward the gateway (the internal client) could not be found.
@@ -303,6 +336,7 @@ pub struct Gateway {
     local_address: IpAddr,
     v2: bool,
     permanent_only: Arc<AtomicBool>,
+    on_default_gateway: bool,
 }
 
 impl Gateway {
@@ -326,12 +360,32 @@ impl Gateway {
     /// [`Error::NoConnectionService`]; [`Error::Control`] with [`crate::Error::OffHost`]
     /// when every candidate points off the responder; [`Error::LocalAddress`].
     pub async fn from_root(root: &RootDevice) -> Result<Gateway> {
+        let bound = root.http().config().operation_bound();
+        match tokio::time::timeout(bound, Gateway::choose(root)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::OperationTimeout {
+                operation: "choosing the wan connection service",
+                url: Box::new(root.description().location.clone()),
+                timeout: bound,
+            }),
+        }
+    }
+
+    async fn choose(root: &RootDevice) -> Result<Gateway> {
         let description = root.description();
         let mut candidates: Vec<(usize, &Service)> = description
             .services()
             .filter_map(|s| connection_rank(&s.service_type).map(|rank| (rank, s)))
             .collect();
         candidates.sort_by_key(|(rank, _)| *rank);
+        if candidates.len() > MAX_CONNECTION_CANDIDATES {
+            tracing::debug!(
+                offered = candidates.len(),
+                kept = MAX_CONNECTION_CANDIDATES,
+                "more wan connection services than are looked at"
+            );
+            candidates.truncate(MAX_CONNECTION_CANDIDATES);
+        }
         if candidates.is_empty() {
             return Err(Error::NoConnectionService {
                 location: Box::new(description.location.clone()),
@@ -364,7 +418,9 @@ impl Gateway {
                     ServiceClient::unchecked(root.http().clone(), service.clone())
                 }
             };
-            gateways.push(Gateway::new(client, local_address));
+            let mut gateway = Gateway::new(client, local_address);
+            gateway.on_default_gateway = root.on_default_gateway();
+            gateways.push(gateway);
         }
         if gateways.len() <= 1 {
             return match (gateways.pop(), refused) {
@@ -390,14 +446,47 @@ impl Gateway {
 
     /// A gateway over a service client, mapping to `local_address` by default.
     pub fn new(client: ServiceClient, local_address: IpAddr) -> Gateway {
-        let v2 = client
-            .has_action("AddAnyPortMapping")
-            .unwrap_or_else(|| client.service().service_type.ends_with(":2"));
+        let v2 = client.has_action("AddAnyPortMapping").unwrap_or_else(|| {
+            crate::description::split_type(&client.service().service_type)
+                .is_some_and(|(_, version)| version >= 2)
+        });
         Gateway {
             client,
             local_address,
             v2,
             permanent_only: Arc::new(AtomicBool::new(false)),
+            on_default_gateway: false,
+        }
+    }
+
+    /// Whether the device answering is this host's default gateway. An IGD elsewhere on the
+    /// LAN is used only when the caller allowed it ([`DiscoverOptions::allow_other_igd`](
+    /// crate::DiscoverOptions::allow_other_igd)), and callers should say so in their output:
+    /// any LAN host can claim to be a gateway.
+    pub fn on_default_gateway(&self) -> bool {
+        self.on_default_gateway
+    }
+
+    /// Marks the gateway as being (or not) on the default gateway (for gateways built with
+    /// [`new`](Self::new)).
+    pub fn set_on_default_gateway(&mut self, on_default_gateway: bool) {
+        self.on_default_gateway = on_default_gateway;
+    }
+
+    /// Runs one operation within [`Config::operation_bound`].
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let bound = self.client.http().config().operation_bound();
+        match tokio::time::timeout(bound, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::OperationTimeout {
+                operation,
+                url: Box::new(self.control_url().clone()),
+                timeout: bound,
+            }),
         }
     }
 
@@ -432,15 +521,34 @@ impl Gateway {
         self.permanent_only.load(Ordering::Relaxed)
     }
 
-    /// The gateway's external address (`GetExternalIPAddress`).
+    /// The gateway's external address (`GetExternalIPAddress`), public only.
     ///
     /// # Errors
     /// [`Error::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
-    /// [`Error::PrivateExternalAddress`] for a private one (double NAT; the error carries
-    /// it), [`Error::InvalidResponse`] when it does not parse.
+    /// [`Error::PrivateExternalAddress`] for a private one (double NAT or CGNAT; the error
+    /// carries it, and [`reported_external_address`](Self::reported_external_address)
+    /// returns it for callers that classify it themselves), [`Error::InvalidResponse`] when
+    /// it does not parse.
     pub async fn external_address(&self) -> Result<IpAddr> {
+        let address = self.reported_external_address().await?;
+        if !netinfo::is_public(address) {
+            return Err(Error::PrivateExternalAddress {
+                url: Box::new(self.control_url().clone()),
+                address,
+            });
+        }
+        Ok(address)
+    }
+
+    /// The external address as the gateway reports it, private or shared (CGNAT) ones
+    /// included: what a caller needs to classify double NAT itself.
+    ///
+    /// # Errors
+    /// [`Error::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
+    /// [`Error::InvalidResponse`] when it does not parse, [`Error::OperationTimeout`].
+    pub async fn reported_external_address(&self) -> Result<IpAddr> {
         const ACTION: &str = "GetExternalIPAddress";
-        let reply = self.call(ACTION, &[]).await?;
+        let reply = self.bounded(ACTION, self.call(ACTION, &[])).await?;
         let reported = reply.get("NewExternalIPAddress").unwrap_or_default().trim();
         if reported.is_empty() {
             return Err(self.no_external_address(reported));
@@ -451,12 +559,6 @@ impl Gateway {
         if netinfo::is_wildcard(address) {
             return Err(self.no_external_address(reported));
         }
-        if !netinfo::is_public(address) {
-            return Err(Error::PrivateExternalAddress {
-                url: Box::new(self.control_url().clone()),
-                address,
-            });
-        }
         Ok(address)
     }
 
@@ -465,7 +567,9 @@ impl Gateway {
     /// # Errors
     /// [`Error::Control`] when the call fails.
     pub async fn status_info(&self) -> Result<StatusInfo> {
-        let reply = self.call("GetStatusInfo", &[]).await?;
+        let reply = self
+            .bounded("GetStatusInfo", self.call("GetStatusInfo", &[]))
+            .await?;
         Ok(StatusInfo {
             connection_status: reply
                 .get("NewConnectionStatus")
@@ -491,6 +595,11 @@ impl Gateway {
     /// [`Error::Conflict`] after six conflicting external ports,
     /// [`Error::NotAuthorized`], [`Error::Control`] for other failures.
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
+        self.bounded("AddPortMapping", self.add_port_mapping_unbounded(request))
+            .await
+    }
+
+    async fn add_port_mapping_unbounded(&self, request: &MappingRequest) -> Result<PortMapping> {
         let internal_client = request.internal_client.unwrap_or(self.local_address);
         let mut lease = self.initial_lease(request.lease);
         let mut external_port = if request.external_port == 0 {
@@ -576,17 +685,20 @@ impl Gateway {
     /// [`Error::NotSupported`] on a v1 service, [`Error::NotAuthorized`],
     /// [`Error::InvalidResponse`] when the reserved port does not parse, [`Error::Control`].
     pub async fn add_any_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
-        let internal_client = request.internal_client.unwrap_or(self.local_address);
-        let mut lease = self.initial_lease(request.lease);
-        let wanted = if request.external_port == 0 {
-            request.internal_port
-        } else {
-            request.external_port
-        };
-        let port = self
-            .add_any(request, wanted, internal_client, &mut lease)
-            .await?;
-        Ok(self.granted(request, port, internal_client, lease))
+        self.bounded("AddAnyPortMapping", async {
+            let internal_client = request.internal_client.unwrap_or(self.local_address);
+            let mut lease = self.initial_lease(request.lease);
+            let wanted = if request.external_port == 0 {
+                request.internal_port
+            } else {
+                request.external_port
+            };
+            let port = self
+                .add_any(request, wanted, internal_client, &mut lease)
+                .await?;
+            Ok(self.granted(request, port, internal_client, lease))
+        })
+        .await
     }
 
     /// Deletes a mapping (`DeletePortMapping`).
@@ -595,17 +707,40 @@ impl Gateway {
     /// [`Error::NotAuthorized`]; [`Error::Control`] with code 714 when there is no such
     /// mapping.
     pub async fn delete_port_mapping(&self, protocol: Protocol, external_port: u16) -> Result<()> {
+        const ACTION: &str = "DeletePortMapping";
         let port = external_port.to_string();
-        self.call(
-            "DeletePortMapping",
-            &[
-                ("NewRemoteHost", ""),
-                ("NewExternalPort", &port),
-                ("NewProtocol", protocol.as_str()),
-            ],
+        self.bounded(
+            ACTION,
+            self.call(
+                ACTION,
+                &[
+                    ("NewRemoteHost", ""),
+                    ("NewExternalPort", &port),
+                    ("NewProtocol", protocol.as_str()),
+                ],
+            ),
         )
         .await
         .map(|_| ())
+    }
+
+    /// Deletes a mapping (`DeletePortMapping`) directly, without looking for it in the
+    /// table first, and says whether it was there: 714 (`NoSuchEntryInArray`) is
+    /// [`Deleted::NotThere`], not an error.
+    ///
+    /// # Errors
+    /// [`Error::NotAuthorized`], [`Error::OperationTimeout`], [`Error::Control`] for other
+    /// failures.
+    pub async fn remove_port_mapping(
+        &self,
+        protocol: Protocol,
+        external_port: u16,
+    ) -> Result<Deleted> {
+        match self.delete_port_mapping(protocol, external_port).await {
+            Ok(()) => Ok(Deleted::Removed),
+            Err(e) if e.upnp_code() == Some(code::NO_SUCH_ENTRY_IN_ARRAY) => Ok(Deleted::NotThere),
+            Err(e) => Err(e),
+        }
     }
 
     /// The mapping of `external_port` (`GetSpecificPortMappingEntry`), `None` when there is
@@ -621,13 +756,16 @@ impl Gateway {
         const ACTION: &str = "GetSpecificPortMappingEntry";
         let port = external_port.to_string();
         let reply = self
-            .call(
+            .bounded(
                 ACTION,
-                &[
-                    ("NewRemoteHost", ""),
-                    ("NewExternalPort", &port),
-                    ("NewProtocol", protocol.as_str()),
-                ],
+                self.call(
+                    ACTION,
+                    &[
+                        ("NewRemoteHost", ""),
+                        ("NewExternalPort", &port),
+                        ("NewProtocol", protocol.as_str()),
+                    ],
+                ),
             )
             .await;
         match reply {
@@ -649,6 +787,14 @@ impl Gateway {
     /// # Errors
     /// [`Error::NotAuthorized`], [`Error::InvalidResponse`], [`Error::Control`].
     pub async fn generic_port_mapping(&self, index: u16) -> Result<Option<PortMappingEntry>> {
+        self.bounded(
+            "GetGenericPortMappingEntry",
+            self.generic_port_mapping_unbounded(index),
+        )
+        .await
+    }
+
+    async fn generic_port_mapping_unbounded(&self, index: u16) -> Result<Option<PortMappingEntry>> {
         const ACTION: &str = "GetGenericPortMappingEntry";
         let index = index.to_string();
         let reply = match self.call(ACTION, &[("NewPortMappingIndex", &index)]).await {
@@ -718,9 +864,14 @@ impl Gateway {
     /// # Errors
     /// As [`generic_port_mapping`](Self::generic_port_mapping).
     pub async fn port_mappings(&self) -> Result<Vec<PortMappingEntry>> {
+        self.bounded("GetGenericPortMappingEntry", self.port_mappings_unbounded())
+            .await
+    }
+
+    async fn port_mappings_unbounded(&self) -> Result<Vec<PortMappingEntry>> {
         let mut entries = Vec::new();
         for index in 0..MAX_GENERIC_ENTRIES {
-            match self.generic_port_mapping(index).await {
+            match self.generic_port_mapping_unbounded(index).await {
                 Ok(Some(entry)) => entries.push(entry),
                 Ok(None) => return Ok(entries),
                 // Some devices end the table with 402 or 501 instead of 713.
@@ -765,15 +916,18 @@ impl Gateway {
         }
         let (start, end, max) = (start.to_string(), end.to_string(), max_entries.to_string());
         let reply = self
-            .call(
+            .bounded(
                 ACTION,
-                &[
-                    ("NewStartPort", &start),
-                    ("NewEndPort", &end),
-                    ("NewProtocol", protocol.as_str()),
-                    ("NewManage", if manage { "1" } else { "0" }),
-                    ("NewNumberOfPorts", &max),
-                ],
+                self.call(
+                    ACTION,
+                    &[
+                        ("NewStartPort", &start),
+                        ("NewEndPort", &end),
+                        ("NewProtocol", protocol.as_str()),
+                        ("NewManage", if manage { "1" } else { "0" }),
+                        ("NewNumberOfPorts", &max),
+                    ],
+                ),
             )
             .await;
         match reply {
@@ -963,11 +1117,20 @@ impl Gateway {
     }
 }
 
-/// The preference rank of a WAN connection service type (0 is best), `None` for others.
+/// The preference rank of a WAN connection service type (0 is best), `None` for others:
+/// `WANIPConnection` version 2 or later, version 1, `WANPPPConnection` version 2 or later,
+/// version 1, then the `urn:dslforum-org` `WANIPConnection` and `WANPPPConnection` of any
+/// version.
 pub fn connection_rank(service_type: &str) -> Option<usize> {
-    CONNECTION_SERVICE_TYPES
-        .iter()
-        .position(|t| *t == service_type.trim())
+    let (family, version) = crate::description::split_type(service_type.trim())?;
+    let later = usize::from(version < 2);
+    match family {
+        "urn:schemas-upnp-org:service:WANIPConnection" => Some(later),
+        "urn:schemas-upnp-org:service:WANPPPConnection" => Some(2 + later),
+        "urn:dslforum-org:service:WANIPConnection" => Some(4),
+        "urn:dslforum-org:service:WANPPPConnection" => Some(5),
+        _ => None,
+    }
 }
 
 fn is_conflict(code: u16) -> bool {
@@ -1117,12 +1280,31 @@ mod tests {
         );
         assert_eq!(
             connection_rank("urn:schemas-upnp-org:service:WANPPPConnection:1"),
+            Some(3)
+        );
+        assert_eq!(
+            connection_rank("urn:schemas-upnp-org:service:WANPPPConnection:2"),
             Some(2)
         );
         assert_eq!(
-            connection_rank("urn:dslforum-org:service:WANIPConnection:1"),
-            Some(3)
+            connection_rank("urn:schemas-upnp-org:service:WANIPConnection:3"),
+            Some(0)
         );
+        assert_eq!(
+            connection_rank("urn:dslforum-org:service:WANIPConnection:1"),
+            Some(4)
+        );
+        assert_eq!(
+            connection_rank("urn:schemas-upnp-org:service:WANIPConnection"),
+            None
+        );
+        assert_eq!(
+            connection_rank("urn:schemas-upnp-org:service:WANIPConnection:x"),
+            None
+        );
+        for (rank, service_type) in CONNECTION_SERVICE_TYPES.iter().enumerate() {
+            assert_eq!(connection_rank(service_type), Some(rank));
+        }
         assert_eq!(
             connection_rank("urn:schemas-upnp-org:service:Layer3Forwarding:1"),
             None

@@ -93,8 +93,9 @@
 //!
 //! # HTTP details
 //!
-//! Header names go out in title case (`Soapaction`); devices treat header names without
-//! regard to case as HTTP requires. Each request uses its own connection and says
+//! Header names go out in title case, except `SOAPAction`, which goes out exactly as the
+//! UPnP Device Architecture spells it: some routers (a Linksys WRT120N among them) match
+//! it byte for byte. Each request uses its own connection and says
 //! `Connection: close`. Response bodies may be chunked; requests never are.
 
 #![forbid(unsafe_code)]
@@ -110,10 +111,10 @@ pub mod soap;
 mod xml;
 
 pub use control::{RootDevice, ServiceClient};
-pub use description::{Description, Device, Service};
+pub use description::{Description, Device, Service, split_type, type_satisfies};
 pub use discover::{
     DiscoverError, DiscoverOptions, FIRST_SEARCH_TARGET, FIRST_STAGE, GATEWAY_SEARCH_TARGETS,
-    discover, discover_root,
+    MAX_DESCRIPTIONS, discover, discover_root,
 };
 pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};

@@ -31,8 +31,62 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) const MAX_ELEMENTS: usize = 100_000;
 
 /// Parses untrusted XML into a tree, within the limits above. `document` names the document
-/// in errors.
+/// in errors. Invalid UTF-8 is an error naming the offset of the first bad byte in `bytes`.
 pub(crate) fn parse(bytes: &[u8], document: &str) -> Result<Element> {
+    if declares_utf8(bytes) {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(Error::Xml {
+                document: document.to_owned(),
+                reason: format!("invalid utf-8 at byte {}", e.valid_up_to()),
+            });
+        }
+    }
+    parse_checked(bytes, document)
+}
+
+/// As [`parse`], but invalid UTF-8 (a Latin-1 `friendlyName` in a document that says it is
+/// UTF-8) becomes U+FFFD instead of failing the whole document. Callers must stay strict
+/// where it matters: a type or URL holding U+FFFD is not to be used.
+pub(crate) fn parse_tolerant(bytes: &[u8], document: &str) -> Result<Element> {
+    if !declares_utf8(bytes) {
+        return parse_checked(bytes, document);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => parse_checked(bytes, document),
+        Err(e) => {
+            tracing::debug!(
+                document,
+                offset = e.valid_up_to(),
+                "invalid utf-8 replaced with U+FFFD"
+            );
+            let text = String::from_utf8_lossy(bytes);
+            parse_checked(text.as_bytes(), document)
+        }
+    }
+}
+
+/// Whether the document is to be read as UTF-8: it has no XML declaration naming another
+/// encoding (xml-rs decodes the ones it knows itself).
+fn declares_utf8(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(200)];
+    let Some(start) = find(head, b"<?xml") else {
+        return true;
+    };
+    let declaration = &head[start..];
+    let declaration = &declaration[..find(declaration, b"?>").unwrap_or(declaration.len())];
+    let Some(at) = find(declaration, b"encoding") else {
+        return true;
+    };
+    let value: Vec<u8> = declaration[at + 8..]
+        .iter()
+        .copied()
+        .skip_while(|b| matches!(b, b' ' | b'=' | b'"' | b'\''))
+        .take_while(|b| !matches!(b, b'"' | b'\'' | b' '))
+        .collect();
+    value.eq_ignore_ascii_case(b"utf-8") || value.eq_ignore_ascii_case(b"utf8") || value.is_empty()
+}
+
+fn parse_checked(bytes: &[u8], document: &str) -> Result<Element> {
     let malformed = |reason: String| Error::Xml {
         document: document.to_owned(),
         reason,

@@ -243,6 +243,7 @@ fn quick() -> Config {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_millis(500),
         max_body_size: 1 << 20,
+        ..Config::default()
     }
 }
 

@@ -332,7 +332,43 @@ impl Client {
         if let Err(error) = self.perform_in(delete, Version::Pcp).await {
             tracing::debug!(%error, "could not delete the PCP address probe mapping");
         }
-        Ok(pcp::canonical(data.external_address))
+        self.usable_address(pcp::canonical(data.external_address), Version::Pcp)
+    }
+
+    /// The external address as reported, unless it is unspecified (no WAN connection).
+    /// Private and shared addresses are returned as they are: classifying double NAT and
+    /// CGNAT is the caller's business.
+    fn usable_address(&self, address: IpAddr, version: Version) -> Result<IpAddr, ClientError> {
+        if address.to_canonical().is_unspecified() {
+            return Err(ClientError::NoExternalAddress {
+                gateway: self.gateway,
+                version,
+                reported: address,
+            });
+        }
+        Ok(address)
+    }
+
+    /// Refuses a "successful" mapping that maps nothing: external port 0, lifetime 0 when
+    /// a lifetime was asked for, or no external address.
+    fn check_granted(
+        &self,
+        operation: &Operation,
+        mapping: Mapping,
+        asked_lifetime: u32,
+    ) -> Result<Mapping, ClientError> {
+        let version = mapping.version;
+        self.usable_address(mapping.external_address, version)?;
+        if mapping.external_port == 0 {
+            return Err(self.bad_answer(
+                operation,
+                &format!("{version} success with external port 0"),
+            ));
+        }
+        if asked_lifetime > 0 && mapping.lifetime.is_zero() {
+            return Err(self.bad_answer(operation, &format!("{version} success with lifetime 0")));
+        }
+        Ok(mapping)
     }
 
     async fn natpmp_external_address(&self) -> Result<IpAddr, ClientError> {
@@ -343,7 +379,7 @@ impl Client {
             AnyResponse::NatPmp(natpmp::Response {
                 body: natpmp::ResponseBody::ExternalAddress { external_address },
                 ..
-            }) => Ok(IpAddr::V4(*external_address)),
+            }) => self.usable_address(IpAddr::V4(*external_address), Version::NatPmp),
             _ => Err(self.bad_answer(&Operation::ExternalAddress, "no address in the answer")),
         }
     }
@@ -469,7 +505,8 @@ impl Client {
             third_party: Some(internal_address),
         };
         let (answer, epoch_reset) = self.perform_in_checked(operation, Version::Pcp).await?;
-        self.pcp_mapping(&operation, &answer, epoch_reset)
+        let mapping = self.pcp_mapping(&operation, &answer, epoch_reset)?;
+        self.check_granted(&operation, mapping, lifetime)
     }
 
     /// Asks for a PCP PEER mapping: the external port and address this host's flow from
@@ -564,6 +601,31 @@ impl Client {
             nonce,
             third_party: None,
         };
+        let mapping = self.map_once(operation, protocol, internal_port).await?;
+        let mapping = match mapping {
+            Ok(mapping) => mapping,
+            Err(reset_between) => {
+                // The gateway restarted between the mapping and the next answer of the
+                // same operation: the mapping is gone. Map again, once.
+                tracing::info!(gateway = %self.gateway, "the gateway restarted during the mapping; mapping again");
+                let mut again = match self.map_once(operation, protocol, internal_port).await? {
+                    Ok(mapping) | Err(mapping) => mapping,
+                };
+                again.epoch_reset |= reset_between.epoch_reset;
+                again
+            }
+        };
+        self.check_granted(&operation, mapping, lifetime)
+    }
+
+    /// One mapping exchange (two for NAT-PMP, which asks for the address after). `Err`
+    /// holds a mapping that the epoch of the second answer showed lost.
+    async fn map_once(
+        &self,
+        operation: Operation,
+        protocol: Protocol,
+        internal_port: u16,
+    ) -> Result<Result<Mapping, Mapping>, ClientError> {
         let (answer, epoch_reset, version) = self.perform(operation).await?;
         match &answer.response {
             AnyResponse::NatPmp(response) => {
@@ -571,7 +633,7 @@ impl Client {
                     return Err(self.bad_answer(&operation, "no mapping in the answer"));
                 };
                 // NAT-PMP's mapping answer has no address: ask for it.
-                let (address_answer, _) = self
+                let (address_answer, reset_after) = self
                     .perform_in_checked(Operation::ExternalAddress, version)
                     .await?;
                 let external_address = match address_answer.response {
@@ -581,7 +643,7 @@ impl Client {
                     }) => IpAddr::V4(external_address),
                     _ => return Err(self.bad_answer(&operation, "no external address")),
                 };
-                Ok(Mapping {
+                let mapping = Mapping {
                     protocol,
                     internal_port,
                     external_port: granted.external_port,
@@ -590,10 +652,15 @@ impl Client {
                     epoch: response.epoch,
                     version: Version::NatPmp,
                     nonce: None,
-                    epoch_reset,
+                    epoch_reset: epoch_reset || reset_after,
+                };
+                Ok(if reset_after {
+                    Err(mapping)
+                } else {
+                    Ok(mapping)
                 })
             }
-            AnyResponse::Pcp(_) => self.pcp_mapping(&operation, &answer, epoch_reset),
+            AnyResponse::Pcp(_) => Ok(Ok(self.pcp_mapping(&operation, &answer, epoch_reset)?)),
         }
     }
 

@@ -54,6 +54,19 @@ pub enum ClientError {
         /// What was wrong.
         reason: String,
     },
+    /// The gateway reported `0.0.0.0` (or `::`) as its external address: it has no WAN
+    /// connection, and nothing it maps is reachable.
+    #[error(
+        "gateway {gateway} reported no external address ({reported}) over {version}: it has no wan connection"
+    )]
+    NoExternalAddress {
+        /// The gateway asked.
+        gateway: SocketAddr,
+        /// The version that answered.
+        version: Version,
+        /// The address it sent.
+        reported: std::net::IpAddr,
+    },
     /// The request could not be encoded (e.g. an invalid option).
     #[error("cannot encode the request: {0}")]
     Encode(#[from] EncodeError),
