@@ -117,7 +117,6 @@ fn facade_on_old_miniupnpd_1() {
 }
 
 #[test]
-#[ignore = "needs compat: WANPPPConnection:2 as a connection service"]
 fn facade_on_livebox() {
     profile_cycle(Profile::livebox());
 }
@@ -138,7 +137,6 @@ fn facade_on_list_only_router() {
 }
 
 #[test]
-#[ignore = "needs compat: the SOAPAction header written as `SOAPAction`"]
 fn facade_on_linksys_wrt120n() {
     profile_cycle(Profile::linksys_wrt120n());
 }
@@ -161,7 +159,6 @@ fn facade_ignores_a_rogue_igd() {
 }
 
 #[test]
-#[ignore = "needs compat: SSDP flood caps (the search keeps 1,024 answers, then drops the gateway's)"]
 fn facade_finds_the_gateway_through_an_ssdp_flood() {
     let Some(zoo) = ZooLab::for_test_with(
         slow_router(),

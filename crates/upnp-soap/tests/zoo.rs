@@ -141,7 +141,6 @@ fn old_miniupnpd_1_igd1_only() {
 }
 
 #[test]
-#[ignore = "needs compat: WANPPPConnection:2 as a connection service"]
 fn livebox_igd2_wanpppconnection2_without_root_services() {
     igd_cycle(Profile::livebox());
 }
@@ -162,7 +161,6 @@ fn list_only_router_lists_through_get_list_of_port_mappings() {
 }
 
 #[test]
-#[ignore = "needs compat: the SOAPAction header written as `SOAPAction`"]
 fn linksys_wrt120n_soapaction_matched_case_sensitively() {
     igd_cycle(Profile::linksys_wrt120n());
 }
@@ -200,7 +198,6 @@ fn list_only_router_port_mappings_uses_the_v2_listing() {
 }
 
 #[test]
-#[ignore = "needs compat: gateway-preferred trust policy in discover()"]
 fn a_rogue_igd_on_the_lan_is_not_used() {
     let Some(zoo) = ZooLab::for_test_with(
         slow_router(),
@@ -242,7 +239,6 @@ fn a_rogue_igd_on_the_lan_is_not_used() {
 }
 
 #[test]
-#[ignore = "needs compat: SSDP flood caps (the search keeps 1,024 answers, then drops the gateway's)"]
 fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
     let Some(zoo) = ZooLab::for_test_with(
         slow_router(),
