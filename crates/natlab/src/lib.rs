@@ -37,6 +37,8 @@
 //! - `router`: the nftables ruleset, miniupnpd.conf, and [`Redirection`] parsing.
 //! - `wire`: the impairable LAN link (loss and delay) used instead of `tc netem`.
 //! - `probe`: forwarding checks from the WAN host to LAN sockets.
+//! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
+//!   and hostile LAN hosts.
 //!
 //! # Skipping
 //! [`Lab::for_test`] checks for root and for the programs the lab runs (`ip`, `nft`,
@@ -50,6 +52,7 @@ mod netns;
 mod probe;
 mod router;
 mod wire;
+pub mod zoo;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;

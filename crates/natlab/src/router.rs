@@ -13,12 +13,17 @@ pub(crate) const WAN_INTERFACE: &str = "wan0";
 /// The nftables ruleset: table `inet filter` with the chains miniupnpd 2.3 (nftables build)
 /// fills, a masquerade rule toward the WAN, and a forward policy that lets LAN-initiated
 /// traffic out and only what miniupnpd opened in.
+///
+/// Traffic between LAN hosts is accepted: where `br_netfilter` is loaded (as on hosts that
+/// run containers), bridged frames pass the `forward` hook too, and its drop policy would
+/// cut LAN hosts off from each other, multicast searches included.
 pub(crate) fn ruleset() -> String {
     format!(
         r#"table inet filter {{
   chain forward {{
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
+    iifname "{LAN_BRIDGE}" oifname "{LAN_BRIDGE}" accept
     jump miniupnpd
     iifname "{LAN_BRIDGE}" oifname "{WAN_INTERFACE}" accept
   }}
@@ -135,7 +140,16 @@ fn parse_rule(line: &str) -> Option<Redirection> {
             .and_then(|i| words.get(i + 1))
             .copied()
     };
-    let protocol = after("@nh,72,8").or_else(|| after("protocol"))?;
+    // miniupnpd writes `@nh,72,8 0x6 th dport`; the zoo's fixtures `tcp dport`.
+    let before_dport = words
+        .iter()
+        .position(|w| *w == "dport")
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| words.get(i))
+        .copied();
+    let protocol = after("@nh,72,8")
+        .or_else(|| after("protocol"))
+        .or(before_dport)?;
     let transport = match protocol {
         "0x6" | "6" | "tcp" => Transport::Tcp,
         "0x11" | "17" | "udp" => Transport::Udp,
@@ -163,6 +177,7 @@ mod tests {
 		iif "wan0" @nh,72,8 0x6 th dport 4000 dnat ip to 192.168.77.10:4000
 		iif "wan0" @nh,72,8 0x11 th dport 5001 dnat ip to 192.168.77.11:6001
 		iif "wan0" @nh,96,32 0x2c000002 @nh,72,8 0x6 th dport 7000 dnat ip to 192.168.77.10:80
+		iifname "wan0" udp dport 4100 dnat ip to 192.168.77.10:4200
 	}
 }"#;
         assert_eq!(
@@ -185,6 +200,12 @@ mod tests {
                     external_port: 7000,
                     internal_address: Ipv4Addr::new(192, 168, 77, 10),
                     internal_port: 80
+                },
+                Redirection {
+                    transport: Transport::Udp,
+                    external_port: 4100,
+                    internal_address: Ipv4Addr::new(192, 168, 77, 10),
+                    internal_port: 4200
                 },
             ]
         );

@@ -1,0 +1,187 @@
+//! Lab tests of the facade against the router zoo: fixture routers that behave like real
+//! home routers (UPnP IGD only; no NAT-PMP or PCP daemon runs), and hostile LAN hosts.
+//! Through the public API only: probe, external address, map (reached from the WAN host),
+//! unmap from a new `Nat` (as a new process would). Every packet stays inside the lab: the
+//! gateway is always given.
+
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use nat_traversal::{MapRequest, Mapping, Nat, NatOptions, ProbeReport, Protocol, Technique};
+use natlab::zoo::{Profile, ZooLab, ZooOptions};
+
+const GATEWAY: IpAddr = IpAddr::V4(natlab::ROUTER_LAN_ADDRESS);
+const PORT: u16 = 4100;
+
+fn options() -> NatOptions {
+    // A router that answers only `upnp:rootdevice` is found in discovery's second stage,
+    // after 500 ms: the probe waits up to 3 s.
+    NatOptions::default()
+        .gateway(GATEWAY)
+        .probe_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(5))
+}
+
+fn v4(address: SocketAddr) -> SocketAddrV4 {
+    match address {
+        SocketAddr::V4(address) => address,
+        SocketAddr::V6(address) => panic!("{address} is not IPv4"),
+    }
+}
+
+/// Probe, external address, map, proof, unmap from a fresh `Nat`, proof of removal.
+fn facade_cycle(zoo: &ZooLab) {
+    type Outcome = (
+        ProbeReport,
+        nat_traversal::Result<IpAddr>,
+        nat_traversal::Result<Mapping>,
+    );
+    let (report, external, mapping): Outcome = zoo
+        .lan()
+        .block_on(|| async {
+            let nat = Nat::new(options());
+            let report = nat.probe().await.unwrap();
+            let external = nat.external_address().await;
+            let mapping = nat
+                .map(&MapRequest::new(Protocol::Tcp, PORT).lifetime(Duration::from_secs(600)))
+                .await;
+            (report, external, mapping)
+        })
+        .unwrap();
+    assert_eq!(
+        report.selected,
+        Some(Technique::Upnp),
+        "{report}\n{}",
+        zoo.log()
+    );
+    let log = zoo.log();
+    assert_eq!(
+        external.unwrap_or_else(|e| panic!("{e}\n{log}")),
+        IpAddr::V4(zoo.external_address())
+    );
+    let mapping = mapping.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert_eq!(mapping.technique, Technique::Upnp);
+    assert_eq!(mapping.internal_port, PORT);
+    assert_eq!(mapping.external.ip(), IpAddr::V4(zoo.external_address()));
+    let public = v4(mapping.external);
+    assert!(
+        zoo.tcp_reaches(zoo.lan(), PORT, public).unwrap(),
+        "{mapping:?} does not forward\n{}",
+        zoo.log()
+    );
+
+    let unmapped = zoo
+        .lan()
+        .block_on(move || async move {
+            let nat = Nat::new(options());
+            nat.technique().await?.unmap(&mapping).await
+        })
+        .unwrap();
+    unmapped.unwrap_or_else(|e| panic!("unmap failed: {e}\n{}", zoo.log()));
+    assert!(zoo.redirections().unwrap().is_empty(), "{}", zoo.log());
+    assert!(!zoo.tcp_reaches(zoo.lan(), PORT, public).unwrap());
+}
+
+fn profile_cycle(profile: Profile) {
+    let Some(zoo) = ZooLab::for_test(profile) else {
+        return;
+    };
+    facade_cycle(&zoo);
+}
+
+#[test]
+fn facade_on_dlink_dir890l() {
+    profile_cycle(Profile::dlink_dir890l());
+}
+
+#[test]
+fn facade_on_broadcom() {
+    profile_cycle(Profile::broadcom());
+}
+
+#[test]
+fn facade_on_cisco_cable_modem() {
+    profile_cycle(Profile::cisco_cable_modem());
+}
+
+#[test]
+fn facade_on_ddwrt() {
+    profile_cycle(Profile::ddwrt());
+}
+
+#[test]
+fn facade_on_old_miniupnpd_1() {
+    profile_cycle(Profile::miniupnpd1());
+}
+
+#[test]
+fn facade_on_livebox() {
+    profile_cycle(Profile::livebox());
+}
+
+#[test]
+fn facade_on_dual_wan() {
+    profile_cycle(Profile::dual_wan());
+}
+
+#[test]
+fn facade_on_fritzbox() {
+    profile_cycle(Profile::fritzbox());
+}
+
+#[test]
+fn facade_on_list_only_router() {
+    profile_cycle(Profile::list_only());
+}
+
+#[test]
+fn facade_on_linksys_wrt120n() {
+    profile_cycle(Profile::linksys_wrt120n());
+}
+
+#[test]
+fn facade_ignores_a_rogue_igd() {
+    let Some(zoo) = ZooLab::for_test_with(
+        slow_router(),
+        ZooOptions {
+            rogue: true,
+            ..ZooOptions::default()
+        },
+        &[],
+    ) else {
+        return;
+    };
+    facade_cycle(&zoo);
+    let rogue = zoo.rogue().unwrap();
+    assert_eq!(rogue.http_requests(), 0, "{}", rogue.log());
+}
+
+#[test]
+fn facade_finds_the_gateway_through_an_ssdp_flood() {
+    let Some(zoo) = ZooLab::for_test_with(
+        slow_router(),
+        ZooOptions {
+            flood: Some(5000),
+            ..ZooOptions::default()
+        },
+        &[],
+    ) else {
+        return;
+    };
+    facade_cycle(&zoo);
+    assert!(
+        zoo.flood().unwrap().searches() > 0,
+        "the flood never answered"
+    );
+}
+
+/// A router that answers searches after 300 ms (within a typical MX of 1-2 s), so hostile
+/// answers arrive first.
+fn slow_router() -> Profile {
+    let mut profile = Profile::miniupnpd1();
+    profile.ssdp.delay = Duration::from_millis(300);
+    profile
+}

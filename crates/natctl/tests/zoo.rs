@@ -1,0 +1,159 @@
+//! natctl end to end against the router zoo: fixture routers that behave like real home
+//! routers' UPnP stacks (no NAT-PMP/PCP daemon runs), each command as a user types it
+//! (`discover`, `external-ip`, `map`, `list`, `unmap`), each mapping proven by a connection
+//! from the WAN host; and with hostile LAN hosts (a rogue IGD, an SSDP flood).
+
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)]
+
+use std::process::Output;
+
+use natlab::zoo::{Profile, ZooLab, ZooOptions};
+
+const PORT: u16 = 4200;
+
+fn natctl(zoo: &ZooLab, args: &[&str]) -> Output {
+    zoo.lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args(args)
+        .output()
+        .expect("natctl runs")
+}
+
+fn json(output: &Output, zoo: &ZooLab) -> serde_json::Value {
+    assert!(output.status.success(), "{output:?}\n{}", zoo.log());
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {output:?}\n{}", zoo.log()))
+}
+
+/// discover, external-ip, map (proven from the WAN), list, unmap (proven gone).
+fn cycle(zoo: &ZooLab) {
+    let found = natctl(zoo, &["--json", "discover", "--scan-time", "1"]);
+    assert!(found.status.success(), "{found:?}");
+    let responders = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        responders
+            .lines()
+            .any(|l| l.contains("\"source\":\"192.168.77.1:")),
+        "the router is not among the responders: {responders}"
+    );
+
+    let external = json(&natctl(zoo, &["--json", "external-ip"]), zoo);
+    assert_eq!(external["technique"], "upnp", "{external}");
+    assert_eq!(
+        external["external_ip"],
+        zoo.external_address().to_string(),
+        "{external}"
+    );
+    assert_eq!(external["on_default_gateway"], true);
+
+    let port = PORT.to_string();
+    let mapped = json(
+        &natctl(zoo, &["--json", "map", "tcp", &port, "--lifetime", "600"]),
+        zoo,
+    );
+    assert_eq!(mapped["technique"], "upnp", "{mapped}");
+    let public: std::net::SocketAddrV4 =
+        mapped["public_address"].as_str().unwrap().parse().unwrap();
+    assert!(
+        zoo.tcp_reaches(zoo.lan(), PORT, public).unwrap(),
+        "{mapped} does not forward\n{}",
+        zoo.log()
+    );
+
+    let listed = json(&natctl(zoo, &["--json", "list"]), zoo);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["external_port"] == public.port()
+                && e["internal_address"] == format!("{}:{PORT}", zoo.lan().address())),
+        "{listed}\n{}",
+        zoo.log()
+    );
+
+    let unmapped = json(&natctl(zoo, &["--json", "unmap", "tcp", &port]), zoo);
+    assert_eq!(unmapped["removed"], true, "{unmapped}\n{}", zoo.log());
+    assert!(zoo.redirections().unwrap().is_empty(), "{}", zoo.log());
+    assert!(!zoo.tcp_reaches(zoo.lan(), PORT, public).unwrap());
+    // Again: nothing to remove is a success that says so.
+    let again = json(&natctl(zoo, &["--json", "unmap", "tcp", &port]), zoo);
+    assert_eq!(again["removed"], false, "{again}");
+}
+
+macro_rules! zoo_tests {
+    ($($name:ident => $profile:expr),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let Some(zoo) = ZooLab::for_test($profile) else {
+                return;
+            };
+            cycle(&zoo);
+        }
+    )*};
+}
+
+zoo_tests! {
+    natctl_on_dlink_dir890l => Profile::dlink_dir890l(),
+    natctl_on_broadcom => Profile::broadcom(),
+    natctl_on_cisco_cable_modem => Profile::cisco_cable_modem(),
+    natctl_on_ddwrt => Profile::ddwrt(),
+    natctl_on_old_miniupnpd_1 => Profile::miniupnpd1(),
+    natctl_on_livebox => Profile::livebox(),
+    natctl_on_dual_wan => Profile::dual_wan(),
+    natctl_on_fritzbox => Profile::fritzbox(),
+    natctl_on_list_only_router => Profile::list_only(),
+    natctl_on_linksys_wrt120n => Profile::linksys_wrt120n(),
+}
+
+/// A router answering searches after 300 ms, so the hostile host's answers come first.
+fn slow_router() -> Profile {
+    let mut profile = Profile::miniupnpd1();
+    profile.ssdp.delay = std::time::Duration::from_millis(300);
+    profile
+}
+
+#[test]
+fn natctl_uses_the_gateway_and_never_a_rogue_igd() {
+    let Some(zoo) = ZooLab::for_test_with(
+        slow_router(),
+        ZooOptions {
+            rogue: true,
+            ..ZooOptions::default()
+        },
+        &[],
+    ) else {
+        return;
+    };
+    cycle(&zoo);
+    for args in [
+        &["--json", "upnp", "services"][..],
+        &["--json", "external-ip", "--via", "upnp"][..],
+    ] {
+        let output = natctl(&zoo, args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+    }
+    let rogue = zoo.rogue().unwrap();
+    assert_eq!(rogue.http_requests(), 0, "{}", rogue.log());
+}
+
+#[test]
+fn natctl_finds_the_gateway_through_an_ssdp_flood() {
+    let Some(zoo) = ZooLab::for_test_with(
+        slow_router(),
+        ZooOptions {
+            flood: Some(5000),
+            ..ZooOptions::default()
+        },
+        &[],
+    ) else {
+        return;
+    };
+    cycle(&zoo);
+    // `discover` lists the flood in bounded form and the gateway all the same.
+    let found = natctl(&zoo, &["--json", "discover", "--scan-time", "1"]);
+    assert!(found.status.success());
+    let lines = String::from_utf8_lossy(&found.stdout).lines().count();
+    assert!(lines < 200, "{lines} lines: the flood is not capped");
+}
