@@ -170,7 +170,6 @@ fn linksys_wrt120n_soapaction_matched_case_sensitively() {
 /// `port_mappings()` is what callers (natctl list and unmap) use to read the table; on a
 /// router without `GetGenericPortMappingEntry` it has to take the v2 listing.
 #[test]
-#[ignore = "needs compat: port_mappings() falls back to GetListOfPortMappings"]
 fn list_only_router_port_mappings_uses_the_v2_listing() {
     let Some(zoo) = ZooLab::for_test(Profile::list_only()) else {
         return;
