@@ -157,3 +157,41 @@ fn natctl_finds_the_gateway_through_an_ssdp_flood() {
     let lines = String::from_utf8_lossy(&found.stdout).lines().count();
     assert!(lines < 200, "{lines} lines: the flood is not capped");
 }
+
+/// Behind double NAT or carrier-grade NAT every technique "works", yet nothing on the
+/// internet can connect: natctl says so in every output that shows the address.
+#[test]
+fn natctl_says_when_a_mapping_cannot_be_reached_from_the_internet() {
+    for (reported, reachability, words) in [
+        ("10.0.0.2", "double-nat", "double NAT"),
+        ("100.64.1.2", "cgnat", "carrier-grade NAT"),
+    ] {
+        let mut profile = Profile::miniupnpd1();
+        profile.reports_external_address = Some(reported.parse().unwrap());
+        let Some(zoo) = ZooLab::for_test(profile) else {
+            return;
+        };
+        let external = json(&natctl(&zoo, &["--json", "external-ip"]), &zoo);
+        assert_eq!(external["external_ip"], reported);
+        assert_eq!(external["reachable"], false);
+        assert_eq!(external["reachability"], reachability);
+        let text = natctl(&zoo, &["external-ip"]);
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains(reported) && text.contains(words), "{text}");
+        let mapped = natctl(&zoo, &["map", "udp", "4300", "--lifetime", "600"]);
+        assert!(mapped.status.success(), "{mapped:?}");
+        let mapped = String::from_utf8_lossy(&mapped.stdout);
+        assert!(
+            mapped.contains("not reachable from the internet") && mapped.contains(words),
+            "{mapped}"
+        );
+        let probe = json(&natctl(&zoo, &["--json", "probe"]), &zoo);
+        let upnp = probe["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["technique"] == "upnp")
+            .unwrap();
+        assert_eq!(upnp["reachability"], reachability, "{probe}");
+    }
+}

@@ -384,7 +384,10 @@ impl Engine {
         match action {
             "GetExternalIPAddress" => {
                 let address = if connection.connected {
-                    self.placement.external.to_string()
+                    self.profile
+                        .reports_external_address
+                        .unwrap_or(self.placement.external)
+                        .to_string()
                 } else {
                     "0.0.0.0".to_owned()
                 };

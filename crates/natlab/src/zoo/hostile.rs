@@ -40,6 +40,7 @@ impl RogueIgd {
             server: "Linux/5.10 UPnP/1.1 rogue/1.0",
             friendly_name: "Totally The Gateway",
             uuid: "0badc0de-0000-4000-8000-000000000001",
+            reports_external_address: None,
             ssdp: SsdpBehaviour {
                 answers: Answers::Every,
                 uuid_st: false,

@@ -75,6 +75,10 @@ pub struct Profile {
     pub device: DeviceTree,
     /// SOAP control behaviour.
     pub soap: SoapBehaviour,
+    /// The external address it reports instead of the lab's, as a router behind another
+    /// NAT does: `10.0.0.2` (double NAT) or `100.64.1.2` (carrier-grade NAT). Its mappings
+    /// still forward from the lab's WAN side. Default: `None`.
+    pub reports_external_address: Option<Ipv4Addr>,
 }
 
 /// Which M-SEARCH targets a fixture answers, how and from where.
@@ -532,6 +536,7 @@ pub(crate) fn base(
         server,
         friendly_name,
         uuid,
+        reports_external_address: None,
         ssdp: SsdpBehaviour {
             answers: Answers::Every,
             uuid_st: false,
