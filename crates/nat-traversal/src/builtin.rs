@@ -21,6 +21,9 @@ pub(crate) struct Clients {
     nat_pmp: Option<Arc<PmpTechnique>>,
     #[cfg(feature = "upnp")]
     upnp: Option<Arc<UpnpTechnique>>,
+    /// The UPnP client came from the cache and has not been confirmed by an answer yet.
+    #[cfg(feature = "upnp")]
+    upnp_from_cache: bool,
 }
 
 /// A NAT-PMP/PCP client's epoch events, which the watcher follows (none without `pcp`).
@@ -52,7 +55,29 @@ impl Clients {
     pub(crate) fn forget(&mut self, kind: Technique) {
         match kind {
             #[cfg(feature = "upnp")]
-            Technique::Upnp => self.upnp = None,
+            Technique::Upnp => {
+                self.upnp = None;
+                self.upnp_from_cache = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the client of `kind` came from the cache, unconfirmed: when it does not
+    /// answer, discovery should run instead of reporting the technique gone.
+    pub(crate) fn from_cache(&self, kind: Technique) -> bool {
+        match kind {
+            #[cfg(feature = "upnp")]
+            Technique::Upnp => self.upnp_from_cache,
+            _ => false,
+        }
+    }
+
+    /// The client of `kind` answered: whatever came from the cache is confirmed.
+    pub(crate) fn confirm(&mut self, kind: Technique) {
+        match kind {
+            #[cfg(feature = "upnp")]
+            Technique::Upnp => self.upnp_from_cache = false,
             _ => {}
         }
     }
@@ -70,10 +95,13 @@ impl Clients {
 
 /// Makes the built-in technique of `kind` for `gateway`; `keep` stores it when the gateway
 /// is still the current one.
+///
+/// `fresh` skips the UPnP cache (its entry did not answer).
 pub(crate) async fn make(
     kind: Technique,
     gateway: IpAddr,
     options: &NatOptions,
+    fresh: bool,
     keep: impl FnOnce(&mut dyn FnMut(&mut Clients)),
 ) -> Result<Arc<dyn NatTechnique>> {
     match kind {
@@ -97,22 +125,61 @@ pub(crate) async fn make(
         }
         #[cfg(feature = "upnp")]
         Technique::Upnp => {
-            let made = Arc::new(
-                UpnpTechnique::discover_with(
-                    gateway,
-                    options.probe_timeout,
-                    options.allow_other_igd,
-                )
-                .await?
-                .with_description(options.description.clone()),
-            );
+            let local = netinfo::local_address_toward(gateway).ok();
+            let cached = match (&options.upnp_cache, local, fresh) {
+                (Some(path), Some(local), false) => crate::cache::load(path, gateway, local)
+                    .and_then(|entry| {
+                        UpnpTechnique::resume(
+                            gateway,
+                            options.probe_timeout,
+                            &entry.service_type,
+                            &entry.control_url,
+                        )
+                        .inspect_err(|error| tracing::debug!(%error, "unusable cache entry"))
+                        .ok()
+                    }),
+                _ => None,
+            };
+            let from_cache = cached.is_some();
+            let technique = match cached {
+                Some(technique) => {
+                    tracing::debug!(%gateway, "upnp igd from the cache");
+                    technique
+                }
+                None => {
+                    let found = UpnpTechnique::discover_with(
+                        gateway,
+                        options.probe_timeout,
+                        options.allow_other_igd,
+                    )
+                    .await?;
+                    if let (Some(path), Some(local), true) =
+                        (&options.upnp_cache, local, found.on_default_gateway())
+                    {
+                        crate::cache::store(
+                            path,
+                            &crate::cache::Entry {
+                                gateway,
+                                local,
+                                service_type: found.igd().service_type().to_owned(),
+                                control_url: found.igd().control_url().to_string(),
+                            },
+                        );
+                    }
+                    found
+                }
+            };
+            let made = Arc::new(technique.with_description(options.description.clone()));
             let stored = Arc::clone(&made);
-            keep(&mut |clients| clients.upnp = Some(Arc::clone(&stored)));
+            keep(&mut |clients| {
+                clients.upnp = Some(Arc::clone(&stored));
+                clients.upnp_from_cache = from_cache;
+            });
             Ok(made)
         }
         #[allow(unreachable_patterns)]
         _ => {
-            let _ = (gateway, options, keep);
+            let _ = (gateway, options, fresh, keep);
             Err(Error::Unsupported {
                 technique: kind,
                 what: format!(

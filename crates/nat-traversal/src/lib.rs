@@ -119,6 +119,8 @@
 
 mod assignment;
 mod builtin;
+#[cfg(feature = "upnp")]
+mod cache;
 mod error;
 mod nat;
 mod ops;

@@ -534,7 +534,7 @@ impl NatInner {
 
     /// Reads the gateway and the local address toward it; a change from the last probe
     /// drops the clients made for the old gateway.
-    fn current_network(&self) -> Result<Network> {
+    pub(crate) fn current_network(&self) -> Result<Network> {
         let gateway = match self.options.gateway {
             Some(gateway) => gateway,
             None => IpAddr::V4(netinfo::default_gateway()?),
@@ -599,11 +599,10 @@ impl NatInner {
             .map(|&kind| {
                 let inner = Arc::clone(self);
                 let ask = Arc::clone(ask);
-                let probe: ProbeFuture = Box::pin(async move {
-                    let technique = inner.builtin(kind, network.gateway).await?;
-                    let address = ask(Arc::clone(&technique)).await?;
-                    Ok((technique, address))
-                });
+                let probe: ProbeFuture =
+                    Box::pin(
+                        async move { inner.ask_builtin(kind, network.gateway, |t| ask(t)).await },
+                    );
                 (kind, probe)
             })
             .collect()
@@ -614,13 +613,64 @@ impl NatInner {
         if let Some(existing) = self.state().clients.get(kind, gateway) {
             return Ok(existing);
         }
-        builtin::make(kind, gateway, &self.options, |store| {
+        self.make_builtin(kind, gateway, false).await
+    }
+
+    async fn make_builtin(
+        &self,
+        kind: Technique,
+        gateway: IpAddr,
+        fresh: bool,
+    ) -> Result<Arc<dyn NatTechnique>> {
+        builtin::make(kind, gateway, &self.options, fresh, |store| {
             let mut state = self.state();
             if state.network.is_some_and(|n| n.gateway == gateway) {
                 store(&mut state.clients);
             }
         })
         .await
+    }
+
+    /// Asks `question` of the built-in technique of `kind`; when the technique came from the
+    /// UPnP cache and does not answer, forgets the entry, discovers afresh and asks again.
+    pub(crate) async fn ask_builtin<T, F, Fut>(
+        &self,
+        kind: Technique,
+        gateway: IpAddr,
+        question: F,
+    ) -> Result<(Arc<dyn NatTechnique>, T)>
+    where
+        F: Fn(Arc<dyn NatTechnique>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let technique = self.builtin(kind, gateway).await?;
+        match question(Arc::clone(&technique)).await {
+            Ok(answer) => {
+                self.state().clients.confirm(kind);
+                Ok((technique, answer))
+            }
+            Err(error) if error.is_unreachable() && self.state().clients.from_cache(kind) => {
+                tracing::debug!(%error, "the cached upnp igd did not answer; searching again");
+                self.forget_cached(kind, gateway);
+                let technique = self.make_builtin(kind, gateway, true).await?;
+                let answer = question(Arc::clone(&technique)).await?;
+                Ok((technique, answer))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn forget_cached(&self, kind: Technique, gateway: IpAddr) {
+        self.state().clients.forget(kind);
+        #[cfg(feature = "upnp")]
+        if let (Some(path), Ok(local)) = (
+            &self.options.upnp_cache,
+            netinfo::local_address_toward(gateway),
+        ) {
+            crate::cache::forget(path, gateway, local);
+        }
+        #[cfg(not(feature = "upnp"))]
+        let _ = gateway;
     }
 
     /// A mapping found the technique of `generation` gone: the next selection probes again.

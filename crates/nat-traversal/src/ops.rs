@@ -148,35 +148,61 @@ impl Nat {
         }
     }
 
-    /// The technique of `kind`, bounded by the probe timeout (UPnP searches first).
-    async fn ready(&self, kind: Technique) -> Result<Arc<dyn NatTechnique>> {
-        let limit = self.options().probe_timeout + self.options().operation_timeout;
-        match tokio::time::timeout(limit, self.technique_for(kind)).await {
+    /// Runs `operation` through the technique of `kind` (made first if needed, UPnP
+    /// searching within the probe timeout), the operation bounded by the operation timeout;
+    /// a UPnP IGD from the cache that does not answer is searched for again and asked once
+    /// more. Returns the technique with the answer.
+    async fn through_technique<T, F, Fut>(
+        &self,
+        kind: Technique,
+        operation: F,
+    ) -> Result<(Arc<dyn NatTechnique>, T)>
+    where
+        F: Fn(Arc<dyn NatTechnique>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let limit = self.options().operation_timeout;
+        let bounded = |technique: Arc<dyn NatTechnique>| {
+            let answer = operation(technique);
+            async move {
+                match tokio::time::timeout(limit, answer).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::OperationTimedOut {
+                        technique: kind,
+                        operation: "request".into(),
+                        timeout: limit,
+                    }),
+                }
+            }
+        };
+        let whole = self.options().probe_timeout * 2 + limit * 2;
+        let asked = async {
+            if self.inner.is_builtin() {
+                let gateway = self.inner.current_network()?.gateway;
+                self.inner.ask_builtin(kind, gateway, bounded).await
+            } else {
+                let technique = self.technique_for(kind).await?;
+                let answer = bounded(Arc::clone(&technique)).await?;
+                Ok((technique, answer))
+            }
+        };
+        match tokio::time::timeout(whole, asked).await {
             Ok(result) => result,
             Err(_) => Err(Error::ProbeTimedOut {
                 technique: kind,
                 gateway: self.gateway_or_unspecified(),
-                timeout: limit,
+                timeout: whole,
             }),
         }
     }
 
-    /// Runs `operation` through the technique of `kind`, bounded by the operation timeout.
+    /// [`through_technique`](Self::through_technique), the answer alone.
     async fn through<T, F, Fut>(&self, kind: Technique, operation: F) -> Result<T>
     where
-        F: FnOnce(Arc<dyn NatTechnique>) -> Fut,
+        F: Fn(Arc<dyn NatTechnique>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let technique = self.ready(kind).await?;
-        let limit = self.options().operation_timeout;
-        match tokio::time::timeout(limit, operation(technique)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::OperationTimedOut {
-                technique: kind,
-                operation: "request".into(),
-                timeout: limit,
-            }),
-        }
+        Ok(self.through_technique(kind, operation).await?.1)
     }
 
     fn gateway_or_unspecified(&self) -> IpAddr {
@@ -206,17 +232,10 @@ impl Nat {
     /// [`Error::Network`] when the default gateway cannot be found; the technique's errors.
     pub async fn external(&self) -> Result<ExternalAddress> {
         let (technique, address) = match self.sole() {
-            Some(kind) => {
-                let technique = self
-                    .ready(kind)
-                    .await
-                    .map_err(|e| self.unavailable(kind, e))?;
-                let address = technique
-                    .external_address()
-                    .await
-                    .map_err(|e| self.unavailable(kind, e))?;
-                (technique, address)
-            }
+            Some(kind) => self
+                .through_technique(kind, |t| async move { t.external_address().await })
+                .await
+                .map_err(|e| self.unavailable(kind, e))?,
             None => {
                 let before = self.inner.probes_run();
                 let technique = self.technique().await?;

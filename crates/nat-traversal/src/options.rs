@@ -63,6 +63,9 @@ pub struct NatOptions {
     /// mappings made there carry [`Mapping::on_default_gateway`](crate::Mapping::on_default_gateway)
     /// `false`. Default: false (only the gateway's IGD).
     pub allow_other_igd: bool,
+    /// A file that keeps the UPnP IGD found at each gateway for the next process (see
+    /// [`NatOptions::upnp_cache`]); `None`: no file. Default: `None`.
+    pub upnp_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for NatOptions {
@@ -81,6 +84,7 @@ impl Default for NatOptions {
             announcements: true,
             description: DEFAULT_DESCRIPTION.to_owned(),
             allow_other_igd: false,
+            upnp_cache: None,
         }
     }
 }
@@ -161,6 +165,30 @@ impl NatOptions {
     pub fn allow_other_igd(mut self, allow: bool) -> NatOptions {
         self.allow_other_igd = allow;
         self
+    }
+
+    /// Keeps the UPnP IGD found at each gateway in the file `path` (one small text file,
+    /// written atomically), so the next process talks to it at once, without waiting for its
+    /// SSDP answer. A cached IGD is checked like a fresh one (its control URL must be on the
+    /// gateway) and replaced through SSDP discovery when it does not answer.
+    /// [`NatOptions::default_upnp_cache`] is the platform's cache directory.
+    pub fn upnp_cache(mut self, path: impl Into<std::path::PathBuf>) -> NatOptions {
+        self.upnp_cache = Some(path.into());
+        self
+    }
+
+    /// The platform's place for the UPnP cache (`$XDG_CACHE_HOME` or `~/.cache` on Linux and
+    /// the BSDs, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows, then
+    /// `natkit/upnp-igd`); `None` when there is no home to put it in.
+    pub fn default_upnp_cache() -> Option<std::path::PathBuf> {
+        #[cfg(feature = "upnp")]
+        {
+            crate::cache::default_path()
+        }
+        #[cfg(not(feature = "upnp"))]
+        {
+            None
+        }
     }
 
     /// Sets the UPnP mapping description.

@@ -85,6 +85,30 @@ impl UpnpTechnique {
         Ok(technique)
     }
 
+    /// A technique over the WAN connection service a cache remembered for `gateway` (see
+    /// [`NatOptions::upnp_cache`](crate::NatOptions::upnp_cache)): nothing is sent until it
+    /// is used.
+    pub(crate) fn resume(
+        gateway: IpAddr,
+        timeout: Duration,
+        service_type: &str,
+        control_url: &str,
+    ) -> Result<UpnpTechnique> {
+        let control_url = Url::parse(control_url).map_err(|e| Error::NoInternetGatewayDevice {
+            gateway,
+            waited: Duration::ZERO,
+            reason: format!("the cached control url is unusable: {e}"),
+        })?;
+        let config = Config {
+            connect_timeout: timeout.min(Config::default().connect_timeout),
+            timeout,
+            ..Config::default()
+        }
+        .with_operation_timeout(timeout);
+        let igd = Gateway::resume(gateway, config, service_type, &control_url)?;
+        Ok(UpnpTechnique::from_gateway(igd, gateway))
+    }
+
     /// Whether the IGD answers from the default gateway (the router), not from another LAN
     /// host that claims to be one.
     pub fn on_default_gateway(&self) -> bool {

@@ -52,6 +52,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) allow_other_igd: bool,
 
+    /// Do not use or update the cache of the UPnP IGD found at each gateway (by default the
+    /// next run talks to it at once, without waiting for its SSDP answer).
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

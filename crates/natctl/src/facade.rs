@@ -21,6 +21,7 @@ pub(crate) struct Target {
     pub(crate) gateway: Option<IpAddr>,
     pub(crate) timeout: Duration,
     pub(crate) allow_other_igd: bool,
+    pub(crate) cache: bool,
 }
 
 impl Target {
@@ -39,6 +40,11 @@ impl Target {
         }
         if let Some(technique) = technique(via) {
             options = options.only(technique);
+        }
+        if self.cache {
+            if let Some(path) = NatOptions::default_upnp_cache() {
+                options = options.upnp_cache(path);
+            }
         }
         options.allow_other_igd(self.allow_other_igd)
     }

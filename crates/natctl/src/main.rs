@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Global flags: `--json` prints machine-readable output (the schema is in `docs/CLI.md`);
-//! `--timeout SECS` bounds the whole command; `--gateway IP`; `--allow-other-igd`. Errors
+//! `--timeout SECS` bounds the whole command; `--gateway IP`; `--allow-other-igd`;
+//! `--no-cache` (no UPnP IGD cache). Errors
 //! are one line on standard error; the exit status is 0 (done), 1 (failed at the network or
 //! the gateway), 2 (usage) or 3 (no technique available). `NATCTL_LOG=debug` (a level, or
 //! `target=level` pairs such as `natpmp_proto=trace,info`) prints diagnostics on standard
@@ -136,6 +137,7 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         gateway: cli.gateway,
         timeout: cli.timeout,
         allow_other_igd: cli.allow_other_igd,
+        cache: !cli.no_cache,
     };
     let bounded = |future| block_on(bounded(cli.timeout, future));
     match &cli.command {

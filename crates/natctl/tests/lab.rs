@@ -674,3 +674,68 @@ fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
     );
     assert!(lab.redirections().unwrap().is_empty());
 }
+
+/// The UPnP IGD cache: written by the first run, used by the next, checked like a fresh
+/// answer (an entry off the gateway is refused) and replaced when stale; `--no-cache`
+/// neither reads nor writes it.
+#[test]
+fn natctl_keeps_the_igd_in_a_cache_it_checks() {
+    let Some(lab) = Lab::for_test(upnp_only()) else {
+        return;
+    };
+    let home = lab.dir().join("home");
+    let cache = home.join(".cache/natkit/upnp-igd");
+    let run = |args: &[&str]| {
+        lab.lan()
+            .command(env!("CARGO_BIN_EXE_natctl"))
+            .args(args)
+            .env("HOME", &home)
+            .env_remove("XDG_CACHE_HOME")
+            .output()
+            .unwrap()
+    };
+    let uncached = run(&["--no-cache", "map", "tcp", "4900", "--via", "upnp"]);
+    assert!(uncached.status.success(), "{uncached:?}");
+    assert!(!cache.exists(), "--no-cache wrote the cache");
+
+    let cold = run(&["map", "tcp", "4901", "--via", "upnp"]);
+    assert!(cold.status.success(), "{cold:?}");
+    let entry = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        entry.starts_with(
+            "192.168.77.1 192.168.77.10 urn:schemas-upnp-org:service:WANIPConnection:"
+        ) && entry.contains("http://192.168.77.1:5000/"),
+        "{entry}"
+    );
+    let warm = run(&["map", "tcp", "4902", "--via", "upnp"]);
+    assert!(warm.status.success(), "{warm:?}");
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4902, lab.external_socket(4902))
+            .unwrap()
+    );
+
+    // An entry pointing at another host is never used; a stale one is replaced.
+    for poisoned in [
+        "http://192.168.77.11:5000/ctl/IPConn",
+        "http://192.168.77.1:5999/ctl/IPConn",
+    ] {
+        std::fs::write(
+            &cache,
+            format!(
+                "192.168.77.1 192.168.77.10 urn:schemas-upnp-org:service:WANIPConnection:2 {poisoned}\n"
+            ),
+        )
+        .unwrap();
+        let external = run(&["external-ip", "--via", "upnp"]);
+        assert!(external.status.success(), "{poisoned}: {external:?}");
+        assert_eq!(stdout(&external), "44.0.0.1");
+        let repaired = std::fs::read_to_string(&cache).unwrap();
+        assert!(
+            repaired.contains("http://192.168.77.1:5000/"),
+            "{poisoned}: {repaired}"
+        );
+    }
+    let all = run(&["unmap-all", "tcp", "--via", "upnp"]);
+    assert!(all.status.success(), "{all:?}");
+    assert!(lab.redirections().unwrap().is_empty());
+}

@@ -59,6 +59,20 @@ pub struct Service {
     pub scpd_url: Url,
 }
 
+impl Service {
+    /// A service known only by its type and control URL (from a cache of an earlier
+    /// description): no events, and the SCPD URL taken as the control URL (never fetched).
+    pub fn resumed(service_type: &str, control_url: &Url) -> Service {
+        Service {
+            service_type: service_type.to_owned(),
+            service_id: String::new(),
+            control_url: control_url.clone(),
+            event_sub_url: None,
+            scpd_url: control_url.clone(),
+        }
+    }
+}
+
 impl Description {
     /// Parses a description document fetched from `location`.
     ///

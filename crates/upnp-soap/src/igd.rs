@@ -37,6 +37,7 @@ use crate::control::{RootDevice, ServiceClient};
 use crate::description::Service;
 use crate::error::code;
 use crate::http::Config;
+use crate::http::HttpClient;
 use crate::soap::Arguments;
 use crate::xml;
 
@@ -348,6 +349,39 @@ impl Gateway {
     pub async fn connect(location: &Url, responder: IpAddr, config: Config) -> Result<Gateway> {
         let root = RootDevice::fetch(location, responder, config).await?;
         Gateway::from_root(&root).await
+    }
+
+    /// A gateway over a WAN connection service known from an earlier discovery (a cache of
+    /// its type and control URL), without fetching anything: the first call shows whether it
+    /// is still there. The control URL must be on `responder`, like every URL a device gives.
+    ///
+    /// # Errors
+    /// [`Error::Control`] with [`crate::Error::OffHost`] or
+    /// [`crate::Error::UnsupportedScheme`] for a URL not on `responder`;
+    /// [`Error::NoConnectionService`] for a type that is not a WAN connection service;
+    /// [`Error::LocalAddress`].
+    pub fn resume(
+        responder: IpAddr,
+        config: Config,
+        service_type: &str,
+        control_url: &Url,
+    ) -> Result<Gateway> {
+        let http = HttpClient::new(responder, config);
+        http.check_url(control_url)?;
+        if connection_rank(service_type).is_none() {
+            return Err(Error::NoConnectionService {
+                location: Box::new(control_url.clone()),
+            });
+        }
+        let local_address =
+            netinfo::local_address_toward(responder).map_err(|source| Error::LocalAddress {
+                gateway: responder,
+                source,
+            })?;
+        let service = Service::resumed(service_type, control_url);
+        let mut gateway = Gateway::new(ServiceClient::unchecked(http, service), local_address);
+        gateway.on_default_gateway = true;
+        Ok(gateway)
     }
 
     /// Picks the WAN connection service of `root`, anywhere in its tree, and fetches its
