@@ -65,7 +65,7 @@ impl Clients {
 
     /// Whether the client of `kind` came from the cache, unconfirmed: when it does not
     /// answer, discovery should run instead of reporting the technique gone.
-    pub(crate) fn from_cache(&self, kind: Technique) -> bool {
+    pub(crate) fn is_from_cache(&self, kind: Technique) -> bool {
         match kind {
             #[cfg(feature = "upnp")]
             Technique::Upnp => self.upnp_from_cache,

@@ -649,7 +649,7 @@ impl NatInner {
                 self.state().clients.confirm(kind);
                 Ok((technique, answer))
             }
-            Err(error) if error.is_unreachable() && self.state().clients.from_cache(kind) => {
+            Err(error) if error.is_unreachable() && self.state().clients.is_from_cache(kind) => {
                 tracing::debug!(%error, "the cached upnp igd did not answer; searching again");
                 self.forget_cached(kind, gateway);
                 let technique = self.make_builtin(kind, gateway, true).await?;
