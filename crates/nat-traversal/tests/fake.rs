@@ -144,7 +144,10 @@ impl NatTechnique for Fake {
 }
 
 fn nat(techniques: &[&Arc<Fake>]) -> Nat {
-    let options = NatOptions::default().retry(Duration::from_secs(1), Duration::from_secs(8));
+    // The fakes stand for every technique whatever features this build has.
+    let options = NatOptions::default()
+        .preference(Technique::ALL)
+        .retry(Duration::from_secs(1), Duration::from_secs(8));
     Nat::with_techniques(
         options,
         techniques

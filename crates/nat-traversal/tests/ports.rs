@@ -43,7 +43,9 @@ fn router(
             }) as Arc<dyn NatTechnique>
         })
         .collect();
-    let options = NatOptions::default().probe_timeout(Duration::from_millis(200));
+    let options = NatOptions::default()
+        .preference(Technique::ALL)
+        .probe_timeout(Duration::from_millis(200));
     (Nat::with_techniques(options, techniques), table, asked)
 }
 
