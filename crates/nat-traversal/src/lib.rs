@@ -135,6 +135,8 @@ mod technique;
 mod unordered;
 #[cfg(feature = "upnp")]
 mod upnp;
+#[cfg(feature = "upnp")]
+mod upnp_watch;
 mod watcher;
 
 pub use assignment::{PortAssignment, PortAssignments};

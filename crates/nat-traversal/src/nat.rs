@@ -715,6 +715,23 @@ impl NatInner {
         let _ = self.events.send(GatewayEvent::Restarted);
     }
 
+    /// The gateway's UPnP IGD announced itself anew (restart, new location): its client is
+    /// made again (a new HTTP port is found), and every mapping is made again.
+    pub(crate) fn upnp_restarted(&self) {
+        {
+            let mut state = self.state();
+            state.clients.forget(Technique::Upnp);
+            if state
+                .selection
+                .as_ref()
+                .is_some_and(|s| s.technique.kind() == Technique::Upnp)
+            {
+                state.selection = None;
+            }
+        }
+        self.gateway_restarted();
+    }
+
     /// The network changed under us: drop the clients and the choice, tell everyone.
     pub(crate) fn network_changed(&self) {
         {

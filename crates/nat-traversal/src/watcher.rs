@@ -17,6 +17,7 @@ use quiet::{Announcement, AnnouncementListener, ClientError};
 use tokio::time::MissedTickBehavior;
 
 use crate::nat::{NatInner, Network, read_local_addresses};
+use crate::technique::Technique;
 
 /// Runs until the `Nat` is gone or the task is aborted (the last mapping stopped).
 pub(crate) async fn run(inner: Weak<NatInner>) {
@@ -32,6 +33,7 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
     tick.tick().await;
 
     let mut listener: Option<(IpAddr, AnnouncementListener)> = None;
+    let mut notifications = Notifications::default();
     let mut epochs: Vec<broadcast::Receiver<Event>> = Vec::new();
     let mut network: Option<Network> = None;
     let mut retarget = true;
@@ -48,6 +50,9 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
             if listener.as_ref().map(|(g, _)| *g) != gateway {
                 listener = None;
             }
+            notifications
+                .retarget(gateway, options.preference.contains(&Technique::Upnp))
+                .await;
             if let (true, None, Some(gateway)) = (options.announcements, &listener, gateway) {
                 match AnnouncementListener::bind(gateway).await {
                     Ok(bound) => listener = Some((gateway, bound)),
@@ -82,6 +87,17 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
                         tracing::warn!(%error, "the announcement listener failed; binding again later");
                         listener = None;
                     }
+                }
+            }
+            restarted = notifications.next_restart() => {
+                let Some(strong) = inner.upgrade() else {
+                    return;
+                };
+                if restarted {
+                    strong.upnp_restarted();
+                } else {
+                    // The listener ended: bind again at the next look.
+                    retarget = true;
                 }
             }
             event = next_epoch_event(&mut epochs) => {
@@ -130,6 +146,70 @@ async fn next_announcement(
     match listener {
         Some((_, listener)) => listener.next().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The gateway's SSDP notifications, while UPnP is allowed: a restart of its IGD is
+/// noticed when it announces itself again, not at the next refresh.
+#[derive(Default)]
+struct Notifications {
+    #[cfg(feature = "upnp")]
+    listening: Option<(IpAddr, ssdp::NotifyListener, crate::upnp_watch::BootTracker)>,
+}
+
+impl Notifications {
+    /// Listens for `gateway`'s notifications (again), or stops.
+    async fn retarget(&mut self, gateway: Option<IpAddr>, upnp_allowed: bool) {
+        #[cfg(feature = "upnp")]
+        {
+            let current = self.listening.as_ref().map(|(g, _, _)| *g);
+            if current == gateway && (self.listening.is_some() || !upnp_allowed) {
+                return;
+            }
+            self.listening = None;
+            if let (Some(gateway), true) = (gateway, upnp_allowed) {
+                let options = ssdp::ListenOptions::default().ipv6(gateway.is_ipv6());
+                match ssdp::listen(&options).await {
+                    Ok(listener) => {
+                        // What the gateway says now, to tell its next start from a periodic
+                        // announcement: one unicast search, bounded.
+                        let search = ssdp::SearchOptions::new("upnp:rootdevice")
+                            .multicast(false)
+                            .unicast(std::net::SocketAddr::new(gateway, ssdp::PORT))
+                            .scan_time(std::time::Duration::from_secs(1));
+                        let tracker = match ssdp::search_first(&search).await {
+                            Ok(Some(answer)) => crate::upnp_watch::BootTracker::seeded(&answer),
+                            _ => Default::default(),
+                        };
+                        self.listening = Some((gateway, listener, tracker));
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "not listening for ssdp notifications");
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "upnp"))]
+        let _ = (gateway, upnp_allowed);
+    }
+
+    /// `true` when the gateway's IGD restarted; `false` when the listener ended.
+    async fn next_restart(&mut self) -> bool {
+        #[cfg(feature = "upnp")]
+        if let Some((gateway, listener, tracker)) = &mut self.listening {
+            while let Some(notify) = listener.next_notify().await {
+                if !crate::upnp_watch::from_gateway(&notify, *gateway) {
+                    continue;
+                }
+                if tracker.observe(&notify) == crate::upnp_watch::Verdict::Restarted {
+                    tracing::debug!(nts = %notify.nts.as_str(), location = ?notify.location, "the gateway's upnp igd restarted");
+                    return true;
+                }
+            }
+            self.listening = None;
+            return false;
+        }
+        std::future::pending().await
     }
 }
 

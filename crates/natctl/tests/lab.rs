@@ -739,3 +739,67 @@ fn natctl_keeps_the_igd_in_a_cache_it_checks() {
     assert!(all.status.success(), "{all:?}");
     assert!(lab.redirections().unwrap().is_empty());
 }
+
+/// A UPnP-only router restarting under `map --keep`: noticed from its SSDP announcement at
+/// start (a new `BOOTID.UPNP.ORG`), not at the next refresh half an hour later.
+#[test]
+fn natctl_keep_follows_a_upnp_router_restart_at_once() {
+    let Some(lab) = Lab::for_test(upnp_only()) else {
+        return;
+    };
+    let mut child = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args([
+            "--json",
+            "--no-cache",
+            "map",
+            "tcp",
+            "4840",
+            "--lifetime",
+            "3600",
+            "--keep",
+            "--via",
+            "upnp",
+        ])
+        .env(
+            "NATCTL_LOG",
+            "nat_traversal=debug,upnp_soap=debug,ssdp=debug",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(lab.dir().join("keep.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4840, lab.external_socket(4840))
+            .unwrap()
+    );
+    // miniupnpd's boot id is its start time in seconds: a real reboot takes longer than
+    // one, and so must this one, or the new daemon announces the old id.
+    std::thread::sleep(Duration::from_millis(1100));
+    // The reboot flushes the rules (they may be back before anyone looks).
+    lab.reboot_router().unwrap();
+    // miniupnpd announces itself as it starts; the refresh would come only after half an
+    // hour. Allow 2 s.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !lab.redirections().unwrap().is_empty(),
+        "not mapped again within 2 s of the restart:\n{}\n{}",
+        lab.miniupnpd_log(),
+        std::fs::read_to_string(lab.dir().join("keep.log")).unwrap_or_default()
+    );
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4840, lab.external_socket(4840))
+            .unwrap()
+    );
+    nix_kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    assert!(lab.redirections().unwrap().is_empty());
+}
