@@ -202,11 +202,18 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
             "--runs" => runs = value.parse()?,
             "--mappings" => mappings = value.parse()?,
             "--only" => only = Some(value.clone()),
-            _ => bail!("usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade]"),
+            _ => bail!(
+                "usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade|rtt|loss]"
+            ),
         }
     }
     step("building natctl (release)");
     let natctl = build_binary("natkit-natctl", "natctl", true)?;
+    match only.as_deref() {
+        Some("rtt") => return crate::bench_net::round_trips(&natctl, runs.min(9)),
+        Some("loss") => return crate::bench_net::loss(&natctl, runs.min(20)),
+        _ => {}
+    }
     step("starting the lab");
     // PCP grants at least min_lifetime: 60 s, so the facade bench refreshes every 30 s.
     // miniupnpd runs as on a router, without the debug log that costs most of its time at

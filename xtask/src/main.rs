@@ -11,6 +11,7 @@
 //! - `cargo xtask man`: natctl's man page, generated from its clap definition.
 
 mod bench;
+mod bench_net;
 mod cross;
 mod lab;
 mod man;
