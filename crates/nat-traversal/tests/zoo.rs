@@ -145,7 +145,7 @@ fn facade_on_linksys_wrt120n() {
 #[test]
 fn facade_ignores_a_rogue_igd() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             rogue: true,
             ..ZooOptions::default()
@@ -162,7 +162,7 @@ fn facade_ignores_a_rogue_igd() {
 #[test]
 fn facade_finds_the_gateway_through_an_ssdp_flood() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             flood: Some(5000),
             ..ZooOptions::default()
@@ -176,12 +176,4 @@ fn facade_finds_the_gateway_through_an_ssdp_flood() {
         zoo.flood().unwrap().searches() > 0,
         "the flood never answered"
     );
-}
-
-/// A router that answers searches after 300 ms (within a typical MX of 1-2 s), so hostile
-/// answers arrive first.
-fn slow_router() -> Profile {
-    let mut profile = Profile::miniupnpd1();
-    profile.ssdp.delay = Duration::from_millis(300);
-    profile
 }

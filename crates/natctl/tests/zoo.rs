@@ -107,17 +107,10 @@ zoo_tests! {
     natctl_on_linksys_wrt120n => Profile::linksys_wrt120n(),
 }
 
-/// A router answering searches after 300 ms, so the hostile host's answers come first.
-fn slow_router() -> Profile {
-    let mut profile = Profile::miniupnpd1();
-    profile.ssdp.delay = std::time::Duration::from_millis(300);
-    profile
-}
-
 #[test]
 fn natctl_uses_the_gateway_and_never_a_rogue_igd() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             rogue: true,
             ..ZooOptions::default()
@@ -141,7 +134,7 @@ fn natctl_uses_the_gateway_and_never_a_rogue_igd() {
 #[test]
 fn natctl_finds_the_gateway_through_an_ssdp_flood() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             flood: Some(5000),
             ..ZooOptions::default()

@@ -201,7 +201,7 @@ fn list_only_router_port_mappings_uses_the_v2_listing() {
 #[test]
 fn a_rogue_igd_on_the_lan_is_not_used() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             rogue: true,
             ..ZooOptions::default()
@@ -242,7 +242,7 @@ fn a_rogue_igd_on_the_lan_is_not_used() {
 #[test]
 fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
     let Some(zoo) = ZooLab::for_test_with(
-        slow_router(),
+        Profile::slow_to_answer(),
         ZooOptions {
             flood: Some(5000),
             ..ZooOptions::default()
@@ -262,12 +262,4 @@ fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
         zoo.flood().unwrap().searches() > 0,
         "the flood never answered"
     );
-}
-
-/// A router that answers searches after 300 ms (within a typical MX of 1-2 s), so hostile
-/// answers arrive first.
-fn slow_router() -> Profile {
-    let mut profile = Profile::miniupnpd1();
-    profile.ssdp.delay = Duration::from_millis(300);
-    profile
 }

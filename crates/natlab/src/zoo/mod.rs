@@ -209,6 +209,15 @@ impl Profile {
         miniupnpd1::profile()
     }
 
+    /// The router of the hostile-host tests: miniupnpd 1.x-like, answering searches only
+    /// after 300 ms (within a typical MX of 1-2 s), so a rogue's or a flood's answers come
+    /// first.
+    pub fn slow_to_answer() -> Profile {
+        let mut profile = miniupnpd1::profile();
+        profile.ssdp.delay = Duration::from_millis(300);
+        profile
+    }
+
     /// LiveBox-like (IGD:2, `WANPPPConnection:2`): see `livebox.rs`.
     pub fn livebox() -> Profile {
         livebox::profile()
