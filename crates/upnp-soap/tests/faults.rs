@@ -863,8 +863,13 @@ async fn a_router_that_never_answers_times_out_within_the_timeout() {
     let gateway = gateway(&router).await;
     let start = Instant::now();
     let error = gateway.status_info().await.unwrap_err();
+    // The exchange's timeout and the operation's bound are both 500 ms here: either may
+    // fire first.
     assert!(
-        matches!(error, igd::Error::Control(Error::Timeout { .. })),
+        matches!(
+            error,
+            igd::Error::Control(Error::Timeout { .. }) | igd::Error::OperationTimeout { .. }
+        ),
         "{error}"
     );
     assert!(start.elapsed() < Duration::from_secs(2));
