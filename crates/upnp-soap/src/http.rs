@@ -27,6 +27,10 @@ const USER_AGENT_VALUE: &str = concat!("Linux UPnP/1.1 upnp-soap/", env!("CARGO_
 /// is otherwise sent again only after the kernel's 1 s retransmission timeout.
 const HEDGE_AFTER: Duration = Duration::from_millis(300);
 
+/// How long an HTTP exchange may go unanswered before the same request is sent again beside
+/// it; routers answer in milliseconds, so this fires on lossy links, not on healthy ones.
+const HEDGE_EXCHANGE: Duration = Duration::from_millis(700);
+
 /// The largest response head (status line and headers) accepted.
 const MAX_HEAD_SIZE: usize = 64 * 1024;
 
@@ -189,6 +193,36 @@ impl HttpClient {
     /// lab under load) sometimes drop a connection they accepted. Every request this crate
     /// sends is a description fetch or an IGD action that is safe to repeat.
     async fn exchange(
+        &self,
+        url: &Url,
+        method: Method,
+        soap: Option<(&str, String)>,
+    ) -> Result<Response> {
+        // An exchange still unanswered after HEDGE_EXCHANGE gets a second one beside it on a
+        // fresh connection (every request here is safe to repeat): on a lossy link a lost
+        // segment otherwise waits out TCP's growing retransmission timeouts.
+        let first = self.exchange_retrying(url, method.clone(), soap.clone());
+        tokio::pin!(first);
+        tokio::select! {
+            result = &mut first => return result,
+            () = tokio::time::sleep(HEDGE_EXCHANGE) => {}
+        }
+        tracing::debug!(%url, "no answer yet; sending the request a second time beside the first");
+        let second = self.exchange_retrying(url, method, soap);
+        tokio::pin!(second);
+        tokio::select! {
+            result = &mut first => match result {
+                Ok(response) => Ok(response),
+                Err(_) => second.await,
+            },
+            result = &mut second => match result {
+                Ok(response) => Ok(response),
+                Err(_) => first.await,
+            },
+        }
+    }
+
+    async fn exchange_retrying(
         &self,
         url: &Url,
         method: Method,

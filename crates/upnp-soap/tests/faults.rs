@@ -1440,3 +1440,40 @@ async fn a_v2_router_that_lists_only_with_get_list_of_port_mappings_is_listed() 
         ]
     );
 }
+
+/// On a lossy link a request or its answer may be lost for seconds of TCP retransmission:
+/// a request unanswered after 700 ms is sent again beside the first, and the first answer
+/// wins.
+#[tokio::test]
+async fn an_unanswered_request_is_sent_again_beside_the_first() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&calls);
+    let router = FakeRouter::igd(move |_| {
+        // The first SOAP request is "lost"; the next is answered.
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Answer::Silence
+        } else {
+            success(
+                "GetExternalIPAddress",
+                &[("NewExternalIPAddress", "44.0.0.9")],
+            )
+        }
+    })
+    .await;
+    let config = Config {
+        timeout: Duration::from_secs(5),
+        ..quick()
+    };
+    let gateway = Gateway::connect(&router.location(), LOCALHOST, config)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let address = gateway.external_address().await.unwrap();
+    assert_eq!(address.to_string(), "44.0.0.9");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
