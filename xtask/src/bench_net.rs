@@ -98,42 +98,50 @@ pub(crate) fn loss(natctl_path: &Path, tries: usize) -> Result<()> {
         step(&format!(
             "natctl map under {percent:.0} % loss each way, --timeout 5"
         ));
-        for (name, via) in [
+        let techniques = [
             ("pcp", "pcp"),
             ("nat-pmp", "pmp"),
             ("auto", "auto"),
             ("upnp", "upnp"),
-        ] {
+        ];
+        for (index, (name, via)) in techniques.into_iter().enumerate() {
             let mut succeeded = 0;
             let mut slowest = Duration::ZERO;
+            let mut failures = Vec::new();
             for attempt in 0..tries {
-                let port = (6200 + attempt).to_string();
-                let (ok, elapsed) = run_timed(natctl(
-                    &lab,
-                    natctl_path,
-                    &home,
-                    &[
-                        "--no-cache",
-                        "--timeout",
-                        "5",
-                        "map",
-                        "udp",
-                        &port,
-                        "--via",
-                        via,
-                        "--lifetime",
-                        "120",
-                    ],
-                ))?;
-                if ok {
+                // Ports of their own per technique: no mapping of another is in the way.
+                let port = (6200 + 100 * index + attempt).to_string();
+                let args = [
+                    "--no-cache",
+                    "--timeout",
+                    "5",
+                    "map",
+                    "udp",
+                    &port,
+                    "--via",
+                    via,
+                    "--lifetime",
+                    "120",
+                ];
+                let started = Instant::now();
+                let output = natctl(&lab, natctl_path, &home, &args).output()?;
+                if output.status.success() {
                     succeeded += 1;
-                    slowest = slowest.max(elapsed);
+                    slowest = slowest.max(started.elapsed());
+                } else {
+                    failures.push(String::from_utf8_lossy(&output.stderr).trim().to_owned());
                 }
             }
             say(&format!(
                 "  {name:<8} {succeeded:>2} of {tries} succeeded (slowest success {:.1} s)",
                 slowest.as_secs_f64()
             ));
+            for failure in failures.iter().take(3) {
+                say(&format!(
+                    "           {}",
+                    failure.chars().take(200).collect::<String>()
+                ));
+            }
         }
         // Clean up without loss for the next round.
         lab.impair_lan(0.0, Duration::from_millis(1))?;
