@@ -53,6 +53,8 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
             notifications
                 .retarget(gateway, options.preference.contains(&Technique::Upnp))
                 .await;
+            // (The notifications' retarget only binds a socket: it never waits for the
+            // network, so the announcement listener below is never late.)
             if let (true, None, Some(gateway)) = (options.announcements, &listener, gateway) {
                 match AnnouncementListener::bind(gateway).await {
                     Ok(bound) => listener = Some((gateway, bound)),
@@ -155,10 +157,14 @@ async fn next_announcement(
 struct Notifications {
     #[cfg(feature = "upnp")]
     listening: Option<(IpAddr, ssdp::NotifyListener, crate::upnp_watch::BootTracker)>,
+    /// What the gateway answers now (its boot id and location), being asked; the
+    /// notifications that come meanwhile wait in the listener.
+    #[cfg(feature = "upnp")]
+    seeding: Option<std::pin::Pin<Box<dyn Future<Output = crate::upnp_watch::BootTracker> + Send>>>,
 }
 
 impl Notifications {
-    /// Listens for `gateway`'s notifications (again), or stops.
+    /// Listens for `gateway`'s notifications (again), or stops. Only binds a socket.
     async fn retarget(&mut self, gateway: Option<IpAddr>, upnp_allowed: bool) {
         #[cfg(feature = "upnp")]
         {
@@ -167,21 +173,24 @@ impl Notifications {
                 return;
             }
             self.listening = None;
+            self.seeding = None;
             if let (Some(gateway), true) = (gateway, upnp_allowed) {
                 let options = ssdp::ListenOptions::default().ipv6(gateway.is_ipv6());
                 match ssdp::listen(&options).await {
                     Ok(listener) => {
-                        // What the gateway says now, to tell its next start from a periodic
-                        // announcement: one unicast search, bounded.
-                        let search = ssdp::SearchOptions::new("upnp:rootdevice")
-                            .multicast(false)
-                            .unicast(std::net::SocketAddr::new(gateway, ssdp::PORT))
-                            .scan_time(std::time::Duration::from_secs(1));
-                        let tracker = match ssdp::search_first(&search).await {
-                            Ok(Some(answer)) => crate::upnp_watch::BootTracker::seeded(&answer),
-                            _ => Default::default(),
-                        };
-                        self.listening = Some((gateway, listener, tracker));
+                        self.listening = Some((gateway, listener, Default::default()));
+                        // One unicast search, bounded, to tell the gateway's next start from
+                        // a periodic announcement.
+                        self.seeding = Some(Box::pin(async move {
+                            let search = ssdp::SearchOptions::new("upnp:rootdevice")
+                                .multicast(false)
+                                .unicast(std::net::SocketAddr::new(gateway, ssdp::PORT))
+                                .scan_time(std::time::Duration::from_secs(1));
+                            match ssdp::search_first(&search).await {
+                                Ok(Some(answer)) => crate::upnp_watch::BootTracker::seeded(&answer),
+                                _ => Default::default(),
+                            }
+                        }));
                     }
                     Err(error) => {
                         tracing::debug!(%error, "not listening for ssdp notifications");
@@ -196,7 +205,17 @@ impl Notifications {
     /// `true` when the gateway's IGD restarted; `false` when the listener ended.
     async fn next_restart(&mut self) -> bool {
         #[cfg(feature = "upnp")]
-        if let Some((gateway, listener, tracker)) = &mut self.listening {
+        if self.listening.is_some() {
+            if let Some(seeding) = self.seeding.as_mut() {
+                let seeded = seeding.as_mut().await;
+                self.seeding = None;
+                if let Some((_, _, tracker)) = &mut self.listening {
+                    *tracker = seeded;
+                }
+            }
+            let Some((gateway, listener, tracker)) = &mut self.listening else {
+                return false;
+            };
             while let Some(notify) = listener.next_notify().await {
                 if !crate::upnp_watch::from_gateway(&notify, *gateway) {
                     continue;
