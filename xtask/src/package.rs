@@ -9,6 +9,45 @@ use anyhow::{Context, Result, bail};
 
 use crate::shell::{cargo, root, run, say, step};
 
+/// Removes what an earlier `cargo package` left of our own crates in cargo's registry
+/// directories. The verification build takes each sibling crate from a local overlay
+/// registry, and cargo reuses a copy already unpacked there under the same name and version
+/// (the overlay's directory name does not change between runs): without this, the crates
+/// would be verified against the sources of an earlier run. Nothing else is touched: these
+/// names exist nowhere but here.
+fn forget_unpacked_copies(members: &[Member]) -> Result<()> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            for member in members.iter().filter(|m| m.published) {
+                let stem = format!("{}-{}", member.name, member.version);
+                for name in [stem.clone(), format!("{stem}.crate")] {
+                    let path = registry.path().join(name);
+                    let removed = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else if path.is_file() {
+                        std::fs::remove_file(&path)
+                    } else {
+                        continue;
+                    };
+                    removed.with_context(|| format!("cannot remove {}", path.display()))?;
+                    say(&format!("removed an earlier run's {}", path.display()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Packages and verifies every workspace member that is published.
 pub(crate) fn package_workspace() -> Result<()> {
     step("cargo package --workspace (verification included)");
@@ -28,6 +67,7 @@ pub(crate) fn package_workspace() -> Result<()> {
         // A developer's tree has uncommitted work; CI's checkout must be clean.
         command.arg("--allow-dirty");
     }
+    forget_unpacked_copies(&members)?;
     run(&mut command)?;
 
     let package_dir = target_dir(&root).join("package");
