@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 
 use natlab::{Host, Lab, LabConfig};
 
+/// natctl on `host`, its UPnP cache kept apart per lab (not in the user's cache directory,
+/// where one lab's entries would meet another's).
 fn natctl(host: &Host, args: &[&str]) -> Output {
+    let cache = std::env::temp_dir().join(format!("natctl-cache-{}", host.netns()));
     host.command(env!("CARGO_BIN_EXE_natctl"))
         .args(args)
+        .env("XDG_CACHE_HOME", cache)
         .output()
         .expect("natctl runs")
 }

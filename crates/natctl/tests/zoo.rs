@@ -12,10 +12,12 @@ use natlab::zoo::{Profile, ZooLab, ZooOptions};
 
 const PORT: u16 = 4200;
 
+/// natctl on the zoo's LAN host, its UPnP cache in the lab's own directory.
 fn natctl(zoo: &ZooLab, args: &[&str]) -> Output {
     zoo.lan()
         .command(env!("CARGO_BIN_EXE_natctl"))
         .args(args)
+        .env("XDG_CACHE_HOME", zoo.dir().join("cache"))
         .output()
         .expect("natctl runs")
 }
