@@ -14,10 +14,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 use super::ssdp::{bind_group, response, search_target};
-use super::{
-    Answers, Connection, DeviceTree, FixtureRouter, HeaderCase, HttpBehaviour, Placement, Profile,
-    SoapBehaviour, SsdpBehaviour,
-};
+use super::{FixtureRouter, HeaderCase, Placement, Profile};
 use crate::error::{LabError, Result, io_err};
 use crate::{Host, ROUTER_LAN_ADDRESS};
 
@@ -35,48 +32,14 @@ pub struct RogueIgd {
 impl RogueIgd {
     /// The rogue's profile: miniupnpd-like, answering without delay.
     pub fn profile() -> Profile {
-        Profile {
-            name: "rogue-igd",
-            server: "Linux/5.10 UPnP/1.1 rogue/1.0",
-            friendly_name: "Totally The Gateway",
-            uuid: "0badc0de-0000-4000-8000-000000000001",
-            reports_external_address: None,
-            ssdp: SsdpBehaviour {
-                answers: Answers::Every,
-                uuid_st: false,
-                source_ports: vec![1900],
-                header_case: HeaderCase::Upper,
-                delay: Duration::ZERO,
-            },
-            http: HttpBehaviour {
-                port: 5000,
-                description_path: "/rootDesc.xml",
-                url_base: false,
-                http10_without_length: false,
-                header_case: HeaderCase::Upper,
-                crlf_stray_cr: false,
-                comment_before_scpd: false,
-            },
-            device: DeviceTree {
-                igd_version: 1,
-                root_services: true,
-                connections: vec![Connection {
-                    device_type: "urn:schemas-upnp-org:device:WANConnectionDevice:1",
-                    service_type: "urn:schemas-upnp-org:service:WANIPConnection:1",
-                    scpd_path: "/WANIPCn.xml",
-                    control_path: "/ctl/IPConn",
-                    connected: true,
-                    needs_authentication: false,
-                }],
-            },
-            soap: SoapBehaviour {
-                prefix: "u",
-                generic_listing: true,
-                end_of_listing: 713,
-                ignores_lease: false,
-                soapaction_case_sensitive: false,
-            },
-        }
+        let mut profile = super::base(
+            "rogue-igd",
+            "Linux/5.10 UPnP/1.1 rogue/1.0",
+            "Totally The Gateway",
+            "0badc0de-0000-4000-8000-000000000001",
+        );
+        profile.ssdp.delay = Duration::ZERO;
+        profile
     }
 
     /// Starts the rogue on `host` (a LAN host of the lab).
