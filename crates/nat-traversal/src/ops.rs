@@ -107,7 +107,7 @@ impl UnmapReport {
         })
     }
 
-    /// What the report means in a few words: "removed via UPnP IGD", "nothing to remove".
+    /// The technique that saw a mapping it may not delete, when nothing was removed.
     fn blocker(&self) -> Option<&UnmapResult> {
         if self.removed() {
             return None;
