@@ -52,3 +52,14 @@ pub fn pcp_decode(data: &[u8]) {
         );
     }
 }
+
+/// GENA event notifications: a `NOTIFY` head and a property set parse or fail, never panic,
+/// and what parses stays within the bounds.
+pub fn upnp_gena(data: &[u8]) {
+    if let Ok(head) = upnp_soap::gena::parse_notify_head(data) {
+        assert!(!head.sid.is_empty() && head.sid.len() <= 256, "{data:?}");
+    }
+    if let Ok(properties) = upnp_soap::gena::parse_property_set(data) {
+        assert!(properties.len() <= upnp_soap::gena::MAX_PROPERTIES);
+    }
+}

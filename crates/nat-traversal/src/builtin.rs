@@ -82,6 +82,15 @@ impl Clients {
         }
     }
 
+    /// The control URL of the UPnP client at `gateway`, if one is in use.
+    #[cfg(feature = "upnp")]
+    pub(crate) fn upnp_control_url(&self, gateway: IpAddr) -> Option<upnp_soap::Url> {
+        self.upnp
+            .as_ref()
+            .filter(|t| t.igd().service_client().http().responder() == gateway)
+            .map(|t| t.igd().control_url().clone())
+    }
+
     /// The NAT-PMP and PCP clients' epoch events.
     #[cfg(feature = "pcp")]
     pub(crate) fn epoch_events(&self) -> Vec<EpochEvents> {
@@ -140,19 +149,22 @@ pub(crate) async fn make(
                     }),
                 _ => None,
             };
-            let from_cache = cached.is_some();
+            let mut from_cache = cached.is_some();
             let technique = match cached {
                 Some(technique) => {
                     tracing::debug!(%gateway, "upnp igd from the cache");
                     technique
                 }
                 None => {
-                    let found = UpnpTechnique::discover_with(
+                    // A fresh search after a failed guess reads the description.
+                    let (found, guessed) = UpnpTechnique::search(
                         gateway,
                         options.probe_timeout,
                         options.allow_other_igd,
+                        !fresh,
                     )
                     .await?;
+                    from_cache = guessed;
                     if let (Some(path), Some(local), true) =
                         (&options.upnp_cache, local, found.on_default_gateway())
                     {

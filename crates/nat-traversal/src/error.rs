@@ -160,6 +160,43 @@ impl Error {
         }
     }
 
+    /// Whether a UPnP client not yet confirmed by an answer (from the cache, or known from a
+    /// search answer alone) may simply be wrong: besides no answer, an HTTP error status, a
+    /// redirect, an unreadable answer, or 401 Invalid Action. Discovery then runs afresh.
+    pub(crate) fn may_be_stale_igd(&self) -> bool {
+        if self.is_unreachable() {
+            return true;
+        }
+        #[cfg(feature = "upnp")]
+        {
+            let lower = match self {
+                Error::Upnp(error) => match &**error {
+                    upnp_soap::igd::Error::Control(error) => Some(error),
+                    _ => None,
+                },
+                Error::UpnpControl(error) => Some(&**error),
+                _ => None,
+            };
+            if let Some(error) = lower {
+                return match error {
+                    upnp_soap::Error::Fault { fault, .. } => {
+                        fault.code == upnp_soap::code::INVALID_ACTION
+                    }
+                    other => matches!(
+                        other,
+                        upnp_soap::Error::Status { .. }
+                            | upnp_soap::Error::ActionStatus { .. }
+                            | upnp_soap::Error::Redirect { .. }
+                            | upnp_soap::Error::Xml { .. }
+                            | upnp_soap::Error::Soap { .. }
+                            | upnp_soap::Error::MissingElement { .. }
+                    ),
+                };
+            }
+        }
+        false
+    }
+
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let what = what.into();
         move |source| Error::Io { what, source }

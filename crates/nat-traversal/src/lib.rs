@@ -136,6 +136,8 @@ mod unordered;
 #[cfg(feature = "upnp")]
 mod upnp;
 #[cfg(feature = "upnp")]
+mod upnp_events;
+#[cfg(feature = "upnp")]
 mod upnp_watch;
 mod watcher;
 

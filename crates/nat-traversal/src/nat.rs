@@ -649,8 +649,8 @@ impl NatInner {
                 self.state().clients.confirm(kind);
                 Ok((technique, answer))
             }
-            Err(error) if error.is_unreachable() && self.state().clients.is_from_cache(kind) => {
-                tracing::debug!(%error, "the cached upnp igd did not answer; searching again");
+            Err(error) if error.may_be_stale_igd() && self.state().clients.is_from_cache(kind) => {
+                tracing::debug!(%error, "the cached or guessed upnp igd did not answer as one; searching again");
                 self.forget_cached(kind, gateway);
                 let technique = self.make_builtin(kind, gateway, true).await?;
                 let answer = question(Arc::clone(&technique)).await?;
@@ -798,6 +798,13 @@ impl NatInner {
         Vec<broadcast::Receiver<crate::watcher::Event>>,
     ) {
         (self.state().network, Vec::new())
+    }
+
+    /// The control URL of the UPnP client in use at `gateway`, if any (the GENA task follows
+    /// its events).
+    #[cfg(feature = "upnp")]
+    pub(crate) fn upnp_control_url(&self, gateway: IpAddr) -> Option<upnp_soap::Url> {
+        self.state().clients.upnp_control_url(gateway)
     }
 
     /// Whether the gateway is followed (read from the routing table) rather than given.

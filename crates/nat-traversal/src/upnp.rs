@@ -48,6 +48,23 @@ impl UpnpTechnique {
         timeout: Duration,
         allow_other_igd: bool,
     ) -> Result<UpnpTechnique> {
+        Ok(
+            UpnpTechnique::search(gateway, timeout, allow_other_igd, false)
+                .await?
+                .0,
+        )
+    }
+
+    /// The search behind [`discover_with`](Self::discover_with). With `quick`, a gateway
+    /// whose search answer says enough is used without reading its description
+    /// ([`upnp_soap::discover_fast`]); the `bool` says the technique is such a guess, to be
+    /// searched for again, description and all, if it does not answer.
+    pub(crate) async fn search(
+        gateway: IpAddr,
+        timeout: Duration,
+        allow_other_igd: bool,
+        quick: bool,
+    ) -> Result<(UpnpTechnique, bool)> {
         let started = Instant::now();
         let config = Config {
             connect_timeout: timeout.min(Config::default().connect_timeout),
@@ -61,28 +78,40 @@ impl UpnpTechnique {
             .scan_time(timeout)
             .operation_timeout(timeout)
             .http(config);
-        let root = match upnp_soap::discover_root(&options).await {
-            Ok(root) => root,
-            Err(upnp_soap::DiscoverError::Search(e)) => return Err(e.into()),
-            Err(error) => {
-                tracing::debug!(%error, "no usable IGD at the gateway");
-                return Err(Error::NoInternetGatewayDevice {
+        let not_found = |error: upnp_soap::DiscoverError| -> Error {
+            tracing::debug!(%error, "no usable IGD at the gateway");
+            match error {
+                upnp_soap::DiscoverError::Search(e) => e.into(),
+                error => Error::NoInternetGatewayDevice {
                     gateway,
                     waited: started.elapsed(),
                     reason: match &error {
                         upnp_soap::DiscoverError::NotFound { summary, .. } => summary.clone(),
                         other => other.to_string(),
                     },
-                });
+                },
             }
         };
-        let responder = root.http().responder();
-        let on_default_gateway = root.on_default_gateway() || responder == gateway;
-        let igd = Gateway::from_root(&root).await?;
-        tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), %responder, on_default_gateway, "upnp gateway");
+        let (igd, guessed, on_default_gateway) = if quick {
+            let found = upnp_soap::discover_fast(&options)
+                .await
+                .map_err(not_found)?;
+            let responder = found.gateway.service_client().http().responder();
+            let on_default_gateway = found.gateway.on_default_gateway() || responder == gateway;
+            (found.gateway, found.from_answer, on_default_gateway)
+        } else {
+            let root = upnp_soap::discover_root(&options)
+                .await
+                .map_err(not_found)?;
+            let responder = root.http().responder();
+            let on_default_gateway = root.on_default_gateway() || responder == gateway;
+            (Gateway::from_root(&root).await?, false, on_default_gateway)
+        };
+        let responder = igd.service_client().http().responder();
+        tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), %responder, on_default_gateway, guessed, "upnp gateway");
         let mut technique = UpnpTechnique::from_gateway(igd, responder);
         technique.on_default_gateway = on_default_gateway;
-        Ok(technique)
+        Ok((technique, guessed))
     }
 
     /// A technique over the WAN connection service a cache remembered for `gateway` (see

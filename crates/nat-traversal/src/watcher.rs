@@ -51,7 +51,11 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
                 listener = None;
             }
             notifications
-                .retarget(gateway, options.preference.contains(&Technique::Upnp))
+                .retarget(
+                    &inner,
+                    gateway,
+                    options.preference.contains(&Technique::Upnp),
+                )
                 .await;
             // (The notifications' retarget only binds a socket: it never waits for the
             // network, so the announcement listener below is never late.)
@@ -161,11 +165,30 @@ struct Notifications {
     /// notifications that come meanwhile wait in the listener.
     #[cfg(feature = "upnp")]
     seeding: Option<std::pin::Pin<Box<dyn Future<Output = crate::upnp_watch::BootTracker> + Send>>>,
+    /// The task following the IGD's GENA events (its external address).
+    #[cfg(feature = "upnp")]
+    events: Option<AbortOnDrop>,
+}
+
+/// Aborts a spawned task when dropped.
+#[cfg(feature = "upnp")]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+#[cfg(feature = "upnp")]
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Notifications {
     /// Listens for `gateway`'s notifications (again), or stops. Only binds a socket.
-    async fn retarget(&mut self, gateway: Option<IpAddr>, upnp_allowed: bool) {
+    async fn retarget(
+        &mut self,
+        inner: &Weak<NatInner>,
+        gateway: Option<IpAddr>,
+        upnp_allowed: bool,
+    ) {
         #[cfg(feature = "upnp")]
         {
             let current = self.listening.as_ref().map(|(g, _, _)| *g);
@@ -174,7 +197,11 @@ impl Notifications {
             }
             self.listening = None;
             self.seeding = None;
+            self.events = None;
             if let (Some(gateway), true) = (gateway, upnp_allowed) {
+                self.events = Some(AbortOnDrop(
+                    tokio::spawn(crate::upnp_events::run(inner.clone(), gateway)).abort_handle(),
+                ));
                 let options = ssdp::ListenOptions::default().ipv6(gateway.is_ipv6());
                 match ssdp::listen(&options).await {
                     Ok(listener) => {
@@ -199,7 +226,7 @@ impl Notifications {
             }
         }
         #[cfg(not(feature = "upnp"))]
-        let _ = (gateway, upnp_allowed);
+        let _ = (inner, gateway, upnp_allowed);
     }
 
     /// `true` when the gateway's IGD restarted; `false` when the listener ended.

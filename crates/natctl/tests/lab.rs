@@ -807,3 +807,76 @@ fn natctl_keep_follows_a_upnp_router_restart_at_once() {
     assert!(child.wait().unwrap().success());
     assert!(lab.redirections().unwrap().is_empty());
 }
+
+/// A UPnP-only router's external address changing under `map --keep`: learnt from the IGD's
+/// GENA event at once and printed, not at the next refresh half an hour later.
+#[test]
+fn natctl_keep_prints_a_upnp_routers_new_address_at_once() {
+    use std::io::BufRead as _;
+    let Some(lab) = Lab::for_test(upnp_only()) else {
+        return;
+    };
+    let mut child = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args([
+            "--json",
+            "--no-cache",
+            "map",
+            "tcp",
+            "4841",
+            "--lifetime",
+            "3600",
+            "--keep",
+            "--via",
+            "upnp",
+        ])
+        .env("NATCTL_LOG", "nat_traversal=debug,upnp_soap=debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(lab.dir().join("keep.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel::<(Instant, String)>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let log = |lab: &Lab| std::fs::read_to_string(lab.dir().join("keep.log")).unwrap_or_default();
+    let (_, first) = received
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("no mapping printed:\n{}", log(&lab)));
+    let old = lab.external_address().to_string();
+    assert!(first.contains(&old), "{first}");
+    // The subscription is made in the background once the mapping holds; the change comes
+    // well after it, so that it is the change's event that is seen, not the initial one.
+    std::thread::sleep(Duration::from_secs(3));
+    let new = std::net::Ipv4Addr::new(44, 0, 0, 77);
+    let changed = Instant::now();
+    lab.set_external_address(new).unwrap();
+    let mut printed = None;
+    while let Ok((at, line)) = received.recv_timeout(Duration::from_secs(3)) {
+        if line.contains("44.0.0.77") {
+            printed = Some(at);
+            break;
+        }
+    }
+    let printed =
+        printed.unwrap_or_else(|| panic!("the new address was never printed:\n{}", log(&lab)));
+    assert!(
+        printed.duration_since(changed) <= Duration::from_secs(2),
+        "printed {:?} after the change:\n{}",
+        printed.duration_since(changed),
+        log(&lab)
+    );
+    assert!(
+        lab.tcp_reaches(lab.lan(), 4841, lab.external_socket(4841))
+            .unwrap()
+    );
+    nix_kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+}

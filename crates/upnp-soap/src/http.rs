@@ -117,7 +117,20 @@ pub struct HttpClient {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
     pub(crate) body: Bytes,
+}
+
+/// What one exchange sends besides its method and URL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outgoing<'a> {
+    /// A SOAP action and its envelope.
+    pub(crate) soap: Option<(&'a str, String)>,
+    /// More headers (GENA's `CALLBACK`, `NT`, `SID`, `TIMEOUT`).
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// Whether the request may be sent twice (a hedge or a retry): false for a GENA
+    /// subscription, which a second copy would duplicate.
+    pub(crate) once: bool,
 }
 
 impl HttpClient {
@@ -166,7 +179,7 @@ impl HttpClient {
     /// [`Error::ConnectTimeout`], [`Error::Timeout`], [`Error::Http`],
     /// [`Error::BodyTooLarge`], [`Error::Redirect`] and [`Error::Status`].
     pub async fn get(&self, url: &Url) -> Result<Bytes> {
-        let response = self.exchange(url, Method::GET, None).await?;
+        let response = self.exchange(url, Method::GET, Outgoing::default()).await?;
         if !response.status.is_success() {
             return Err(Error::Status {
                 url: Box::new(url.clone()),
@@ -184,20 +197,32 @@ impl HttpClient {
         soap_action: &str,
         body: String,
     ) -> Result<Response> {
-        self.exchange(url, Method::POST, Some((soap_action, body)))
-            .await
+        let outgoing = Outgoing {
+            soap: Some((soap_action, body)),
+            ..Outgoing::default()
+        };
+        self.exchange(url, Method::POST, outgoing).await
+    }
+
+    /// Sends a request with `outgoing`'s headers and returns the response whatever its
+    /// status (GENA's SUBSCRIBE and UNSUBSCRIBE).
+    pub(crate) async fn send(
+        &self,
+        url: &Url,
+        method: Method,
+        outgoing: Outgoing<'_>,
+    ) -> Result<Response> {
+        self.exchange(url, method, outgoing).await
     }
 
     /// One exchange, tried a second time (after 50 ms) when the device reset or closed the
     /// connection before answering: embedded HTTP servers (miniupnpd among them, seen in the
     /// lab under load) sometimes drop a connection they accepted. Every request this crate
     /// sends is a description fetch or an IGD action that is safe to repeat.
-    async fn exchange(
-        &self,
-        url: &Url,
-        method: Method,
-        soap: Option<(&str, String)>,
-    ) -> Result<Response> {
+    async fn exchange(&self, url: &Url, method: Method, soap: Outgoing<'_>) -> Result<Response> {
+        if soap.once {
+            return self.exchange_once(url, method, soap).await;
+        }
         // An exchange still unanswered after HEDGE_EXCHANGE gets a second one beside it on a
         // fresh connection (every request here is safe to repeat): on a lossy link a lost
         // segment otherwise waits out TCP's growing retransmission timeouts.
@@ -226,7 +251,7 @@ impl HttpClient {
         &self,
         url: &Url,
         method: Method,
-        soap: Option<(&str, String)>,
+        soap: Outgoing<'_>,
     ) -> Result<Response> {
         match self.exchange_once(url, method.clone(), soap.clone()).await {
             Err(error) if is_dropped_connection(&error) => {
@@ -242,7 +267,7 @@ impl HttpClient {
         &self,
         url: &Url,
         method: Method,
-        soap: Option<(&str, String)>,
+        soap: Outgoing<'_>,
     ) -> Result<Response> {
         let address = self.check_url(url)?;
         let connect_timeout = self.config.within_deadline(self.config.connect_timeout);
@@ -282,7 +307,7 @@ impl HttpClient {
         stream: TcpStream,
         url: &Url,
         method: Method,
-        soap: Option<(&str, String)>,
+        outgoing: Outgoing<'_>,
     ) -> Result<Response> {
         let http_error = |source| Error::Http {
             url: Box::new(url.clone()),
@@ -317,7 +342,10 @@ impl HttpClient {
             .header(HOST, host)
             .header(USER_AGENT, USER_AGENT_VALUE)
             .header(CONNECTION, "close");
-        let body = match soap {
+        for (name, value) in outgoing.headers {
+            request = request.header(name, value);
+        }
+        let body = match outgoing.soap {
             Some((soap_action, body)) => {
                 request = request
                     .header(CONTENT_TYPE, crate::soap::CONTENT_TYPE)
@@ -336,6 +364,7 @@ impl HttpClient {
         tracing::debug!(%method, %url, "upnp http request");
         let response = sender.send_request(request).await.map_err(http_error)?;
         let status = response.status();
+        let headers = response.headers().clone();
         if status.is_redirection() {
             return Err(Error::Redirect {
                 url: Box::new(url.clone()),
@@ -372,7 +401,11 @@ impl HttpClient {
             })?
             .to_bytes();
         tracing::debug!(%url, %status, bytes = body.len(), "upnp http response");
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

@@ -99,6 +99,8 @@
 //! - `control`: the generic dispatcher, [`RootDevice`] and [`ServiceClient`].
 //! - [`igd`]: [`igd::Gateway`] over WANIPConnection, WANPPPConnection (any version) and their
 //!   dslforum variants.
+//! - [`gena`]: event subscriptions ([`gena::Subscription`]) and the callback server
+//!   ([`gena::EventListener`]) that learns a router's new external address at once.
 //! - `discover`: [`discover`] and [`discover_root`], an SSDP search (the `ssdp` crate) for the
 //!   IGD that returns on the gateway's first usable answer instead of waiting out the scan;
 //!   an IGD on another LAN host only when allowed ([`DiscoverOptions::allow_other_igd`]),
@@ -118,6 +120,7 @@ mod control;
 mod description;
 mod discover;
 mod error;
+pub mod gena;
 mod http;
 pub mod igd;
 mod scpd;
@@ -128,8 +131,8 @@ mod xml;
 pub use control::{RootDevice, ServiceClient};
 pub use description::{Description, Device, Service, split_type, type_satisfies};
 pub use discover::{
-    DiscoverError, DiscoverOptions, FIRST_SEARCH_TARGET, FIRST_STAGE, GATEWAY_SEARCH_TARGETS,
-    MAX_DESCRIPTIONS, discover, discover_root,
+    DiscoverError, DiscoverOptions, Discovered, FIRST_SEARCH_TARGET, FIRST_STAGE,
+    GATEWAY_SEARCH_TARGETS, MAX_DESCRIPTIONS, discover, discover_fast, discover_root,
 };
 pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};
