@@ -117,6 +117,20 @@ fn facade_on_old_miniupnpd_1() {
     profile_cycle(Profile::miniupnpd1());
 }
 
+/// A router whose search answers look like miniupnpd's (its `SERVER` token, its description
+/// path) while its control URL is elsewhere: the cold path's guess of miniupnpd's control URL
+/// fails, and the facade reads the description instead. Stands for forks and rebrands of
+/// miniupnpd that moved their URLs, and for any stack that borrows its `SERVER` string.
+#[test]
+fn facade_recovers_from_a_wrong_guess_of_miniupnpds_urls() {
+    let mut profile = Profile::miniupnpd1();
+    profile.name = "miniupnpd-lookalike";
+    for connection in &mut profile.device.connections {
+        connection.control_path = "/upnp/control/WANIPConn1";
+    }
+    profile_cycle(profile);
+}
+
 #[test]
 fn facade_on_livebox() {
     profile_cycle(Profile::livebox());
