@@ -31,11 +31,14 @@ use crate::igd::{Gateway, connection_rank};
 
 /// The SSDP search targets for a gateway: the device types, the connection services, and
 /// the root devices (whose descriptions may hold an IGD deeper in the tree).
+///
+/// The newest connection service comes first: devices answer in the order asked, so a
+/// stack recognised by [`discover_fast`] answers with the version to use before the rest.
 pub const GATEWAY_SEARCH_TARGETS: [&str; 7] = [
+    "urn:schemas-upnp-org:service:WANIPConnection:2",
+    "urn:schemas-upnp-org:service:WANIPConnection:1",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
-    "urn:schemas-upnp-org:service:WANIPConnection:1",
-    "urn:schemas-upnp-org:service:WANIPConnection:2",
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
     "urn:dslforum-org:device:InternetGatewayDevice:1",
     "upnp:rootdevice",
@@ -493,6 +496,10 @@ async fn known_from_batch(
     {
         return None;
     }
+    // The newest version searched for needs no wait for the rest of the batch.
+    if best.as_ref().is_some_and(|(st, _)| version(st) >= 2) {
+        return best;
+    }
     let until = tokio::time::Instant::now() + ANSWER_BATCH;
     while let Ok(Some(next)) = tokio::time::timeout_at(until, search.next_response()).await {
         if next.source.ip().to_canonical() != responder {
@@ -504,6 +511,9 @@ async fn known_from_batch(
                 .is_none_or(|(st, _)| version(&known.0) > version(st));
             if newer {
                 best = Some(known);
+            }
+            if best.as_ref().is_some_and(|(st, _)| version(st) >= 2) {
+                break;
             }
         }
     }
