@@ -6,6 +6,8 @@
 //!  LAN host(s)              router                                   WAN host
 //!  192.168.77.10/24 --- br0 192.168.77.1 | nftables NAT | wan0 44.0.0.1 --- 44.0.0.2/24
 //!  default via .1           miniupnpd: NAT-PMP/PCP :5351, UPnP :5000
+//!  2001:db8:77:1::10/64     2001:db8:77:1::1,  | IPv6 firewall | 2001:db8:77::1 --- 2001:db8:77::2/64
+//!  default via fe80::1      fe80::1            | (no NAT)      |                    2001:db8:77:1::/64 via ::1
 //! ```
 //!
 //! The router runs nftables NAT and the real **miniupnpd** (the implementation inside most home
@@ -13,6 +15,12 @@
 //! only inside the lab (miniupnpd refuses reserved or documentation addresses on its WAN side).
 //! Every link is created inside the namespaces; nothing is ever linked to the root namespace,
 //! so no packet of a lab can reach a real network.
+//!
+//! The lab is dual-stack unless [`LabConfig::ipv6`] is off: IPv6 is routed without NAT, and
+//! the router's `inet` firewall drops new connections from the WAN until miniupnpd opens a
+//! pinhole (UPnP `WANIPv6FirewallControl`, or PCP MAP over IPv6); [`Lab::tcp_reaches_v6`],
+//! [`Lab::udp_reaches_v6`] and [`Lab::pinholes`] check them. `docs/LAB-IPV6.md` says what the
+//! real miniupnpd does there.
 //!
 //! Tests run code "on" a host with [`Host::block_on`] (a thread that enters the namespace, then
 //! builds its own tokio runtime) and prove forwarding with [`Lab::tcp_reaches`] and
@@ -34,7 +42,8 @@
 //! # Layout
 //! - [`Lab`], [`LabConfig`]: building, knobs, teardown (this file).
 //! - `netns`: [`Host`], commands and threads inside a namespace.
-//! - `router`: the nftables ruleset, miniupnpd.conf, and [`Redirection`] parsing.
+//! - `router`: the nftables ruleset, miniupnpd.conf, and [`Redirection`] and [`Pinhole`]
+//!   parsing.
 //! - `wire`: the impairable LAN link (loss and delay) used instead of `tc netem`.
 //! - `probe`: forwarding checks from the WAN host to LAN sockets.
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),

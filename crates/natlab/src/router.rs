@@ -353,13 +353,15 @@ mod tests {
     #[test]
     fn parses_miniupnpd_pinholes_and_skips_ipv4_rules() {
         // As miniupnpd 2.3.1 wrote them in the lab: UPnP AddPinhole with a remote host, with
-        // none, with `::`, a PCP MAP pinhole, and the filter rule of an IPv4 mapping.
+        // none (as PCP MAP writes them too), with `::`, the filter rule of an IPv4 mapping, and
+        // a pinhole for one remote host and port.
         let listing = r#"table inet filter {
 	chain miniupnpd {
 		iif "wan0" th dport 4000 @nh,192,128 0x20010db8007700010000000000000010 @nh,64,128 0x20010db8007700000000000000000002 @nh,48,8 0x6 accept
 		iif "wan0" th dport 4001 @nh,192,128 0x20010db8007700010000000000000010 @nh,48,8 0x11 accept
 		iif "wan0" th dport 4002 @nh,192,128 0x20010db8007700010000000000000011 @nh,64,128 0x0 @nh,48,8 0x11 accept
 		iif "wan0" th dport 4500 @nh,128,32 0xc0a84d0a @nh,72,8 0x6 accept
+		iif "wan0" th dport 4700 th sport 5555 @nh,192,128 0x20010db8007700010000000000000010 @nh,64,128 0x20010db8007700000000000000000002 @nh,48,8 0x11 accept
 	}
 }"#;
         let lan: Ipv6Addr = "2001:db8:77:1::10".parse().unwrap();
@@ -386,6 +388,13 @@ mod tests {
                     remote_port: None,
                     internal_address: "2001:db8:77:1::11".parse().unwrap(),
                     internal_port: 4002,
+                },
+                Pinhole {
+                    transport: Transport::Udp,
+                    remote_address: Some("2001:db8:77::2".parse().unwrap()),
+                    remote_port: Some(5555),
+                    internal_address: lan,
+                    internal_port: 4700,
                 },
             ]
         );
