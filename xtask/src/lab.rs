@@ -15,7 +15,8 @@ const DEFAULT_NAME: &str = "manual";
 
 const HELP: &str = "\
 cargo xtask lab up [--name N] [--no-natpmp] [--no-upnp] [--no-default-route] [--no-ipv6]
-                               start a lab and leave it running (default name: manual)
+                               start a lab and leave it running (default name: manual;
+                               dual-stack: IPv6 beside IPv4 unless --no-ipv6)
 cargo xtask lab down [--name N]
                                tear it down
 cargo xtask lab shell [--name N] [lan|router|wan]
@@ -136,9 +137,10 @@ fn pick_host<'a>(lab: &'a Lab, name: &str) -> &'a Host {
 
 fn up(args: &[String]) -> Result<()> {
     let (name, rest) = take_name(args)?;
+    // The manual lab is dual-stack unless told otherwise (tests opt in).
     let mut config = LabConfig {
         name: Some(name.clone()),
-        ..LabConfig::default()
+        ..LabConfig::dual_stack()
     };
     for arg in rest {
         match arg.as_str() {

@@ -16,7 +16,7 @@
 //! Every link is created inside the namespaces; nothing is ever linked to the root namespace,
 //! so no packet of a lab can reach a real network.
 //!
-//! The lab is dual-stack unless [`LabConfig::ipv6`] is off: IPv6 is routed without NAT, and
+//! A lab built with [`LabConfig::ipv6`] ([`LabConfig::dual_stack`]) is dual-stack: IPv6 is routed without NAT, and
 //! the router's `inet` firewall drops new connections from the WAN until miniupnpd opens a
 //! pinhole (UPnP `WANIPv6FirewallControl`, or PCP MAP over IPv6); [`Lab::tcp_reaches_v6`],
 //! [`Lab::udp_reaches_v6`] and [`Lab::pinholes`] check them. `docs/LAB-IPV6.md` says what the
@@ -149,11 +149,16 @@ pub struct LabConfig {
     /// 1,000 rules is most of its work (a request takes 60-100 ms instead of ~14 ms): the
     /// benchmarks turn it off.
     pub router_debug_log: bool,
-    /// Dual stack: IPv6 on every link beside IPv4 (the default). LAN hosts get an address in
-    /// [`LAN_PREFIX_V6`] and a default route via [`ROUTER_LAN_LINK_LOCAL_V6`]; the router
-    /// forwards IPv6 without NAT, its firewall drops new connections from the WAN unless a
-    /// pinhole (UPnP `WANIPv6FirewallControl` or PCP MAP over IPv6) lets them in. Off, the
-    /// lab has no global IPv6 address or route and miniupnpd runs with `ipv6_disable=yes`.
+    /// Dual stack: IPv6 on every link beside IPv4 (off by default; see
+    /// [`LabConfig::dual_stack`]). LAN hosts get an address in [`LAN_PREFIX_V6`] and a default
+    /// route via [`ROUTER_LAN_LINK_LOCAL_V6`]; the router forwards IPv6 without NAT, and its
+    /// firewall drops new connections from the WAN unless a pinhole (UPnP
+    /// `WANIPv6FirewallControl` or PCP MAP over IPv6) lets them in.
+    ///
+    /// Off, the lab is what it always was: link-local IPv6 addresses only, and miniupnpd's
+    /// configuration unchanged. It is off by default because with global IPv6 on the LAN
+    /// miniupnpd also answers SSDP searches and sends NOTIFYs over IPv6, which IPv4-minded
+    /// tests count as extra answers.
     pub ipv6: bool,
     /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
     pub name: Option<String>,
@@ -170,8 +175,18 @@ impl Default for LabConfig {
             impairable_lan: false,
             min_lifetime: 120,
             router_debug_log: true,
-            ipv6: true,
+            ipv6: false,
             name: None,
+        }
+    }
+}
+
+impl LabConfig {
+    /// The default lab with IPv6 on every link beside IPv4 ([`LabConfig::ipv6`]).
+    pub fn dual_stack() -> LabConfig {
+        LabConfig {
+            ipv6: true,
+            ..LabConfig::default()
         }
     }
 }
@@ -302,16 +317,23 @@ impl Lab {
     /// Re-attaches to a lab started elsewhere under a fixed name and kept (see [`Lab::keep`]),
     /// e.g. to run commands in it or to tear it down with `drop`.
     pub fn attach(name: &str) -> Result<Lab> {
-        let config = LabConfig {
-            name: Some(name.to_owned()),
-            ..LabConfig::default()
-        };
         let router_ns = format!("natlab-{name}-rtr");
         if !Path::new("/run/netns").join(&router_ns).exists() {
             return Err(LabError::Invalid(format!(
                 "no lab named {name:?} is running"
             )));
         }
+        // Dual-stack if the router holds its global LAN address.
+        let ipv6 =
+            ip(&["-n", &router_ns, "-6", "addr", "show", "dev", LAN_BRIDGE]).is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).contains(&ROUTER_LAN_ADDRESS_V6.to_string())
+            });
+        let config = LabConfig {
+            name: Some(name.to_owned()),
+            ipv6,
+            ..LabConfig::default()
+        };
+        let v6 = |address| ipv6.then_some(address);
         let mut lans = Vec::new();
         while Path::new("/run/netns")
             .join(format!("natlab-{name}-lan{}", lans.len()))
@@ -320,7 +342,7 @@ impl Lab {
             lans.push(Host {
                 netns: format!("natlab-{name}-lan{}", lans.len()),
                 address: lan_host_address(lans.len()),
-                address_v6: Some(lan_host_address_v6(lans.len())),
+                address_v6: v6(lan_host_address_v6(lans.len())),
                 interface: "eth0".to_owned(),
             });
         }
@@ -331,13 +353,13 @@ impl Lab {
             router: Host {
                 netns: router_ns,
                 address: ROUTER_WAN_ADDRESS,
-                address_v6: Some(ROUTER_WAN_ADDRESS_V6),
+                address_v6: v6(ROUTER_WAN_ADDRESS_V6),
                 interface: WAN_INTERFACE.to_owned(),
             },
             wan: Host {
                 netns: format!("natlab-{name}-wan"),
                 address: WAN_HOST_ADDRESS,
-                address_v6: Some(WAN_HOST_ADDRESS_V6),
+                address_v6: v6(WAN_HOST_ADDRESS_V6),
                 interface: "eth0".to_owned(),
             },
             lans,

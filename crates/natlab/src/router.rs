@@ -83,10 +83,11 @@ pub(crate) struct DaemonConfig<'a> {
 /// to pinholes (it refuses UPnP pinholes to ports below 1024 by a fixed check, PCP ones not).
 pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    // Without IPv6 the file stays what it was before the lab was dual-stack.
     let ipv6 = if config.ipv6 {
-        ""
+        "force_igd_desc_v1=no\n"
     } else {
-        "ipv6_disable=yes\n"
+        ""
     };
     format!(
         "ext_ifname={WAN_INTERFACE}\n\
@@ -101,7 +102,6 @@ pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
          min_lifetime={min}\n\
          max_lifetime=86400\n\
          notify_interval=30\n\
-         force_igd_desc_v1=no\n\
          {ipv6}\
          allow {lo}-{hi} 192.168.77.0/24 1-65535\n\
          deny 0-65535 0.0.0.0/0 0-65535\n",
@@ -332,11 +332,11 @@ mod tests {
         assert!(conf.contains("allow 2000-3000 192.168.77.0/24 1-65535\n"));
         assert!(conf.contains("min_lifetime=5\n"));
         assert!(conf.contains("force_igd_desc_v1=no\n"));
-        assert!(!conf.contains("ipv6_disable"));
+        assert!(!conf.contains("ipv6_listening_ip"));
     }
 
     #[test]
-    fn ipv4_only_conf_disables_ipv6() {
+    fn ipv4_only_conf_is_unchanged() {
         let conf = miniupnpd_conf(&DaemonConfig {
             natpmp: true,
             upnp: true,
@@ -346,8 +346,8 @@ mod tests {
             uuid: "u",
             ipv6: false,
         });
-        assert!(conf.contains("ipv6_disable=yes\n"));
-        assert!(!conf.contains("ipv6_listening_ip"));
+        assert!(!conf.contains("ipv6"));
+        assert!(!conf.contains("force_igd_desc_v1"));
     }
 
     #[test]

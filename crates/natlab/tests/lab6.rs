@@ -1,5 +1,5 @@
-//! Lab tests of the dual-stack lab: IPv6 beside IPv4, the router's IPv6 firewall, and the
-//! pinholes the real miniupnpd 2.3.1 opens in it through UPnP (`WANIPv6FirewallControl:1`,
+//! Lab tests of the dual-stack lab (`LabConfig::dual_stack()`): IPv6 beside IPv4, the
+//! router's IPv6 firewall, and the pinholes the real miniupnpd 2.3.1 opens in it through UPnP (`WANIPv6FirewallControl:1`,
 //! driven by Debian's `upnpc -6`) and through PCP MAP over IPv6 (requests encoded with
 //! natpmp-proto's codec and sent from a plain socket).
 
@@ -122,7 +122,7 @@ fn router_pcp() -> SocketAddrV6 {
 
 #[test]
 fn every_host_has_ipv6_and_the_lan_reaches_the_wan_without_nat() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan_v6 = lab.lan().address_v6().unwrap();
@@ -176,7 +176,7 @@ fn every_host_has_ipv6_and_the_lan_reaches_the_wan_without_nat() {
 
 #[test]
 fn upnp_pinholes_open_and_close_the_ipv6_firewall() {
-    let Some(lab) = Lab::for_test_with_tools(LabConfig::default(), &["upnpc"]) else {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::dual_stack(), &["upnpc"]) else {
         return;
     };
     let lan = lab.lan();
@@ -225,7 +225,7 @@ fn upnp_pinholes_open_and_close_the_ipv6_firewall() {
 fn upnp_pinholes_follow_miniupnpds_rules() {
     let config = LabConfig {
         lan_hosts: 2,
-        ..LabConfig::default()
+        ..LabConfig::dual_stack()
     };
     let Some(lab) = Lab::for_test_with_tools(config, &["upnpc"]) else {
         return;
@@ -295,7 +295,7 @@ fn upnp_pinholes_follow_miniupnpds_rules() {
 
 #[test]
 fn pcp_map_over_ipv6_opens_a_pinhole_and_lifetime_zero_closes_it() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -357,7 +357,7 @@ fn pcp_map_over_ipv6_opens_a_pinhole_and_lifetime_zero_closes_it() {
 
 #[test]
 fn pcp_over_ipv6_checks_the_source_address_and_not_the_port_range() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -428,7 +428,7 @@ fn pcp_over_ipv6_checks_the_source_address_and_not_the_port_range() {
 
 #[test]
 fn pinholes_survive_a_restart_and_not_a_reboot() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -464,7 +464,7 @@ fn pinholes_survive_a_restart_and_not_a_reboot() {
 fn an_impairable_lan_carries_ipv6() {
     let config = LabConfig {
         impairable_lan: true,
-        ..LabConfig::default()
+        ..LabConfig::dual_stack()
     };
     let Some(lab) = Lab::for_test(config) else {
         return;
@@ -484,22 +484,27 @@ fn an_impairable_lan_carries_ipv6() {
 }
 
 #[test]
-fn an_ipv4_only_lab_has_no_ipv6() {
-    let config = LabConfig {
-        ipv6: false,
-        ..LabConfig::default()
-    };
-    let Some(lab) = Lab::for_test(config) else {
+fn the_default_lab_is_ipv4_only_as_before() {
+    let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
     };
+    assert!(!lab.config().ipv6);
     assert_eq!(lab.lan().address_v6(), None);
     assert_eq!(lab.router_lan_address_v6(), None);
     assert!(lab.tcp_reaches_v6(lab.lan(), 4000).is_err());
-    let routes = lab
-        .lan()
-        .exec("ip", &["-6", "route", "show", "default"])
-        .unwrap();
-    assert!(routes.stdout.is_empty(), "{routes:?}");
+    for host in [lab.lan(), lab.router(), lab.wan()] {
+        let global = host
+            .exec("ip", &["-6", "addr", "show", "scope", "global"])
+            .unwrap();
+        assert!(global.stdout.is_empty(), "{global:?}");
+        let routes = host
+            .exec("ip", &["-6", "route", "show", "default"])
+            .unwrap();
+        assert!(routes.stdout.is_empty(), "{routes:?}");
+    }
     let conf = std::fs::read_to_string(lab.dir().join("miniupnpd.conf")).unwrap();
-    assert!(conf.contains("ipv6_disable=yes"), "{conf}");
+    assert!(
+        !conf.contains("ipv6") && !conf.contains("force_igd"),
+        "{conf}"
+    );
 }
