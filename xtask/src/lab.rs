@@ -14,8 +14,9 @@ use crate::shell::{Usage, build_binary, run, say, step};
 const DEFAULT_NAME: &str = "manual";
 
 const HELP: &str = "\
-cargo xtask lab up [--name N] [--no-natpmp] [--no-upnp] [--no-default-route]
-                               start a lab and leave it running (default name: manual)
+cargo xtask lab up [--name N] [--no-natpmp] [--no-upnp] [--no-default-route] [--no-ipv6]
+                               start a lab and leave it running (default name: manual;
+                               dual-stack: IPv6 beside IPv4 unless --no-ipv6)
 cargo xtask lab down [--name N]
                                tear it down
 cargo xtask lab shell [--name N] [lan|router|wan]
@@ -136,15 +137,17 @@ fn pick_host<'a>(lab: &'a Lab, name: &str) -> &'a Host {
 
 fn up(args: &[String]) -> Result<()> {
     let (name, rest) = take_name(args)?;
+    // The manual lab is dual-stack unless told otherwise (tests opt in).
     let mut config = LabConfig {
         name: Some(name.clone()),
-        ..LabConfig::default()
+        ..LabConfig::dual_stack()
     };
     for arg in rest {
         match arg.as_str() {
             "--no-natpmp" => config.natpmp = false,
             "--no-upnp" => config.upnp = false,
             "--no-default-route" => config.lan_default_route = false,
+            "--no-ipv6" => config.ipv6 = false,
             other => return Err(Usage(format!("unknown lab option {other:?}\n\n{HELP}")).into()),
         }
     }
@@ -154,8 +157,24 @@ fn up(args: &[String]) -> Result<()> {
     } else {
         format!(" --name {name}")
     };
+    let ipv6 = match (lab.lan().address_v6(), lab.router_lan_address_v6()) {
+        (Some(lan), Some(router_lan)) => format!(
+            "  IPv6      LAN host {lan}, router {router_lan} / {} on the LAN and {} on the WAN, WAN host {}\n",
+            lab.router_link_local_v6()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            lab.wan_address_v6()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            lab.wan()
+                .address_v6()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        ),
+        _ => String::new(),
+    };
     say(&format!(
-        "lab {name:?} is up:\n  LAN host  {} (netns {})\n  router    {} / 192.168.77.1 (netns {}), miniupnpd files in {}\n  WAN host  {} (netns {})\n\
+        "lab {name:?} is up:\n  LAN host  {} (netns {})\n  router    {} / 192.168.77.1 (netns {}), miniupnpd files in {}\n  WAN host  {} (netns {})\n{ipv6}\
          try: cargo xtask lab shell{with_name}, cargo xtask lab exec{with_name} -- natpmpc -g 192.168.77.1, cargo xtask lab down{with_name}",
         lab.lan().address(),
         lab.lan().netns(),
