@@ -4,10 +4,13 @@
 //! A NAT-PMP gateway multicasts its external address after a restart or an address change
 //! (RFC 6886 §3.2.1); a PCP server sends an unsolicited ANNOUNCE when it restarts (RFC 6887
 //! §14.1.3), to the all-hosts group of each family (and may unicast it to each client's
-//! own port, which [`Client`](super::Client) reads). miniupnpd does both over IPv4. Only
-//! datagrams from the gateway's address are accepted; for a gateway known by a global IPv6
-//! address, also from link-local addresses on its link, as a router sends to `ff02::1` from
-//! its link-local address.
+//! own port, which [`Client`](super::Client) reads). miniupnpd 2.3.1 multicasts its ANNOUNCE
+//! on both. Only datagrams from the gateway's address are accepted, and for an IPv6 gateway
+//! also those from port 5351 of any link-local address on the joined link: a router sends to
+//! `ff02::1` from the link-local address the kernel picks, which need not be the one its
+//! route names (in the lab, miniupnpd's ANNOUNCE comes from `br0`'s EUI-64 address, not from
+//! `fe80::1`, the LAN hosts' gateway), and from a link-local one when the hosts know it by
+//! a global address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
@@ -211,22 +214,27 @@ impl AnnouncementListener {
 }
 
 impl AnnouncementListener {
-    /// The gateway's own address; for a gateway known by a global IPv6 address, also a
-    /// link-local address on the joined interface, which is where a router's `ff02::1`
-    /// datagrams come from. (Anyone on the link can forge either.)
+    /// The gateway's own address; for an IPv6 gateway, also port 5351 of a link-local
+    /// address on the joined interface, where a router's `ff02::1` datagrams come from
+    /// (see the module documentation). Anyone on the link can forge either: an
+    /// announcement only makes the client ask again.
     fn is_from_gateway(&self, source: SocketAddr) -> bool {
-        if source.ip().to_canonical() == self.gateway {
-            return true;
+        is_from_gateway(self.gateway, self.scope_id, source)
+    }
+}
+
+/// See [`AnnouncementListener::is_from_gateway`].
+fn is_from_gateway(gateway: IpAddr, scope_id: u32, source: SocketAddr) -> bool {
+    if source.ip().to_canonical() == gateway {
+        return true;
+    }
+    match (source, gateway) {
+        (SocketAddr::V6(source), IpAddr::V6(_)) => {
+            is_link_local(*source.ip())
+                && (scope_id == 0 || source.scope_id() == scope_id)
+                && source.port() == crate::SERVER_PORT
         }
-        match (source, self.gateway) {
-            (SocketAddr::V6(source), IpAddr::V6(gateway)) => {
-                is_link_local(*source.ip())
-                    && !is_link_local(gateway)
-                    && (self.scope_id == 0 || source.scope_id() == self.scope_id)
-                    && source.port() == crate::SERVER_PORT
-            }
-            _ => false,
-        }
+        _ => false,
     }
 }
 
@@ -264,5 +272,36 @@ fn local_address_toward(gateway: Ipv4Addr) -> Result<Ipv4Addr, ClientError> {
     {
         IpAddr::V4(address) => Ok(address),
         IpAddr::V6(_) => Ok(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_are_taken_from_the_gateway_and_its_link_local_addresses() {
+        let source = |text: &str| text.parse::<SocketAddr>().unwrap();
+        let v4: IpAddr = "192.168.1.1".parse().unwrap();
+        assert!(is_from_gateway(v4, 0, source("192.168.1.1:5351")));
+        assert!(is_from_gateway(v4, 0, source("[::ffff:192.168.1.1]:5351")));
+        assert!(!is_from_gateway(v4, 0, source("192.168.1.66:5351")));
+
+        let link_local: IpAddr = "fe80::1".parse().unwrap();
+        let global: IpAddr = "2001:db8::1".parse().unwrap();
+        for gateway in [link_local, global] {
+            assert!(is_from_gateway(gateway, 2, source("[fe80::1%2]:5351")));
+            // The router's other link-local address, as miniupnpd sends from it.
+            assert!(is_from_gateway(
+                gateway,
+                2,
+                source("[fe80::342f:3cff:fecd:9593%2]:5351")
+            ));
+            // Another link, another port, a global stranger: no.
+            assert!(!is_from_gateway(gateway, 2, source("[fe80::9%3]:5351")));
+            assert!(!is_from_gateway(gateway, 2, source("[fe80::9%2]:40000")));
+            assert!(!is_from_gateway(gateway, 2, source("[2001:db8::66]:5351")));
+        }
+        assert!(is_from_gateway(global, 2, source("[2001:db8::1]:5351")));
     }
 }
