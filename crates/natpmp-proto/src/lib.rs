@@ -11,10 +11,12 @@
 //! # Feature flags
 //!
 //! - `tokio` (off by default): `natpmp_proto::tokio::Client`, an async client that drives
-//!   transactions over a tokio UDP socket connected to the gateway, with epoch-reset events,
-//!   and the `AnnouncementListener` for the gateway's announcements on 224.0.0.1:5350. It
-//!   brings tokio, socket2, getrandom (PCP nonces) and tracing. Without it the crate
-//!   depends on thiserror alone.
+//!   transactions over a tokio UDP socket connected to the gateway, with epoch-reset events
+//!   (PCP only toward an IPv6 gateway, sent from the host's global address), and the
+//!   `AnnouncementListener` for the gateway's announcements on 224.0.0.1:5350 or
+//!   `[ff02::1]:5350`. It brings tokio, socket2, getrandom (PCP nonces), tracing and
+//!   natkit-netinfo (the global IPv6 address, a link-local gateway's interface). Without
+//!   it the crate depends on thiserror alone.
 //!
 //! The package is published as `natkit-natpmp-proto`; the library is `natpmp_proto`.
 //!

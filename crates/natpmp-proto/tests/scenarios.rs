@@ -831,3 +831,84 @@ fn transaction_answers_feed_the_epoch_tracker() {
         );
     }
 }
+
+// --- PCP over IPv6 ----------------------------------------------------------------------
+
+/// A router known by its link-local address on interface 3, a host with a global address.
+const ROUTER_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const CLIENT_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
+
+fn gateway_v6() -> SocketAddr {
+    SocketAddr::V6(std::net::SocketAddrV6::new(ROUTER_V6, SERVER_PORT, 0, 3))
+}
+
+#[test]
+fn pcp_map_over_ipv6_carries_the_global_address_and_answers_a_pinhole() {
+    let t0 = Instant::now();
+    let client = IpAddr::V6(CLIENT_V6);
+    let request = pcp::Request::map(
+        client,
+        MapData::new(NONCE, Protocol::Tcp, 8080, client),
+        600,
+    );
+    let bytes = request.encode().unwrap();
+    // Header: client address at 8..24, as it is (no IPv4 mapping); MAP's suggested
+    // external address at 24 + 20 .. 24 + 36 is `::`, IPv6's "no preference".
+    assert_eq!(bytes[8..24], CLIENT_V6.octets());
+    assert_eq!(bytes[44..60], [0u8; 16]);
+
+    let mut tx = Transaction::new(request.clone(), gateway_v6(), Schedule::pcp_rfc(), t0).unwrap();
+    let transmit = tx.poll_transmit(t0).unwrap();
+    assert_eq!(transmit.destination, gateway_v6());
+    // No NAT: the pinhole's external address and port are the internal ones.
+    let mut answer = pcp::Response::answering(&request, pcp::ResultCode::Success, 600, 1200);
+    if let pcp::ResponseData::Map(map) = &mut answer.data {
+        map.external_port = 8080;
+        map.external_address = client;
+    }
+    let answer_bytes = answer.encode().unwrap();
+    // Another router on the link is not the gateway.
+    let stranger = SocketAddr::V6(std::net::SocketAddrV6::new(
+        "fe80::2".parse().unwrap(),
+        SERVER_PORT,
+        0,
+        3,
+    ));
+    assert_eq!(
+        tx.handle_datagram(t0, stranger, &answer_bytes),
+        DatagramVerdict::Ignored(IgnoreReason::WrongSource)
+    );
+    // The same router, as a socket reports it (scope id and all).
+    assert_eq!(
+        tx.handle_datagram(t0 + ms(2), gateway_v6(), &answer_bytes),
+        DatagramVerdict::Accepted
+    );
+    let answer = tx.poll_outcome().unwrap().unwrap();
+    let map = *answer.response.as_pcp().unwrap().map().unwrap();
+    assert_eq!(map.external_address, client);
+    assert_eq!(map.external_port, 8080);
+    assert_eq!(map.nonce, NONCE);
+}
+
+#[test]
+fn pcp_epochs_over_ipv6_detect_a_restart_from_an_unsolicited_announce() {
+    let t0 = Instant::now();
+    let mut tracker = EpochTracker::pcp();
+    assert_eq!(tracker.check(t0, 1200), EpochCheck::First);
+    // RFC 6887 §14.1.3: the restarted server multicasts ANNOUNCE with its new epoch.
+    let announce = pcp::Response::answering(
+        &pcp::Request::announce(IpAddr::V6(CLIENT_V6)),
+        pcp::ResultCode::Success,
+        0,
+        3,
+    );
+    let decoded = pcp::Response::decode(&announce.encode().unwrap()).unwrap();
+    assert!(matches!(decoded.data, pcp::ResponseData::Announce));
+    assert_eq!(
+        tracker.check(t0 + secs(30), decoded.epoch),
+        EpochCheck::Reset {
+            previous: 1200,
+            current: 3
+        }
+    );
+}

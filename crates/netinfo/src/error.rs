@@ -80,7 +80,7 @@ pub enum Error {
 
     /// No source address toward the gateway could be found: binding, connecting or reading
     /// back the address of the probing UDP socket failed (for instance no route to it, or an
-    /// IPv6 link-local gateway, which needs a scope this function does not take).
+    /// IPv6 link-local gateway given without the scope id of its interface).
     #[error("cannot find the local address toward {gateway}: {source}")]
     LocalAddress {
         /// The address the socket was connected toward.
@@ -88,6 +88,26 @@ pub enum Error {
         /// Why the socket operation failed.
         #[source]
         source: io::Error,
+    },
+
+    /// A link-local IPv6 gateway (`fe80::/10`) is meaningless without an interface, and it is
+    /// not the next hop of the IPv6 default route, whose interface would be the one.
+    #[error(
+        "link-local gateway {gateway} is not the ipv6 default route's next hop: no interface to reach it by"
+    )]
+    NoInterfaceToward {
+        /// The link-local address asked about.
+        gateway: std::net::Ipv6Addr,
+    },
+
+    /// The interface toward an IPv6 gateway has no usable global address (public or unique
+    /// local), only link-local ones: nothing a peer beyond the link could reach.
+    #[error("interface {interface} toward {gateway} has no global ipv6 address")]
+    NoGlobalIpv6Address {
+        /// The gateway asked about.
+        gateway: IpAddr,
+        /// The interface's name (or `#index` if it vanished meanwhile).
+        interface: String,
     },
 
     /// The operation has no implementation on this operating system.

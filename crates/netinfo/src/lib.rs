@@ -42,7 +42,8 @@
 //! # Feature flags
 //!
 //! - `serde` (off by default): `serde::Serialize` for [`Interface`], [`InterfaceAddress`],
-//!   [`DefaultRoute`] and [`Family`], for programs that print them as JSON.
+//!   [`GlobalIpv6Address`], [`DefaultRoute`] and [`Family`], for programs that print them
+//!   as JSON.
 //!
 //! The package is published as `natkit-netinfo`; the library is `netinfo`.
 //!
@@ -62,6 +63,9 @@
 //! - `rank`: [`pick_best_address`], the pure ranking of candidate addresses.
 //! - `classify`: [`is_wildcard`], [`is_localhost`], [`is_private`], [`is_public`] and their
 //!   per-family forms, with the table of exactly which ranges count.
+//! - `ipv6`: [`GlobalIpv6Address`], [`global_ipv6_addresses`], [`scope_id_toward`] (the
+//!   interface a link-local gateway is reached by) and [`local_ipv6_address_toward`] (the
+//!   global address a socket uses through an IPv6 gateway).
 //! - `local`: [`local_address_toward`], the source address toward a gateway.
 //! - `error`: [`Error`] and [`Result`].
 
@@ -83,6 +87,7 @@ mod error;
 #[cfg(unix)]
 mod ifaddrs;
 mod interface;
+mod ipv6;
 #[cfg(target_os = "linux")]
 mod linux;
 mod local;
@@ -101,6 +106,9 @@ pub use classify::{
 pub use error::{Error, Result};
 pub use interface::{
     Interface, InterfaceAddress, best_interface_address, interface_addresses, interfaces,
+};
+pub use ipv6::{
+    GlobalIpv6Address, global_ipv6_addresses, local_ipv6_address_toward, scope_id_toward,
 };
 pub use local::local_address_toward;
 pub use rank::pick_best_address;

@@ -1,19 +1,28 @@
 //! The source address the operating system would pick toward a given address, learnt from
 //! a connected UDP socket. Connecting a UDP socket only consults the routing table: no
-//! packet leaves the host.
+//! packet leaves the host. IPv6 goes through [`local_ipv6_address_toward`], which returns
+//! the global address rather than the link-local one the kernel would use toward a
+//! link-local router.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use crate::error::{Error, Result};
+use crate::ipv6::{local_ipv6_address_toward, scope_id_toward};
 
 /// The port the probe socket connects to. Any non-zero port does; this is the NAT-PMP and
 /// PCP server port, the usual reason to ask.
 const PROBE_PORT: u16 = 5351;
 
-/// The local address the OS would use as source for packets to `gateway`.
+/// The local address the OS would use as source for packets to `gateway` and beyond it.
 ///
-/// It binds a UDP socket to the unspecified address of `gateway`'s family, connects it to
-/// `gateway` (which sends nothing) and reads back the local address the kernel chose.
+/// For IPv4 it binds a UDP socket to `0.0.0.0`, connects it to `gateway` (which sends
+/// nothing) and reads back the local address the kernel chose.
+///
+/// For IPv6 it is the *global* address a socket uses through `gateway`: what a peer on the
+/// internet sees and what a PCP pinhole is for (see [`local_ipv6_address_toward`] for the
+/// choice, which avoids temporary and deprecated addresses where the system tells). A
+/// link-local gateway (`fe80::/10`, the usual IPv6 router address) is reached through the
+/// interface of the IPv6 default route whose next hop it is ([`scope_id_toward`]).
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr};
@@ -23,16 +32,21 @@ const PROBE_PORT: u16 = 5351;
 ///
 /// # Errors
 /// [`Error::LocalAddress`] when the socket cannot be bound or connected, typically because
-/// there is no route to `gateway`. An IPv6 link-local gateway (`fe80::/10`) needs a scope
-/// that an [`IpAddr`] does not carry, so it fails on most systems.
+/// there is no route to `gateway`. For IPv6 also [`Error::NoInterfaceToward`] (a
+/// link-local gateway that is not the default route's next hop, so its interface is
+/// unknown; use [`local_ipv6_address_toward`] with the scope) and
+/// [`Error::NoGlobalIpv6Address`] (only link-local addresses on that interface).
 pub fn local_address_toward(gateway: IpAddr) -> Result<IpAddr> {
-    let unspecified = match gateway {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    let gateway_v4 = match gateway.to_canonical() {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) => {
+            let scope_id = scope_id_toward(v6)?;
+            return local_ipv6_address_toward(v6, scope_id).map(IpAddr::V6);
+        }
     };
     let probe = || -> std::io::Result<IpAddr> {
-        let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0))?;
-        socket.connect(SocketAddr::new(gateway, PROBE_PORT))?;
+        let socket = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+        socket.connect(SocketAddr::from((gateway_v4, PROBE_PORT)))?;
         Ok(socket.local_addr()?.ip())
     };
     probe().map_err(|source| Error::LocalAddress { gateway, source })
@@ -41,6 +55,7 @@ pub fn local_address_toward(gateway: IpAddr) -> Result<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     // Only loopback targets here: a test must never touch the real gateway.
 

@@ -1,10 +1,18 @@
-//! [`AnnouncementListener`]: the gateway's unsolicited messages on 224.0.0.1:5350.
+//! [`AnnouncementListener`]: the gateway's unsolicited messages on 224.0.0.1:5350 and, for
+//! an IPv6 gateway, on `[ff02::1]:5350`.
 //!
 //! A NAT-PMP gateway multicasts its external address after a restart or an address change
 //! (RFC 6886 §3.2.1); a PCP server sends an unsolicited ANNOUNCE when it restarts (RFC 6887
-//! §14.1.3). miniupnpd does both. Only datagrams from the gateway's address are accepted.
+//! §14.1.3), to the all-hosts group of each family (and may unicast it to each client's
+//! own port, which [`Client`](super::Client) reads). miniupnpd 2.3.1 multicasts its ANNOUNCE
+//! on both. Only datagrams from the gateway's address are accepted, and for an IPv6 gateway
+//! also those from port 5351 of any link-local address on the joined link: a router sends to
+//! `ff02::1` from the link-local address the kernel picks, which need not be the one its
+//! route names (in the lab, miniupnpd's ANNOUNCE comes from `br0`'s EUI-64 address, not from
+//! `fe80::1`, the LAN hosts' gateway), and from a link-local one when the hosts know it by
+//! a global address.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
@@ -37,6 +45,8 @@ pub struct Announcement {
 pub struct AnnouncementListener {
     socket: UdpSocket,
     gateway: IpAddr,
+    /// For an IPv6 gateway, the interface index the group was joined on.
+    scope_id: u32,
     natpmp_epoch: EpochTracker,
     pcp_epoch: EpochTracker,
     last_address: Option<Ipv4Addr>,
@@ -44,36 +54,66 @@ pub struct AnnouncementListener {
 }
 
 impl AnnouncementListener {
-    /// Joins 224.0.0.1 on port 5350, on the interface that leads to `gateway` (an IPv4
-    /// address). The port is shared with other listeners on this host (SO_REUSEADDR and
-    /// SO_REUSEPORT).
+    /// Listens for `gateway`'s announcements on port 5350: for an IPv4 gateway, joins
+    /// 224.0.0.1 on the interface that leads to it; for an IPv6 one, joins `ff02::1` on the
+    /// interface that leads to it (a link-local gateway's is that of the IPv6 default route
+    /// through it, see [`AnnouncementListener::bind_v6`] to name it). The port is shared
+    /// with other listeners on this host (SO_REUSEADDR and SO_REUSEPORT).
+    ///
+    /// # Errors
+    /// [`ClientError::LocalAddress`] when the interface toward an IPv6 gateway is unknown;
+    /// [`ClientError::Io`] when the socket cannot be set up.
     pub async fn bind(gateway: IpAddr) -> Result<AnnouncementListener, ClientError> {
-        let IpAddr::V4(gateway_v4) = gateway else {
-            return Err(ClientError::Io {
-                what: format!("announcements from IPv6 gateway {gateway}"),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::Unsupported,
-                    "only IPv4 gateways announce on 224.0.0.1",
-                ),
-            });
+        let gateway_v6 = match gateway.to_canonical() {
+            IpAddr::V4(gateway_v4) => return AnnouncementListener::bind_v4(gateway_v4).await,
+            IpAddr::V6(gateway_v6) => gateway_v6,
         };
-        let interface = local_address_toward(gateway_v4)?;
-        let socket = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )
-        .map_err(io("cannot create the announcement socket"))?;
+        let local_address = |source| ClientError::LocalAddress { gateway, source };
+        let scope_id = match netinfo::scope_id_toward(gateway_v6).map_err(local_address)? {
+            0 => {
+                // A global gateway: the interface that holds our address toward it.
+                let local =
+                    netinfo::local_ipv6_address_toward(gateway_v6, 0).map_err(local_address)?;
+                netinfo::global_ipv6_addresses()
+                    .map_err(local_address)?
+                    .iter()
+                    .find(|candidate| candidate.address == local)
+                    .map_or(0, |candidate| candidate.index)
+            }
+            scope_id => scope_id,
+        };
+        AnnouncementListener::bind_v6(gateway_v6, scope_id).await
+    }
+
+    /// Listens for the PCP ANNOUNCEs of IPv6 `gateway` on `[ff02::1]:5350`, joined on the
+    /// interface with index `scope_id` (0: the system's choice).
+    ///
+    /// # Errors
+    /// [`ClientError::Io`] when the socket cannot be set up.
+    pub async fn bind_v6(
+        gateway: Ipv6Addr,
+        scope_id: u32,
+    ) -> Result<AnnouncementListener, ClientError> {
+        let socket = shared_socket(socket2::Domain::IPV6)?;
         socket
-            .set_reuse_address(true)
-            .map_err(io("cannot set SO_REUSEADDR"))?;
-        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+            .set_only_v6(true)
+            .map_err(io("cannot set IPV6_V6ONLY"))?;
+        let bind = SocketAddr::from((Ipv6Addr::UNSPECIFIED, crate::ANNOUNCE_PORT));
         socket
-            .set_reuse_port(true)
-            .map_err(io("cannot set SO_REUSEPORT"))?;
+            .bind(&bind.into())
+            .map_err(io(format!("cannot bind {bind} for announcements")))?;
         socket
-            .set_nonblocking(true)
-            .map_err(io("cannot make the socket non-blocking"))?;
+            .join_multicast_v6(&crate::ANNOUNCE_GROUP_V6, scope_id)
+            .map_err(io(format!(
+                "cannot join {} on interface {scope_id}",
+                crate::ANNOUNCE_GROUP_V6
+            )))?;
+        AnnouncementListener::from_socket(socket, IpAddr::V6(gateway), scope_id)
+    }
+
+    async fn bind_v4(gateway: Ipv4Addr) -> Result<AnnouncementListener, ClientError> {
+        let interface = local_address_toward(gateway)?;
+        let socket = shared_socket(socket2::Domain::IPV4)?;
         let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, crate::ANNOUNCE_PORT));
         socket
             .bind(&bind.into())
@@ -84,11 +124,20 @@ impl AnnouncementListener {
                 "cannot join {} on {interface}",
                 crate::ANNOUNCE_GROUP_V4
             )))?;
+        AnnouncementListener::from_socket(socket, IpAddr::V4(gateway), 0)
+    }
+
+    fn from_socket(
+        socket: socket2::Socket,
+        gateway: IpAddr,
+        scope_id: u32,
+    ) -> Result<AnnouncementListener, ClientError> {
         let socket = UdpSocket::from_std(socket.into())
             .map_err(io("cannot register the socket with tokio"))?;
         Ok(AnnouncementListener {
             socket,
             gateway,
+            scope_id,
             natpmp_epoch: EpochTracker::natpmp(),
             pcp_epoch: EpochTracker::pcp(),
             last_address: None,
@@ -112,7 +161,7 @@ impl AnnouncementListener {
                 .await
                 .map_err(io("cannot receive announcements"))?;
             let now = Instant::now();
-            if source.ip() != self.gateway {
+            if !self.is_from_gateway(source) {
                 self.ignored += 1;
                 tracing::debug!(%source, "ignored an announcement from another host");
                 continue;
@@ -164,6 +213,52 @@ impl AnnouncementListener {
     }
 }
 
+impl AnnouncementListener {
+    /// The gateway's own address; for an IPv6 gateway, also port 5351 of a link-local
+    /// address on the joined interface, where a router's `ff02::1` datagrams come from
+    /// (see the module documentation). Anyone on the link can forge either: an
+    /// announcement only makes the client ask again.
+    fn is_from_gateway(&self, source: SocketAddr) -> bool {
+        is_from_gateway(self.gateway, self.scope_id, source)
+    }
+}
+
+/// See [`AnnouncementListener::is_from_gateway`].
+fn is_from_gateway(gateway: IpAddr, scope_id: u32, source: SocketAddr) -> bool {
+    if source.ip().to_canonical() == gateway {
+        return true;
+    }
+    match (source, gateway) {
+        (SocketAddr::V6(source), IpAddr::V6(_)) => {
+            is_link_local(*source.ip())
+                && (scope_id == 0 || source.scope_id() == scope_id)
+                && source.port() == crate::SERVER_PORT
+        }
+        _ => false,
+    }
+}
+
+fn is_link_local(address: Ipv6Addr) -> bool {
+    (address.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// A non-blocking UDP socket of `domain` whose port other listeners may share.
+fn shared_socket(domain: socket2::Domain) -> Result<socket2::Socket, ClientError> {
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+        .map_err(io("cannot create the announcement socket"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(io("cannot set SO_REUSEADDR"))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(io("cannot set SO_REUSEPORT"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(io("cannot make the socket non-blocking"))?;
+    Ok(socket)
+}
+
 fn local_address_toward(gateway: Ipv4Addr) -> Result<Ipv4Addr, ClientError> {
     let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .map_err(io("cannot bind a probe socket"))?;
@@ -177,5 +272,36 @@ fn local_address_toward(gateway: Ipv4Addr) -> Result<Ipv4Addr, ClientError> {
     {
         IpAddr::V4(address) => Ok(address),
         IpAddr::V6(_) => Ok(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_are_taken_from_the_gateway_and_its_link_local_addresses() {
+        let source = |text: &str| text.parse::<SocketAddr>().unwrap();
+        let v4: IpAddr = "192.168.1.1".parse().unwrap();
+        assert!(is_from_gateway(v4, 0, source("192.168.1.1:5351")));
+        assert!(is_from_gateway(v4, 0, source("[::ffff:192.168.1.1]:5351")));
+        assert!(!is_from_gateway(v4, 0, source("192.168.1.66:5351")));
+
+        let link_local: IpAddr = "fe80::1".parse().unwrap();
+        let global: IpAddr = "2001:db8::1".parse().unwrap();
+        for gateway in [link_local, global] {
+            assert!(is_from_gateway(gateway, 2, source("[fe80::1%2]:5351")));
+            // The router's other link-local address, as miniupnpd sends from it.
+            assert!(is_from_gateway(
+                gateway,
+                2,
+                source("[fe80::342f:3cff:fecd:9593%2]:5351")
+            ));
+            // Another link, another port, a global stranger: no.
+            assert!(!is_from_gateway(gateway, 2, source("[fe80::9%3]:5351")));
+            assert!(!is_from_gateway(gateway, 2, source("[fe80::9%2]:40000")));
+            assert!(!is_from_gateway(gateway, 2, source("[2001:db8::66]:5351")));
+        }
+        assert!(is_from_gateway(global, 2, source("[2001:db8::1]:5351")));
     }
 }

@@ -5,8 +5,15 @@
 //! once) and drop datagrams from any other source before they reach us; the sans-IO
 //! [`Transaction`] validates everything else (opcode, nonce, mapping fields) and counts what it
 //! ignores.
+//!
+//! Over IPv6 only PCP is spoken (NAT-PMP is IPv4 only). The socket is bound to this host's
+//! *global* address toward the gateway, not the kernel's link-local choice toward a
+//! link-local router: a PCP MAP's internal address is the request's source, and a pinhole
+//! for a link-local address would let nothing in. A link-local gateway is reached through
+//! its interface (the scope id). A PCP server's unsolicited ANNOUNCE sent to the client's
+//! own port (RFC 6887 §14.1.3) is read during the next exchange and its epoch checked.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +54,15 @@ pub struct ClientConfig {
     pub pcp_schedule: Schedule,
     /// An upper bound on each operation, whatever the schedules say.
     pub timeout: Option<Duration>,
+    /// For an IPv6 link-local gateway (`fe80::/10`): the index of the interface to reach it
+    /// through. `None`: the interface of the IPv6 default route whose next hop it is
+    /// ([`netinfo::scope_id_toward`]). Ignored for other gateways.
+    pub scope_id: Option<u32>,
+    /// The address to send from, which PCP also names as the client's (and the mapping's
+    /// internal) address. `None`: for IPv4 the kernel's choice; for IPv6 the global address
+    /// toward the gateway ([`netinfo::local_ipv6_address_toward`]), so that a MAP opens a
+    /// pinhole for an address peers can reach.
+    pub local_address: Option<IpAddr>,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +73,8 @@ impl Default for ClientConfig {
             natpmp_schedule: Schedule::natpmp_rfc(),
             pcp_schedule: Schedule::pcp_rfc(),
             timeout: None,
+            scope_id: None,
+            local_address: None,
         }
     }
 }
@@ -201,15 +219,67 @@ impl Client {
     }
 
     /// A client for `gateway` with `config`.
+    ///
+    /// An IPv6 gateway (a link-local router address included) is spoken to in PCP only; its
+    /// interface and this host's address toward it come from `config` or, by default, from
+    /// the routing table and the interfaces (see [`ClientConfig::scope_id`] and
+    /// [`ClientConfig::local_address`]).
+    ///
+    /// # Errors
+    /// [`ClientError::NatPmpOverIpv6`] when `config` forces NAT-PMP toward an IPv6 gateway;
+    /// [`ClientError::LocalAddress`] when this host's IPv6 address toward it is unknown;
+    /// [`ClientError::Io`] when the socket cannot be bound or connected.
     pub async fn with_config(gateway: IpAddr, config: ClientConfig) -> Result<Client, ClientError> {
-        let server = SocketAddr::new(gateway, config.server_port);
-        let bind: SocketAddr = match gateway {
-            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        // An IPv4-mapped gateway is an IPv4 gateway, NAT-PMP and all.
+        let gateway = gateway.to_canonical();
+        let (server, bind) = match gateway {
+            IpAddr::V4(_) => (
+                SocketAddr::new(gateway, config.server_port),
+                SocketAddr::new(
+                    config
+                        .local_address
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    0,
+                ),
+            ),
+            IpAddr::V6(gateway_v6) => {
+                let scope_id = if is_link_local(gateway_v6) {
+                    match config.scope_id {
+                        Some(scope_id) => scope_id,
+                        None => netinfo::scope_id_toward(gateway_v6)
+                            .map_err(|source| ClientError::LocalAddress { gateway, source })?,
+                    }
+                } else {
+                    0
+                };
+                let server = SocketAddrV6::new(gateway_v6, config.server_port, 0, scope_id);
+                if config.version == VersionChoice::NatPmp {
+                    return Err(ClientError::NatPmpOverIpv6 {
+                        gateway: server.into(),
+                    });
+                }
+                let local = match config.local_address {
+                    Some(IpAddr::V6(local)) => local,
+                    Some(IpAddr::V4(local)) => {
+                        return Err(ClientError::Io {
+                            what: format!("cannot reach IPv6 gateway {server} from {local}"),
+                            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+                        });
+                    }
+                    None => netinfo::local_ipv6_address_toward(gateway_v6, scope_id)
+                        .map_err(|source| ClientError::LocalAddress { gateway, source })?,
+                };
+                // A link-local source (given by the caller) needs the same scope.
+                let local_scope = if is_link_local(local) { scope_id } else { 0 };
+                (
+                    SocketAddr::V6(server),
+                    SocketAddr::V6(SocketAddrV6::new(local, 0, 0, local_scope)),
+                )
+            }
         };
-        let socket = UdpSocket::bind(bind)
-            .await
-            .map_err(io("cannot bind a UDP socket for NAT-PMP/PCP"))?;
+        let socket = UdpSocket::bind(bind).await.map_err(io(format!(
+            "cannot bind a UDP socket for NAT-PMP/PCP on {bind}"
+        )))?;
         socket
             .connect(server)
             .await
@@ -295,7 +365,7 @@ impl Client {
             Ok(answer) => Some(answer),
             Err(Failure::Transaction(TransactionError::Rejected { answer, .. })) => Some(*answer),
             Err(Failure::Transaction(TransactionError::UnsupportedVersion { .. }))
-                if self.config.version == VersionChoice::Auto =>
+                if self.config.version == VersionChoice::Auto && self.natpmp_allowed() =>
             {
                 tracing::debug!(gateway = %self.gateway, "no PCP here; asking with NAT-PMP");
                 self.set_version(Version::NatPmp);
@@ -390,6 +460,11 @@ impl Client {
             }) => self.usable_address(IpAddr::V4(*external_address), Version::NatPmp),
             _ => Err(self.bad_answer(&Operation::ExternalAddress, "no address in the answer")),
         }
+    }
+
+    /// NAT-PMP is IPv4 only: never negotiated down to over IPv6.
+    fn natpmp_allowed(&self) -> bool {
+        self.gateway.is_ipv4()
     }
 
     fn set_version(&self, version: Version) {
@@ -709,7 +784,7 @@ impl Client {
             Err(ClientError::Refused {
                 code: crate::AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized),
                 ..
-            }) if self.config.version != VersionChoice::Pcp => {
+            }) if self.config.version != VersionChoice::Pcp && self.natpmp_allowed() => {
                 tracing::debug!(
                     "PCP refused the deletion without the mapping's nonce; trying NAT-PMP"
                 );
@@ -742,7 +817,10 @@ impl Client {
                         None => Decision::GiveUp,
                     };
                     match decision {
-                        Decision::Retry(next) if self.config.version == VersionChoice::Auto => {
+                        Decision::Retry(next)
+                            if self.config.version == VersionChoice::Auto
+                                && (next == Version::Pcp || self.natpmp_allowed()) =>
+                        {
                             tracing::debug!(from = %version, to = %next, "gateway asked for another version");
                         }
                         Decision::Retry(_) | Decision::GiveUp | Decision::Accept => {
@@ -782,14 +860,23 @@ impl Client {
     }
 
     fn check_epoch(&self, answer: &Answer) -> bool {
-        let version = answer.response.version();
+        self.check_epoch_of(
+            answer.response.version(),
+            answer.received_at,
+            answer.response.epoch(),
+        )
+    }
+
+    /// Feeds an epoch the gateway sent at `received_at` to the version's tracker; true (and
+    /// an [`Event::EpochReset`]) when it shows that the gateway lost its state.
+    fn check_epoch_of(&self, version: Version, received_at: Instant, epoch: u32) -> bool {
         let check = match self.state.lock() {
             Ok(mut state) => {
                 let tracker = match version {
                     Version::NatPmp => &mut state.natpmp_epoch,
                     Version::Pcp => &mut state.pcp_epoch,
                 };
-                tracker.check(answer.received_at, answer.response.epoch())
+                tracker.check(received_at, epoch)
             }
             Err(_) => EpochCheck::First,
         };
@@ -990,6 +1077,9 @@ impl Client {
                                 crate::DatagramVerdict::Ignored(reason) => ignored = Some(reason),
                             }
                         }
+                        if ignored.is_some() && self.note_announce(data, received_at) {
+                            ignored = None;
+                        }
                         if let Some(reason) = ignored {
                             self.ignored.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(%reason, %source, "ignored a datagram");
@@ -1033,6 +1123,23 @@ impl Client {
                     }
                 }
             }
+        }
+    }
+
+    /// Checks the epoch of a PCP ANNOUNCE the gateway sent unsolicited to this socket (RFC
+    /// 6887 §14.1.3: a server that restarted tells its clients); false for anything else.
+    /// The socket is connected, so the datagram came from the gateway's port 5351.
+    fn note_announce(&self, data: &[u8], received_at: Instant) -> bool {
+        match crate::decode_any(data) {
+            Ok(AnyResponse::Pcp(response))
+                if matches!(response.data, pcp::ResponseData::Announce)
+                    && response.result.is_success() =>
+            {
+                tracing::debug!(gateway = %self.gateway, epoch = response.epoch, "unsolicited ANNOUNCE");
+                self.check_epoch_of(Version::Pcp, received_at, response.epoch);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1118,6 +1225,10 @@ fn is_transient(error: &std::io::Error) -> bool {
 /// A requested lifetime in whole seconds for the wire: at least 1 (0 would delete).
 fn lifetime_secs(lifetime: Duration) -> u32 {
     u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1)
+}
+
+fn is_link_local(address: Ipv6Addr) -> bool {
+    (address.segments()[0] & 0xffc0) == 0xfe80
 }
 
 fn random_nonce() -> Nonce {

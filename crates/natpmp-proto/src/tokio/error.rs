@@ -70,6 +70,24 @@ pub enum ClientError {
         /// The address it sent.
         reported: std::net::IpAddr,
     },
+    /// NAT-PMP was asked for (`VersionChoice::NatPmp`) with an IPv6 gateway: NAT-PMP is
+    /// IPv4 only (RFC 6886), and over IPv6 only PCP is spoken.
+    #[error("gateway {gateway} is an ipv6 address and nat-pmp works over ipv4 only")]
+    NatPmpOverIpv6 {
+        /// The gateway asked.
+        gateway: SocketAddr,
+    },
+    /// This host's address toward an IPv6 gateway could not be found: the interface of a
+    /// link-local gateway is unknown (it is not the default route's next hop and no
+    /// `ClientConfig::scope_id` was given), or that interface has no global address.
+    #[error("cannot find this host's address toward gateway {gateway}: {source}")]
+    LocalAddress {
+        /// The gateway asked.
+        gateway: std::net::IpAddr,
+        /// What netinfo could not find.
+        #[source]
+        source: netinfo::Error,
+    },
     /// The request could not be encoded (e.g. an invalid option).
     #[error("cannot encode the request: {0}")]
     Encode(#[from] EncodeError),

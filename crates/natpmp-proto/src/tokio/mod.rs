@@ -17,7 +17,29 @@
 //!
 //! # Layout
 //! - [`Client`], [`ClientConfig`], [`Mapping`], [`ClientError`]: requests and answers.
-//! - [`AnnouncementListener`]: the gateway's unsolicited announcements (224.0.0.1:5350).
+//! - [`AnnouncementListener`]: the gateway's unsolicited announcements (224.0.0.1:5350,
+//!   `[ff02::1]:5350`).
+//!
+//! # IPv6
+//!
+//! Toward an IPv6 gateway (its link-local address, as the IPv6 default route names it, or a
+//! global one) the client speaks PCP only: a MAP opens a pinhole for this host's global
+//! address, and the answer's external address is that same address (no NAT).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), natpmp_proto::tokio::ClientError> {
+//! use std::net::IpAddr;
+//! use std::time::Duration;
+//! use natpmp_proto::Protocol;
+//! use natpmp_proto::tokio::Client;
+//!
+//! // The interface comes from the default route through fe80::1, the source address is
+//! // the host's global address on it.
+//! let client = Client::new("fe80::1".parse().unwrap()).await?;
+//! let pinhole = client.map(Protocol::Tcp, 8080, 8080, Duration::from_secs(3600)).await?;
+//! assert_eq!(pinhole.external_address, client.client_address());
+//! # Ok(()) }
+//! ```
 
 mod announce;
 mod client;
