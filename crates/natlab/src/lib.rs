@@ -56,7 +56,7 @@ pub mod zoo;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -69,8 +69,8 @@ use nix::unistd::Pid;
 
 pub use error::{LabError, Result};
 pub use netns::Host;
-pub use probe::{wan_tcp_exchange, wan_udp_exchange};
-pub use router::{Redirection, Transport};
+pub use probe::{wan_tcp_exchange, wan_tcp_exchange_v6, wan_udp_exchange, wan_udp_exchange_v6};
+pub use router::{Pinhole, Redirection, Transport};
 
 use netns::{ip, run_checked};
 use router::{LAN_BRIDGE, MINIUPNPD_CHAINS, WAN_INTERFACE};
@@ -82,6 +82,20 @@ pub const ROUTER_LAN_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 pub const ROUTER_WAN_ADDRESS: Ipv4Addr = Ipv4Addr::new(44, 0, 0, 1);
 /// The WAN ("internet") host's address.
 pub const WAN_HOST_ADDRESS: Ipv4Addr = Ipv4Addr::new(44, 0, 0, 2);
+/// The LAN's IPv6 prefix (a /64; a documentation prefix, RFC 3849, global-looking like the
+/// prefix a provider delegates to a home router). LAN hosts are `::10`, `::11`, ... in it.
+pub const LAN_PREFIX_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 1, 0, 0, 0, 0);
+/// The router's global IPv6 address on the LAN (`2001:db8:77:1::1`): where LAN hosts send
+/// PCP requests over IPv6, and the address miniupnpd gives UPnP control points.
+pub const ROUTER_LAN_ADDRESS_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 1, 0, 0, 0, 1);
+/// The router's link-local IPv6 address on the LAN (`fe80::1` on `br0`): the LAN hosts'
+/// IPv6 default route goes via it, as a route learned from a router advertisement would.
+pub const ROUTER_LAN_LINK_LOCAL_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// The router's IPv6 address on its WAN link (`2001:db8:77::1`).
+pub const ROUTER_WAN_ADDRESS_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 1);
+/// The WAN ("internet") host's IPv6 address (`2001:db8:77::2`); it routes the LAN prefix via
+/// [`ROUTER_WAN_ADDRESS_V6`].
+pub const WAN_HOST_ADDRESS_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 2);
 /// The NAT-PMP/PCP server port.
 pub const NATPMP_PORT: u16 = 5351;
 /// miniupnpd's HTTP (UPnP description and control) port in the lab.
@@ -126,6 +140,12 @@ pub struct LabConfig {
     /// 1,000 rules is most of its work (a request takes 60-100 ms instead of ~14 ms): the
     /// benchmarks turn it off.
     pub router_debug_log: bool,
+    /// Dual stack: IPv6 on every link beside IPv4 (the default). LAN hosts get an address in
+    /// [`LAN_PREFIX_V6`] and a default route via [`ROUTER_LAN_LINK_LOCAL_V6`]; the router
+    /// forwards IPv6 without NAT, its firewall drops new connections from the WAN unless a
+    /// pinhole (UPnP `WANIPv6FirewallControl` or PCP MAP over IPv6) lets them in. Off, the
+    /// lab has no global IPv6 address or route and miniupnpd runs with `ipv6_disable=yes`.
+    pub ipv6: bool,
     /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
     pub name: Option<String>,
 }
@@ -141,6 +161,7 @@ impl Default for LabConfig {
             impairable_lan: false,
             min_lifetime: 120,
             router_debug_log: true,
+            ipv6: true,
             name: None,
         }
     }
@@ -228,15 +249,29 @@ impl Lab {
             path: dir.clone(),
             source,
         })?;
-        let host = |suffix: &str, address, interface: &str| Host {
+        let ipv6 = config.ipv6;
+        let host = |suffix: &str, address, address_v6, interface: &str| Host {
             netns: format!("natlab-{id}-{suffix}"),
             address,
+            address_v6: ipv6.then_some(address_v6),
             interface: interface.to_owned(),
         };
-        let router = host("rtr", ROUTER_WAN_ADDRESS, WAN_INTERFACE);
-        let wan = host("wan", WAN_HOST_ADDRESS, "eth0");
+        let router = host(
+            "rtr",
+            ROUTER_WAN_ADDRESS,
+            ROUTER_WAN_ADDRESS_V6,
+            WAN_INTERFACE,
+        );
+        let wan = host("wan", WAN_HOST_ADDRESS, WAN_HOST_ADDRESS_V6, "eth0");
         let lans = (0..config.lan_hosts)
-            .map(|i| host(&format!("lan{i}"), lan_host_address(i), "eth0"))
+            .map(|i| {
+                host(
+                    &format!("lan{i}"),
+                    lan_host_address(i),
+                    lan_host_address_v6(i),
+                    "eth0",
+                )
+            })
             .collect();
         let mut lab = Lab {
             id,
@@ -276,6 +311,7 @@ impl Lab {
             lans.push(Host {
                 netns: format!("natlab-{name}-lan{}", lans.len()),
                 address: lan_host_address(lans.len()),
+                address_v6: Some(lan_host_address_v6(lans.len())),
                 interface: "eth0".to_owned(),
             });
         }
@@ -286,11 +322,13 @@ impl Lab {
             router: Host {
                 netns: router_ns,
                 address: ROUTER_WAN_ADDRESS,
+                address_v6: Some(ROUTER_WAN_ADDRESS_V6),
                 interface: WAN_INTERFACE.to_owned(),
             },
             wan: Host {
                 netns: format!("natlab-{name}-wan"),
                 address: WAN_HOST_ADDRESS,
+                address_v6: Some(WAN_HOST_ADDRESS_V6),
                 interface: "eth0".to_owned(),
             },
             lans,
@@ -355,6 +393,29 @@ impl Lab {
         SocketAddrV4::new(self.external_address(), port)
     }
 
+    /// The router's global IPv6 address on the LAN ([`ROUTER_LAN_ADDRESS_V6`]), the address
+    /// LAN hosts send PCP requests to over IPv6; `None` without [`LabConfig::ipv6`].
+    pub fn router_lan_address_v6(&self) -> Option<Ipv6Addr> {
+        self.config.ipv6.then_some(ROUTER_LAN_ADDRESS_V6)
+    }
+
+    /// The router's link-local IPv6 address on the LAN ([`ROUTER_LAN_LINK_LOCAL_V6`], scope:
+    /// the LAN host's `eth0`), the LAN hosts' IPv6 gateway; `None` without [`LabConfig::ipv6`].
+    ///
+    /// A PCP request sent to it goes out from the host's link-local address unless the socket
+    /// is bound to the host's global address, and miniupnpd then answers `ADDRESS_MISMATCH`
+    /// for a request naming the global address.
+    pub fn router_link_local_v6(&self) -> Option<Ipv6Addr> {
+        self.config.ipv6.then_some(ROUTER_LAN_LINK_LOCAL_V6)
+    }
+
+    /// The router's IPv6 address on its WAN link ([`ROUTER_WAN_ADDRESS_V6`]); `None` without
+    /// [`LabConfig::ipv6`]. With no IPv6 NAT, a pinhole is reached at the LAN host's own
+    /// address ([`Host::address_v6`]), not at this one.
+    pub fn wan_address_v6(&self) -> Option<Ipv6Addr> {
+        self.config.ipv6.then_some(ROUTER_WAN_ADDRESS_V6)
+    }
+
     /// The directory holding miniupnpd's configuration, pid, lease and log files.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -372,6 +433,18 @@ impl Lab {
             &["list", "chain", "inet", "filter", "prerouting_miniupnpd"],
         )?;
         Ok(router::parse_redirections(&String::from_utf8_lossy(
+            &output.stdout,
+        )))
+    }
+
+    /// The IPv6 pinholes the router holds right now, read from its nftables rules (chain
+    /// `inet filter miniupnpd`, where miniupnpd 2.3 puts both its IPv4 filter rules, which are
+    /// skipped here, and its IPv6 pinholes, whether UPnP `AddPinhole` or PCP MAP made them).
+    pub fn pinholes(&self) -> Result<Vec<Pinhole>> {
+        let output = self
+            .router
+            .exec("nft", &["list", "chain", "inet", "filter", "miniupnpd"])?;
+        Ok(router::parse_pinholes(&String::from_utf8_lossy(
             &output.stdout,
         )))
     }
@@ -448,15 +521,33 @@ impl Lab {
         }
     }
 
-    /// Removes the default route of a LAN host (the host keeps its address and link).
+    /// Removes the default routes of a LAN host, IPv4 and IPv6 (the host keeps its addresses
+    /// and link).
     pub fn remove_default_route(&self, lan: &Host) -> Result<()> {
-        lan.exec("ip", &["route", "del", "default"]).map(|_| ())
+        lan.exec("ip", &["route", "del", "default"])?;
+        if lan.address_v6.is_some() && self.config.lan_default_route {
+            lan.exec("ip", &["-6", "route", "del", "default"])?;
+        }
+        Ok(())
     }
 
     fn build(&mut self) -> Result<()> {
+        let ipv6 = self.config.ipv6;
         for host in self.all_hosts() {
             ip(&["netns", "add", &host.netns])?;
             ip(&["-n", &host.netns, "link", "set", "lo", "up"])?;
+            if ipv6 {
+                // Before any interface exists, so every one (link-local addresses included) is
+                // usable at once instead of after a second of duplicate address detection.
+                host.exec(
+                    "sh",
+                    &[
+                        "-c",
+                        "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; \
+                         echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
+                    ],
+                )?;
+            }
         }
         let rtr = self.router.netns.clone();
         ip(&[
@@ -482,8 +573,15 @@ impl Lab {
             "dev",
             WAN_INTERFACE,
         ])?;
+        if ipv6 {
+            add_v6(&rtr, &format!("{ROUTER_WAN_ADDRESS_V6}/64"), WAN_INTERFACE)?;
+        }
         ip(&["-n", &rtr, "link", "set", WAN_INTERFACE, "up"])?;
         ip(&["-n", &rtr, "link", "add", LAN_BRIDGE, "type", "bridge"])?;
+        if ipv6 {
+            add_v6(&rtr, &format!("{ROUTER_LAN_ADDRESS_V6}/64"), LAN_BRIDGE)?;
+            add_v6(&rtr, &format!("{ROUTER_LAN_LINK_LOCAL_V6}/64"), LAN_BRIDGE)?;
+        }
         ip(&[
             "-n",
             &rtr,
@@ -495,6 +593,21 @@ impl Lab {
         ])?;
         ip(&["-n", &rtr, "link", "set", LAN_BRIDGE, "up"])?;
         configure_host(&self.wan, &format!("{WAN_HOST_ADDRESS}/24"), None)?;
+        if ipv6 {
+            let wan = self.wan.netns.as_str();
+            add_v6(wan, &format!("{WAN_HOST_ADDRESS_V6}/64"), "eth0")?;
+            // The "provider" routes the LAN's prefix to the router, as it would a delegated one.
+            ip(&[
+                "-n",
+                wan,
+                "-6",
+                "route",
+                "add",
+                &format!("{LAN_PREFIX_V6}/64"),
+                "via",
+                &ROUTER_WAN_ADDRESS_V6.to_string(),
+            ])?;
+        }
 
         for index in 0..self.lans.len() {
             let port = format!("lan{index}");
@@ -521,10 +634,33 @@ impl Lab {
             ip(&["-n", &rtr, "link", "set", &port, "up"])?;
             let gateway = self.config.lan_default_route.then_some(ROUTER_LAN_ADDRESS);
             configure_host(&lan, &format!("{}/24", lan.address), gateway)?;
+            if let Some(address) = lan.address_v6 {
+                add_v6(&lan.netns, &format!("{address}/64"), "eth0")?;
+                if self.config.lan_default_route {
+                    ip(&[
+                        "-n",
+                        &lan.netns,
+                        "-6",
+                        "route",
+                        "add",
+                        "default",
+                        "via",
+                        &ROUTER_LAN_LINK_LOCAL_V6.to_string(),
+                        "dev",
+                        "eth0",
+                    ])?;
+                }
+            }
         }
 
         self.router
             .exec("sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
+        if ipv6 {
+            self.router.exec(
+                "sh",
+                &["-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"],
+            )?;
+        }
         let ruleset_path = self.dir.join("ruleset.nft");
         write_file(&ruleset_path, &router::ruleset())?;
         self.router
@@ -542,6 +678,7 @@ impl Lab {
             min_lifetime: self.config.min_lifetime,
             lease_file: &lease_file,
             uuid: &uuid,
+            ipv6,
         });
         write_file(&self.dir.join("miniupnpd.conf"), &conf)?;
         self.start_daemon()
@@ -801,6 +938,19 @@ impl Drop for Lab {
 
 fn lan_host_address(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(192, 168, 77, 10 + index as u8)
+}
+
+fn lan_host_address_v6(index: usize) -> Ipv6Addr {
+    let [a, b, c, d, ..] = LAN_PREFIX_V6.segments();
+    Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0x10 + index as u16)
+}
+
+/// Adds an IPv6 address with no duplicate address detection (usable at once).
+fn add_v6(netns: &str, cidr: &str, interface: &str) -> Result<()> {
+    ip(&[
+        "-n", netns, "-6", "addr", "add", cidr, "dev", interface, "nodad",
+    ])
+    .map(|_| ())
 }
 
 fn configure_host(host: &Host, cidr: &str, gateway: Option<Ipv4Addr>) -> Result<()> {

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
 
@@ -19,6 +19,7 @@ use crate::error::{LabError, Result, io_err};
 pub struct Host {
     pub(crate) netns: String,
     pub(crate) address: Ipv4Addr,
+    pub(crate) address_v6: Option<Ipv6Addr>,
     pub(crate) interface: String,
 }
 
@@ -32,6 +33,16 @@ impl Host {
     /// router host).
     pub fn address(&self) -> Ipv4Addr {
         self.address
+    }
+
+    /// The host's global IPv6 address on its link toward the router (the router's WAN-side
+    /// IPv6 address for the router host), or `None` in a lab built without IPv6
+    /// ([`LabConfig::ipv6`](crate::LabConfig::ipv6)).
+    ///
+    /// A LAN host's address is in [`LAN_PREFIX_V6`](crate::LAN_PREFIX_V6)`/64`: the address the
+    /// WAN host connects to once a pinhole is open (there is no IPv6 NAT in the lab).
+    pub fn address_v6(&self) -> Option<Ipv6Addr> {
+        self.address_v6
     }
 
     /// The name of the host's interface toward the router (inside its namespace).

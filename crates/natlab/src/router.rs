@@ -1,8 +1,8 @@
 //! The router's configuration files and state: the nftables ruleset miniupnpd needs, its
-//! configuration file, and the parser for the redirections it installs.
+//! configuration file, and the parsers for the redirections and pinholes it installs.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 /// The router's interface toward the LAN hosts (a bridge over one port per LAN host).
@@ -17,6 +17,12 @@ pub(crate) const WAN_INTERFACE: &str = "wan0";
 /// Traffic between LAN hosts is accepted: where `br_netfilter` is loaded (as on hosts that
 /// run containers), bridged frames pass the `forward` hook too, and its drop policy would
 /// cut LAN hosts off from each other, multicast searches included.
+///
+/// The table is `inet`, so the same forward policy is the IPv6 firewall of a dual-stack lab:
+/// IPv6 is routed without NAT (the masquerade rule is IPv4 only), new connections from the
+/// WAN are dropped unless a pinhole rule of miniupnpd's in chain `miniupnpd` accepts them,
+/// and ICMPv6 errors pass (RFC 4890; neighbour discovery is not forwarded traffic and the
+/// ruleset has no input chain, so it is never filtered).
 pub(crate) fn ruleset() -> String {
     format!(
         r#"table inet filter {{
@@ -24,6 +30,7 @@ pub(crate) fn ruleset() -> String {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     iifname "{LAN_BRIDGE}" oifname "{LAN_BRIDGE}" accept
+    icmpv6 type {{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }} accept
     jump miniupnpd
     iifname "{LAN_BRIDGE}" oifname "{WAN_INTERFACE}" accept
   }}
@@ -36,7 +43,7 @@ pub(crate) fn ruleset() -> String {
   chain postrouting {{
     type nat hook postrouting priority 100; policy accept;
     jump postrouting_miniupnpd
-    oifname "{WAN_INTERFACE}" masquerade
+    meta nfproto ipv4 oifname "{WAN_INTERFACE}" masquerade
   }}
   chain prerouting_miniupnpd {{
   }}
@@ -60,12 +67,27 @@ pub(crate) struct DaemonConfig<'a> {
     pub(crate) min_lifetime: u32,
     pub(crate) lease_file: &'a str,
     pub(crate) uuid: &'a str,
+    pub(crate) ipv6: bool,
 }
 
 /// Renders miniupnpd.conf. The external address is not set: miniupnpd reads it from the WAN
 /// interface, so changing that address (and signalling the daemon) changes what it reports.
+///
+/// With IPv6, `ipv6_listening_ip` stays unset: miniupnpd then gives UPnP control points
+/// `br0`'s global address ([`crate::ROUTER_LAN_ADDRESS_V6`]) and answers PCP on `[::]:5351`,
+/// so also at the router's link-local address, the LAN hosts' gateway. Set, it would bind
+/// both its HTTP and its PCP socket to that one address, and a PCP request to the gateway
+/// `fe80::1` would go unanswered. The IGDv2 description, which holds
+/// `WANIPv6FirewallControl:1`, is what Debian's build serves anyway and is asked for
+/// explicitly. The `allow`/`deny` rules are IPv4 only: miniupnpd 2.3.1 applies none of them
+/// to pinholes (it refuses UPnP pinholes to ports below 1024 by a fixed check, PCP ones not).
 pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let ipv6 = if config.ipv6 {
+        ""
+    } else {
+        "ipv6_disable=yes\n"
+    };
     format!(
         "ext_ifname={WAN_INTERFACE}\n\
          listening_ip={LAN_BRIDGE}\n\
@@ -79,6 +101,8 @@ pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
          min_lifetime={min}\n\
          max_lifetime=86400\n\
          notify_interval=30\n\
+         force_igd_desc_v1=no\n\
+         {ipv6}\
          allow {lo}-{hi} 192.168.77.0/24 1-65535\n\
          deny 0-65535 0.0.0.0/0 0-65535\n",
         natpmp = yes_no(config.natpmp),
@@ -107,6 +131,24 @@ impl fmt::Display for Transport {
             Transport::Udp => "udp",
         })
     }
+}
+
+/// One IPv6 pinhole the router holds: a rule of miniupnpd's that lets new inbound
+/// connections from the WAN through to a LAN host's own IPv6 address and port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pinhole {
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// The only remote host let in, or `None` for any (UPnP `RemoteHost` empty, and every
+    /// PCP MAP pinhole). miniupnpd 2.3.1 turns a `RemoteHost` of `::` into a rule matching
+    /// the source address `::` (so nothing), which shows here as `Some(::)`.
+    pub remote_address: Option<Ipv6Addr>,
+    /// The only remote port let in, or `None` for any.
+    pub remote_port: Option<u16>,
+    /// The LAN host's IPv6 address.
+    pub internal_address: Ipv6Addr,
+    /// The port on the LAN host.
+    pub internal_port: u16,
 }
 
 /// One port redirection the router holds (a DNAT rule miniupnpd installed).
@@ -164,6 +206,61 @@ fn parse_rule(line: &str) -> Option<Redirection> {
         internal_address: address.parse().ok()?,
         internal_port: port.parse().ok()?,
     })
+}
+
+/// Parses `nft list chain inet filter miniupnpd` output into pinholes.
+///
+/// miniupnpd 2.3 (nftables backend) matches IPv6 fields by raw offsets into the network
+/// header: `@nh,192,128` is the destination address, `@nh,64,128` the source address (only
+/// with a remote host), `@nh,48,8` the next header, e.g.
+/// `iif "wan0" th dport 4000 @nh,192,128 0x20010db8007700010000000000000010 @nh,48,8 0x6 accept`.
+/// Its IPv4 filter rules (`@nh,128,32`, `@nh,72,8`) in the same chain are skipped.
+pub(crate) fn parse_pinholes(listing: &str) -> Vec<Pinhole> {
+    listing.lines().filter_map(parse_pinhole).collect()
+}
+
+fn parse_pinhole(line: &str) -> Option<Pinhole> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |key: &str| {
+        words
+            .iter()
+            .position(|w| *w == key)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    if !words.contains(&"accept") {
+        return None;
+    }
+    let internal_address = after("@nh,192,128").and_then(parse_hex_v6)?;
+    let transport = match after("@nh,48,8")? {
+        "0x6" | "6" | "tcp" => Transport::Tcp,
+        "0x11" | "17" | "udp" => Transport::Udp,
+        _ => return None,
+    };
+    let remote_address = match after("@nh,64,128") {
+        Some(hex) => Some(parse_hex_v6(hex)?),
+        None => None,
+    };
+    let remote_port = match after("sport") {
+        Some(port) => Some(port.parse().ok()?),
+        None => None,
+    };
+    Some(Pinhole {
+        transport,
+        remote_address,
+        remote_port,
+        internal_address,
+        internal_port: after("dport")?.parse().ok()?,
+    })
+}
+
+/// `0x2001...` (nft prints a 128-bit payload match as hex without leading zeros).
+fn parse_hex_v6(hex: &str) -> Option<Ipv6Addr> {
+    let digits = hex.strip_prefix("0x")?;
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    u128::from_str_radix(digits, 16).ok().map(Ipv6Addr::from)
 }
 
 #[cfg(test)]
@@ -228,10 +325,83 @@ mod tests {
             min_lifetime: 5,
             lease_file: "/tmp/x/leases",
             uuid: "u",
+            ipv6: true,
         });
         assert!(conf.contains("enable_natpmp=no\n"));
         assert!(conf.contains("enable_upnp=yes\n"));
         assert!(conf.contains("allow 2000-3000 192.168.77.0/24 1-65535\n"));
         assert!(conf.contains("min_lifetime=5\n"));
+        assert!(conf.contains("force_igd_desc_v1=no\n"));
+        assert!(!conf.contains("ipv6_disable"));
+    }
+
+    #[test]
+    fn ipv4_only_conf_disables_ipv6() {
+        let conf = miniupnpd_conf(&DaemonConfig {
+            natpmp: true,
+            upnp: true,
+            external_ports: 1024..=65535,
+            min_lifetime: 120,
+            lease_file: "/tmp/x/leases",
+            uuid: "u",
+            ipv6: false,
+        });
+        assert!(conf.contains("ipv6_disable=yes\n"));
+        assert!(!conf.contains("ipv6_listening_ip"));
+    }
+
+    #[test]
+    fn parses_miniupnpd_pinholes_and_skips_ipv4_rules() {
+        // As miniupnpd 2.3.1 wrote them in the lab: UPnP AddPinhole with a remote host, with
+        // none, with `::`, a PCP MAP pinhole, and the filter rule of an IPv4 mapping.
+        let listing = r#"table inet filter {
+	chain miniupnpd {
+		iif "wan0" th dport 4000 @nh,192,128 0x20010db8007700010000000000000010 @nh,64,128 0x20010db8007700000000000000000002 @nh,48,8 0x6 accept
+		iif "wan0" th dport 4001 @nh,192,128 0x20010db8007700010000000000000010 @nh,48,8 0x11 accept
+		iif "wan0" th dport 4002 @nh,192,128 0x20010db8007700010000000000000011 @nh,64,128 0x0 @nh,48,8 0x11 accept
+		iif "wan0" th dport 4500 @nh,128,32 0xc0a84d0a @nh,72,8 0x6 accept
+	}
+}"#;
+        let lan: Ipv6Addr = "2001:db8:77:1::10".parse().unwrap();
+        assert_eq!(
+            parse_pinholes(listing),
+            vec![
+                Pinhole {
+                    transport: Transport::Tcp,
+                    remote_address: Some("2001:db8:77::2".parse().unwrap()),
+                    remote_port: None,
+                    internal_address: lan,
+                    internal_port: 4000,
+                },
+                Pinhole {
+                    transport: Transport::Udp,
+                    remote_address: None,
+                    remote_port: None,
+                    internal_address: lan,
+                    internal_port: 4001,
+                },
+                Pinhole {
+                    transport: Transport::Udp,
+                    remote_address: Some(Ipv6Addr::UNSPECIFIED),
+                    remote_port: None,
+                    internal_address: "2001:db8:77:1::11".parse().unwrap(),
+                    internal_port: 4002,
+                },
+            ]
+        );
+        assert!(parse_redirections(listing).is_empty());
+    }
+
+    #[test]
+    fn malformed_pinhole_rules_are_skipped() {
+        for line in [
+            "iif \"wan0\" th dport 4000 @nh,192,128 0xzz @nh,48,8 0x6 accept",
+            "iif \"wan0\" th dport 4000 @nh,192,128 0x1234567890123456789012345678901234 @nh,48,8 0x6 accept",
+            "iif \"wan0\" th dport 99999 @nh,192,128 0x1 @nh,48,8 0x6 accept",
+            "iif \"wan0\" th dport 4000 @nh,192,128 0x1 @nh,48,8 0x1 accept",
+            "iif \"wan0\" th dport 4000 @nh,192,128 0x1 @nh,48,8",
+        ] {
+            assert!(parse_pinholes(line).is_empty(), "{line}");
+        }
     }
 }
