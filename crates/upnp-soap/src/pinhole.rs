@@ -36,6 +36,16 @@
 //! addresses, that is the one to put in [`PinholeRequest::internal_client`]
 //! ([`FirewallControl::local_address`] asks the routing table).
 //!
+//! What miniupnpd 2.3.1 (nftables backend, seen in natlab's dual-stack lab) does:
+//! - `AddPinhole` over IPv4, for another host's address, or to a port below 1024: 606
+//!   ([`Refusal::NotAuthorized`]); protocol 65535: 707; protocols other than TCP, UDP and
+//!   UDP-Lite: 705.
+//! - An unknown id answers 402 `Invalid Args`, not 704 ([`Error::UnknownId`]); test with
+//!   [`Error::is_no_such_pinhole`], which covers both.
+//! - Its rules count no packets: `GetPinholePackets` answers 0 even after traffic went
+//!   through, so `CheckPinholeWorking` answers 709 ([`Refusal::NoPacketSent`]).
+//! - `GetOutboundPinholeTimeout` is not implemented (501, a [`crate::Error::Fault`]).
+//!
 //! Link-local router addresses (`fe80::...`) are not supported: reaching them needs a zone
 //! id, which neither [`Url`] nor the HTTP client carries ([`Error::LinkLocalRouter`]). Use
 //! the router's global or unique local address (miniupnpd announces its LOCATION on IPv6
@@ -262,12 +272,15 @@ impl FirewallControl {
     ///
     /// # Errors
     /// [`Error::LeaseOutOfRange`] before sending; [`Error::Refused`] (606, 704 when the
-    /// pinhole is gone), [`Error::OperationTimeout`], [`Error::Control`].
+    /// pinhole is gone), [`Error::UnknownId`] (miniupnpd's 402 for a pinhole that is gone):
+    /// [`Error::is_no_such_pinhole`] says both; [`Error::OperationTimeout`],
+    /// [`Error::Control`].
     pub async fn update_pinhole(&self, id: u16, lease: Duration) -> Result<Pinhole> {
         const ACTION: &str = "UpdatePinhole";
         let seconds = request::lease_seconds(lease)?;
-        self.call(
+        self.call_on(
             ACTION,
+            id,
             &[
                 ("UniqueID", id.to_string()),
                 ("NewLeaseTime", seconds.to_string()),
@@ -283,23 +296,25 @@ impl FirewallControl {
     /// Closes a pinhole (`DeletePinhole`).
     ///
     /// # Errors
-    /// [`Error::Refused`] (606, 704 when there is no such pinhole),
-    /// [`Error::OperationTimeout`], [`Error::Control`].
+    /// [`Error::Refused`] (606, 704 when there is no such pinhole), [`Error::UnknownId`]
+    /// (miniupnpd's answer for no such pinhole), [`Error::OperationTimeout`],
+    /// [`Error::Control`].
     pub async fn delete_pinhole(&self, id: u16) -> Result<()> {
-        self.call("DeletePinhole", &[("UniqueID", id.to_string())])
+        self.call_on("DeletePinhole", id, &[("UniqueID", id.to_string())])
             .await
             .map(|_| ())
     }
 
-    /// Closes a pinhole (`DeletePinhole`) and says whether it was there: 704
-    /// (`NoSuchEntry`) is [`Deleted::NotThere`], not an error.
+    /// Closes a pinhole (`DeletePinhole`) and says whether it was there: no such pinhole
+    /// ([`Error::is_no_such_pinhole`]: 704 `NoSuchEntry`, or miniupnpd's 402) is
+    /// [`Deleted::NotThere`], not an error.
     ///
     /// # Errors
-    /// As [`delete_pinhole`](Self::delete_pinhole), but for 704.
+    /// As [`delete_pinhole`](Self::delete_pinhole), but for no such pinhole.
     pub async fn remove_pinhole(&self, id: u16) -> Result<Deleted> {
         match self.delete_pinhole(id).await {
             Ok(()) => Ok(Deleted::Removed),
-            Err(e) if e.refusal() == Some(Refusal::NoSuchEntry) => Ok(Deleted::NotThere),
+            Err(e) if e.is_no_such_pinhole() => Ok(Deleted::NotThere),
             Err(e) => Err(e),
         }
     }
@@ -307,12 +322,14 @@ impl FirewallControl {
     /// How many packets went through a pinhole (`GetPinholePackets`).
     ///
     /// # Errors
-    /// [`Error::Refused`] (606, 704), [`Error::InvalidResponse`],
+    /// [`Error::Refused`] (606, 704), [`Error::UnknownId`], [`Error::InvalidResponse`],
     /// [`Error::OperationTimeout`], [`Error::Control`] (401 from a gateway without the
     /// action).
     pub async fn pinhole_packets(&self, id: u16) -> Result<u32> {
         const ACTION: &str = "GetPinholePackets";
-        let reply = self.call(ACTION, &[("UniqueID", id.to_string())]).await?;
+        let reply = self
+            .call_on(ACTION, id, &[("UniqueID", id.to_string())])
+            .await?;
         parse_pinhole_packets(&reply).map_err(|problem| self.invalid(ACTION, problem))
     }
 
@@ -320,12 +337,15 @@ impl FirewallControl {
     ///
     /// # Errors
     /// [`Error::Refused`] with [`Refusal::NoPacketSent`] (709) while no packet has gone
-    /// through, so the answer is not known yet; 606, 704; [`Error::InvalidResponse`],
+    /// through, so the answer is not known yet; 606, 704; [`Error::UnknownId`],
+    /// [`Error::InvalidResponse`],
     /// [`Error::OperationTimeout`], [`Error::Control`] (401 from a gateway without the
     /// optional action).
     pub async fn check_pinhole_working(&self, id: u16) -> Result<bool> {
         const ACTION: &str = "CheckPinholeWorking";
-        let reply = self.call(ACTION, &[("UniqueID", id.to_string())]).await?;
+        let reply = self
+            .call_on(ACTION, id, &[("UniqueID", id.to_string())])
+            .await?;
         parse_is_working(&reply).map_err(|problem| self.invalid(ACTION, problem))
     }
 
@@ -367,6 +387,27 @@ impl FirewallControl {
                 })),
             },
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`call`](Self::call) for an action on the pinhole `id` whose other arguments (a lease)
+    /// were checked: 402 can then only be about the id ([`Error::UnknownId`]).
+    async fn call_on(
+        &self,
+        action: &'static str,
+        id: u16,
+        arguments: &[(&str, String)],
+    ) -> Result<Arguments> {
+        match self.call(action, arguments).await {
+            Err(e) if e.upnp_code() == Some(crate::code::INVALID_ARGS) => {
+                tracing::debug!(%action, id, "402 answering a well-formed pinhole id: taken as an unknown id");
+                Err(Error::UnknownId {
+                    action,
+                    url: Box::new(self.control_url().clone()),
+                    id,
+                })
+            }
+            other => other,
         }
     }
 

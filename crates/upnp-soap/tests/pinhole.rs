@@ -359,7 +359,7 @@ async fn every_error_code_of_the_service_is_a_typed_refusal() {
     // Codes the service does not define stay faults of the dispatcher.
     for other in [401, 402, 501, 714] {
         *code.lock().unwrap() = other;
-        let e = firewall.delete_pinhole(7).await.unwrap_err();
+        let e = firewall.add_pinhole(&request()).await.unwrap_err();
         assert_eq!(e.refusal(), None);
         assert_eq!(e.upnp_code(), Some(other));
         assert!(
@@ -367,10 +367,55 @@ async fn every_error_code_of_the_service_is_a_typed_refusal() {
             "{e:?}"
         );
     }
-    // remove_pinhole forgives only 704.
+    // remove_pinhole forgives only no such pinhole.
     *code.lock().unwrap() = 606;
     let e = firewall.remove_pinhole(7).await.unwrap_err();
     assert_eq!(e.refusal(), Some(Refusal::NotAuthorized));
+    assert!(!e.is_no_such_pinhole());
+    *code.lock().unwrap() = 704;
+    assert_eq!(firewall.remove_pinhole(7).await.unwrap(), Deleted::NotThere);
+}
+
+#[tokio::test]
+async fn miniupnpds_402_for_an_unknown_id_is_no_such_pinhole() {
+    let router = FakeRouter::start(IpAddr::V6(Ipv6Addr::LOCALHOST), |_| {
+        fault(402, "Invalid Args")
+    })
+    .await;
+    let firewall = router.firewall().await;
+    let e = firewall
+        .update_pinhole(9, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(e.is_no_such_pinhole(), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            pinhole::Error::UnknownId {
+                action: "UpdatePinhole",
+                id: 9,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.upnp_code(), Some(402));
+    assert!(e.to_string().contains("holds no pinhole 9"), "{e}");
+    for e in [
+        firewall.delete_pinhole(9).await.unwrap_err(),
+        firewall.pinhole_packets(9).await.unwrap_err(),
+        firewall.check_pinhole_working(9).await.unwrap_err(),
+    ] {
+        assert!(e.is_no_such_pinhole(), "{e:?}");
+    }
+    assert_eq!(firewall.remove_pinhole(9).await.unwrap(), Deleted::NotThere);
+    // AddPinhole sends more than an id: its 402 stays a fault.
+    let e = firewall.add_pinhole(&request()).await.unwrap_err();
+    assert!(!e.is_no_such_pinhole());
+    assert!(
+        matches!(e, pinhole::Error::Control(upnp_soap::Error::Fault { .. })),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

@@ -179,6 +179,56 @@ mod tests {
             "AddPinhole",
         );
         assert_eq!(parse_unique_id(&added).unwrap(), 1);
+        let packets = reply(
+            include_bytes!("../../testdata/pinhole/GetPinholePackets.xml"),
+            "GetPinholePackets",
+        );
+        assert_eq!(parse_pinhole_packets(&packets).unwrap(), 0);
+        for (bytes, action) in [
+            (
+                &include_bytes!("../../testdata/pinhole/UpdatePinhole.xml")[..],
+                "UpdatePinhole",
+            ),
+            (
+                &include_bytes!("../../testdata/pinhole/DeletePinhole.xml")[..],
+                "DeletePinhole",
+            ),
+        ] {
+            assert!(reply(bytes, action).is_empty(), "{action}");
+        }
+    }
+
+    #[test]
+    fn miniupnpd_faults_are_the_services_codes() {
+        use super::super::Refusal;
+        for (bytes, action, code) in [
+            (
+                &include_bytes!("../../testdata/pinhole/AddPinhole-606.xml")[..],
+                "AddPinhole",
+                606,
+            ),
+            (
+                &include_bytes!("../../testdata/pinhole/CheckPinholeWorking-709.xml")[..],
+                "CheckPinholeWorking",
+                709,
+            ),
+            (
+                &include_bytes!("../../testdata/pinhole/DeletePinhole-402.xml")[..],
+                "DeletePinhole",
+                402,
+            ),
+        ] {
+            match parse_response(bytes, action).unwrap() {
+                Reply::Fault(fault) => {
+                    assert_eq!(fault.code, code);
+                    assert_eq!(
+                        Refusal::from_code(code).map(Refusal::code),
+                        (code != 402).then_some(code)
+                    );
+                }
+                other => panic!("{action}: {other:?}"),
+            }
+        }
     }
 
     #[test]

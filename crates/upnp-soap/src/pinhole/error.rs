@@ -166,6 +166,22 @@ pub enum Error {
         description: String,
     },
 
+    /// The gateway answered 402 (`Invalid Args`) to an action on a pinhole id whose only
+    /// argument it can object to is that id, sent well-formed: miniupnpd 2.3.1 (nftables
+    /// backend) answers so for an id it does not hold, where the standard says 704. See
+    /// [`Error::is_no_such_pinhole`].
+    #[error(
+        "{action} at {url}: the gateway holds no pinhole {id} (it answered upnp error 402 Invalid Args, as miniupnpd does for an unknown id)"
+    )]
+    UnknownId {
+        /// The action.
+        action: &'static str,
+        /// The control URL.
+        url: Box<Url>,
+        /// The pinhole id sent.
+        id: u16,
+    },
+
     /// The gateway answered with an out argument that is missing or does not parse.
     #[error("{action} at {url} answered an invalid {}: {}", .problem.argument, .problem)]
     InvalidResponse {
@@ -240,8 +256,23 @@ impl Error {
         match self {
             Error::Control(e) => e.upnp_code(),
             Error::Refused { refusal, .. } => Some(refusal.code()),
+            Error::UnknownId { .. } => Some(crate::code::INVALID_ARGS),
             _ => None,
         }
+    }
+
+    /// Whether the gateway holds no such pinhole: 704 (`NoSuchEntry`), or the 402 miniupnpd
+    /// answers instead ([`Error::UnknownId`]). A pinhole that expired or was deleted (or a
+    /// gateway that restarted) reads so: open it again rather than refresh it.
+    pub fn is_no_such_pinhole(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownId { .. }
+                | Error::Refused {
+                    refusal: Refusal::NoSuchEntry,
+                    ..
+                }
+        )
     }
 
     /// The refusal, if the gateway refused with one of the service's codes.
