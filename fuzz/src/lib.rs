@@ -61,5 +61,82 @@ pub fn upnp_gena(data: &[u8]) {
     }
     if let Ok(properties) = upnp_soap::gena::parse_property_set(data) {
         assert!(properties.len() <= upnp_soap::gena::MAX_PROPERTIES);
+
+/// The answers of WANIPv6FirewallControl: a SOAP response parsed as each action's answer,
+/// then each out argument's parser; whatever parses, written back in a response envelope in
+/// its canonical form, parses to the same value.
+pub fn upnp_pinhole(data: &[u8]) {
+    use upnp_soap::pinhole;
+    use upnp_soap::soap::{Reply, parse_response};
+
+    fn answer(action: &str, arguments: &[(&str, String)]) -> upnp_soap::Arguments {
+        let values: String = arguments
+            .iter()
+            .map(|(n, v)| format!("<{n}>{v}</{n}>"))
+            .collect::<Vec<_>>()
+            .concat();
+        let body = format!(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>\
+             <u:{action}Response xmlns:u=\"{}\">{values}</u:{action}Response></s:Body></s:Envelope>",
+            pinhole::SERVICE_TYPE
+        );
+        match parse_response(body.as_bytes(), action) {
+            Ok(Reply::Success(arguments)) => arguments,
+            other => panic!("a canonical {action} answer does not parse: {other:?}"),
+        }
+    }
+
+    let reply = |action: &str| match parse_response(data, action) {
+        Ok(Reply::Success(arguments)) => Some(arguments),
+        _ => None,
+    };
+    if let Some(status) =
+        reply("GetFirewallStatus").and_then(|r| pinhole::parse_firewall_status(&r).ok())
+    {
+        let again = answer(
+            "GetFirewallStatus",
+            &[
+                (
+                    "FirewallEnabled",
+                    u8::from(status.firewall_enabled).to_string(),
+                ),
+                (
+                    "InboundPinholeAllowed",
+                    u8::from(status.inbound_pinhole_allowed).to_string(),
+                ),
+            ],
+        );
+        assert_eq!(pinhole::parse_firewall_status(&again), Ok(status));
+    }
+    if let Some(id) = reply("AddPinhole").and_then(|r| pinhole::parse_unique_id(&r).ok()) {
+        let again = answer("AddPinhole", &[("UniqueID", id.to_string())]);
+        assert_eq!(pinhole::parse_unique_id(&again), Ok(id));
+    }
+    if let Some(timeout) = reply("GetOutboundPinholeTimeout")
+        .and_then(|r| pinhole::parse_outbound_pinhole_timeout(&r).ok())
+    {
+        let again = answer(
+            "GetOutboundPinholeTimeout",
+            &[("OutboundPinholeTimeout", timeout.as_secs().to_string())],
+        );
+        assert_eq!(pinhole::parse_outbound_pinhole_timeout(&again), Ok(timeout));
+    }
+    if let Some(packets) =
+        reply("GetPinholePackets").and_then(|r| pinhole::parse_pinhole_packets(&r).ok())
+    {
+        let again = answer(
+            "GetPinholePackets",
+            &[("PinholePackets", packets.to_string())],
+        );
+        assert_eq!(pinhole::parse_pinhole_packets(&again), Ok(packets));
+    }
+    if let Some(working) =
+        reply("CheckPinholeWorking").and_then(|r| pinhole::parse_is_working(&r).ok())
+    {
+        let again = answer(
+            "CheckPinholeWorking",
+            &[("IsWorking", u8::from(working).to_string())],
+        );
+        assert_eq!(pinhole::parse_is_working(&again), Ok(working));
     }
 }

@@ -75,6 +75,9 @@
 //! # }
 //! ```
 //!
+//! IPv6 pinholes (the gateway's firewall, not its NAT) go through [`pinhole`]; see its
+//! documentation for why they are asked for over IPv6.
+//!
 //! # Feature flags
 //!
 //! None: the crate always needs tokio (it talks HTTP over tokio's TCP) and the `ssdp`
@@ -101,6 +104,8 @@
 //!   dslforum variants.
 //! - [`gena`]: event subscriptions ([`gena::Subscription`]) and the callback server
 //!   ([`gena::EventListener`]) that learns a router's new external address at once.
+//! - [`pinhole`]: [`pinhole::FirewallControl`], IPv6 pinholes through an IGDv2's
+//!   `WANIPv6FirewallControl:1` (open, refresh, delete, status), over IPv6 to the router.
 //! - `discover`: [`discover`] and [`discover_root`], an SSDP search (the `ssdp` crate) for the
 //!   IGD that returns on the gateway's first usable answer instead of waiting out the scan;
 //!   an IGD on another LAN host only when allowed ([`DiscoverOptions::allow_other_igd`]),
@@ -123,6 +128,7 @@ mod error;
 pub mod gena;
 mod http;
 pub mod igd;
+pub mod pinhole;
 mod scpd;
 pub mod soap;
 mod url;
