@@ -61,6 +61,8 @@ pub fn upnp_gena(data: &[u8]) {
     }
     if let Ok(properties) = upnp_soap::gena::parse_property_set(data) {
         assert!(properties.len() <= upnp_soap::gena::MAX_PROPERTIES);
+    }
+}
 
 /// The answers of WANIPv6FirewallControl: a SOAP response parsed as each action's answer,
 /// then each out argument's parser; whatever parses, written back in a response envelope in
