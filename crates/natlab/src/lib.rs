@@ -520,8 +520,9 @@ impl Lab {
                 "external address {address} must be in 44.0.0.0/24 and not .0, .2 or .255"
             )));
         }
+        // IPv4 only: the WAN side's IPv6 address (a dual-stack lab) stays.
         self.router
-            .exec("ip", &["addr", "flush", "dev", WAN_INTERFACE])?;
+            .exec("ip", &["-4", "addr", "flush", "dev", WAN_INTERFACE])?;
         self.router.exec(
             "ip",
             &[
