@@ -94,9 +94,21 @@ struct WatcherSlot {
     task: Option<tokio::task::AbortHandle>,
 }
 
+/// Which side of a dual-stack network a `Nat` works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// IPv4: port mappings at a NAT.
+    V4,
+    /// IPv6: pinholes in the gateway's firewall (PCP and UPnP WANIPv6FirewallControl).
+    V6,
+}
+
 #[derive(Debug)]
 pub(crate) struct NatInner {
     pub(crate) options: NatOptions,
+    pub(crate) family: Family,
+    /// The IPv6 side of an IPv4 `Nat`, made by the first [`Nat::ipv6`].
+    v6: std::sync::OnceLock<Arc<NatInner>>,
     custom: Option<Vec<Arc<dyn NatTechnique>>>,
     state: Mutex<State>,
     probe_turn: tokio::sync::Mutex<()>,
@@ -145,18 +157,69 @@ impl Nat {
     }
 
     fn build(options: NatOptions, custom: Option<Vec<Arc<dyn NatTechnique>>>) -> Nat {
+        let family = match options.gateway {
+            Some(IpAddr::V6(gateway)) if gateway.to_ipv4_mapped().is_none() => Family::V6,
+            _ => Family::V4,
+        };
         Nat {
-            inner: Arc::new(NatInner {
+            inner: NatInner::new(options, family, custom),
+        }
+    }
+
+    /// The IPv6 side of this `Nat`: its techniques open pinholes for this host's global IPv6
+    /// address in the firewall of the IPv6 gateway ([`NatOptions::gateway_v6`], else the
+    /// IPv6 default route's next hop) through PCP or UPnP's `WANIPv6FirewallControl`
+    /// (NAT-PMP is IPv4 only). Its mappings' external address is this host's own, and their
+    /// external port the internal one. Made once and shared by clones; it has its own probe,
+    /// clients and watcher. On a `Nat` that is already IPv6 (given an IPv6 gateway), itself.
+    pub fn ipv6(&self) -> Nat {
+        if self.inner.family == Family::V6 {
+            return self.clone();
+        }
+        let inner = self.inner.v6.get_or_init(|| {
+            let mut options = self.inner.options.clone();
+            options.gateway = options.gateway_v6.map(IpAddr::V6);
+            let custom = self.inner.custom.as_ref().map(|techniques| {
+                techniques
+                    .iter()
+                    .filter(|t| t.gateway().is_ipv6())
+                    .cloned()
+                    .collect()
+            });
+            NatInner::new(options, Family::V6, custom)
+        });
+        Nat {
+            inner: Arc::clone(inner),
+        }
+    }
+
+    /// Whether this `Nat` opens IPv6 pinholes (see [`ipv6`](Self::ipv6)).
+    pub fn is_ipv6(&self) -> bool {
+        self.inner.family == Family::V6
+    }
+}
+
+impl NatInner {
+    fn new(
+        options: NatOptions,
+        family: Family,
+        custom: Option<Vec<Arc<dyn NatTechnique>>>,
+    ) -> Arc<NatInner> {
+        Arc::new(NatInner {
                 options,
+                family,
+                v6: std::sync::OnceLock::new(),
                 custom,
                 state: Mutex::new(State::default()),
                 probe_turn: tokio::sync::Mutex::new(()),
                 events: broadcast::channel(16).0,
                 generation: watch::channel(0).0,
                 watcher: Mutex::new(WatcherSlot::default()),
-            }),
-        }
+            })
     }
+}
+
+impl Nat {
 
     /// The process-wide `Nat` with default options, which [`crate::tcp_listen_public`] and
     /// [`crate::udp_bind_public`] use. It lives while something uses it and is made again
@@ -295,6 +358,14 @@ impl NatInner {
     /// ones; the given ones ordered by it (unlisted kinds last).
     pub(crate) fn allowed(&self) -> Vec<Technique> {
         match &self.custom {
+            // NAT-PMP is IPv4 only.
+            None if self.family == Family::V6 => self
+                .options
+                .preference
+                .iter()
+                .copied()
+                .filter(|&t| t != Technique::NatPmp)
+                .collect(),
             None => self.options.preference.clone(),
             Some(custom) => {
                 let mut kinds: Vec<Technique> = custom.iter().map(|t| t.kind()).collect();
@@ -537,7 +608,7 @@ impl NatInner {
     pub(crate) fn current_network(&self) -> Result<Network> {
         let gateway = match self.options.gateway {
             Some(gateway) => gateway,
-            None => IpAddr::V4(netinfo::default_gateway()?),
+            None => self.default_gateway()?,
         };
         let local_address = netinfo::local_address_toward(gateway)?;
         let network = Network {
@@ -805,6 +876,14 @@ impl NatInner {
     #[cfg(feature = "upnp")]
     pub(crate) fn upnp_control_url(&self, gateway: IpAddr) -> Option<upnp_soap::Url> {
         self.state().clients.upnp_control_url(gateway)
+    }
+
+    /// The default gateway of this `Nat`'s family, from the routing table.
+    pub(crate) fn default_gateway(&self) -> std::result::Result<IpAddr, netinfo::Error> {
+        match self.family {
+            Family::V4 => netinfo::default_gateway().map(IpAddr::V4),
+            Family::V6 => netinfo::default_gateway_v6().map(IpAddr::V6),
+        }
     }
 
     /// Whether the gateway is followed (read from the routing table) rather than given.

@@ -27,6 +27,10 @@ pub struct NatOptions {
     /// The gateway to ask; `None` reads the default gateway (netinfo) and follows it when it
     /// changes. Default: `None`.
     pub gateway: Option<IpAddr>,
+    /// The IPv6 gateway of [`Nat::ipv6`](crate::Nat::ipv6) (a PCP server or IGD that opens
+    /// pinholes); `None` (the default): the next hop of the IPv6 default route. A
+    /// link-local address is reached on the interface of that route.
+    pub gateway_v6: Option<std::net::Ipv6Addr>,
     /// The techniques allowed, most preferred first. Default: PCP, NAT-PMP, UPnP IGD.
     pub preference: Vec<Technique>,
     /// How long each technique may take to answer a probe. Default: 2 s.
@@ -72,6 +76,7 @@ impl Default for NatOptions {
     fn default() -> NatOptions {
         NatOptions {
             gateway: None,
+            gateway_v6: None,
             preference: crate::builtin::available(),
             probe_timeout: Duration::from_secs(2),
             probe_stagger: Duration::from_millis(100),
@@ -93,6 +98,12 @@ impl NatOptions {
     /// Asks `gateway` instead of the default gateway.
     pub fn gateway(mut self, gateway: IpAddr) -> NatOptions {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Sets [`gateway_v6`](Self::gateway_v6).
+    pub fn gateway_v6(mut self, gateway: std::net::Ipv6Addr) -> NatOptions {
+        self.gateway_v6 = Some(gateway);
         self
     }
 

@@ -116,6 +116,13 @@ pub struct MapRequest {
     pub external_port: u16,
     /// How long the gateway should keep the mapping unless refreshed.
     pub lifetime: Duration,
+    /// Open an IPv6 pinhole for this host's global IPv6 address instead of mapping an IPv4
+    /// port: the gateway lets connections from the internet through its firewall to
+    /// `[global address]:internal_port` (there is no translation; the external port is the
+    /// internal one). [`Nat::map`](crate::Nat::map) and
+    /// [`Nat::persistent`](crate::Nat::persistent) hand such a request to
+    /// [`Nat::ipv6`](crate::Nat::ipv6). Default: false.
+    pub ipv6: bool,
 }
 
 impl MapRequest {
@@ -130,7 +137,14 @@ impl MapRequest {
             internal_port,
             external_port: internal_port,
             lifetime: MapRequest::DEFAULT_LIFETIME,
+            ipv6: false,
         }
+    }
+
+    /// Sets [`ipv6`](Self::ipv6): a pinhole for this host's global IPv6 address.
+    pub fn ipv6(mut self, ipv6: bool) -> MapRequest {
+        self.ipv6 = ipv6;
+        self
     }
 
     /// Asks for `external_port` instead (0: any).

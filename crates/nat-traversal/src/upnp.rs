@@ -260,6 +260,7 @@ impl NatTechnique for UpnpTechnique {
             internal_port: mapping.internal_port,
             external_port: mapping.external.port(),
             lifetime,
+            ipv6: false,
         };
         self.add(&request, true).await
     }

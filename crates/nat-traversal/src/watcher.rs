@@ -126,7 +126,7 @@ pub(crate) async fn run(inner: Weak<NatInner>) {
                 };
                 if let Some(known) = network {
                     let gateway = if strong.follows_default_gateway() {
-                        netinfo::default_gateway().ok().map(IpAddr::V4)
+                        strong.default_gateway().ok()
                     } else {
                         Some(known.gateway)
                     };
