@@ -5,6 +5,8 @@
 // natlab builds network namespaces: Linux only.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
+// The counts and times of each round are worth seeing in the test output.
+#![allow(clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
