@@ -203,9 +203,12 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
             "--mappings" => mappings = value.parse()?,
             "--only" => only = Some(value.clone()),
             _ => bail!(
-                "usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade|rtt|loss]"
+                "usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade|rtt|loss|peers|stop]"
             ),
         }
+    }
+    if only.as_deref() == Some("peers") {
+        return crate::bench_peers::peers(runs.min(30));
     }
     step("building natctl (release)");
     let natctl = build_binary("natkit-natctl", "natctl", true)?;

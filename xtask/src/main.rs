@@ -12,6 +12,7 @@
 
 mod bench;
 mod bench_net;
+mod bench_peers;
 mod cross;
 mod lab;
 mod man;
