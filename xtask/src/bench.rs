@@ -215,6 +215,7 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
     match only.as_deref() {
         Some("rtt") => return crate::bench_net::round_trips(&natctl, runs.min(9)),
         Some("loss") => return crate::bench_net::loss(&natctl, runs.min(20)),
+        Some("stop") => return crate::bench_net::stop(&natctl, 100),
         _ => {}
     }
     step("starting the lab");
