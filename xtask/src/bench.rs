@@ -10,6 +10,9 @@
 //! mappings over two refresh cycles while this process samples its RSS and CPU time from
 //! /proc, and the time to the first public assignment is compared for auto and each single
 //! technique.
+//!
+//! `--only peers` (igd-next and crab_nat as libraries, `bench_peers`), `--only rtt`,
+//! `--only loss` and `--only stop` (`bench_net`) run on their own.
 
 use std::path::Path;
 use std::process::Command;
