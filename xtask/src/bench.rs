@@ -10,6 +10,9 @@
 //! mappings over two refresh cycles while this process samples its RSS and CPU time from
 //! /proc, and the time to the first public assignment is compared for auto and each single
 //! technique.
+//!
+//! `--only peers` (igd-next and crab_nat as libraries, `bench_peers`), `--only rtt`,
+//! `--only loss` and `--only stop` (`bench_net`) run on their own.
 
 use std::path::Path;
 use std::process::Command;
@@ -203,15 +206,19 @@ pub(crate) fn run_bench(args: &[String]) -> Result<()> {
             "--mappings" => mappings = value.parse()?,
             "--only" => only = Some(value.clone()),
             _ => bail!(
-                "usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade|rtt|loss]"
+                "usage: cargo xtask bench [--runs N] [--mappings N] [--only natctl|facade|rtt|loss|peers|stop]"
             ),
         }
+    }
+    if only.as_deref() == Some("peers") {
+        return crate::bench_peers::peers(runs.min(30));
     }
     step("building natctl (release)");
     let natctl = build_binary("natkit-natctl", "natctl", true)?;
     match only.as_deref() {
         Some("rtt") => return crate::bench_net::round_trips(&natctl, runs.min(9)),
         Some("loss") => return crate::bench_net::loss(&natctl, runs.min(20)),
+        Some("stop") => return crate::bench_net::stop(&natctl, 100),
         _ => {}
     }
     step("starting the lab");

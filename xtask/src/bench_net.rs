@@ -6,6 +6,7 @@
 //!   discovery, `--no-cache`) and warm (the IGD cache).
 //! - `loss`: 20 % and 40 % loss each way; how many of 20 `map` commands succeed with
 //!   `--timeout 5`, per technique, and how many `map --keep` stops leave nothing behind.
+//! - `stop`: 100 `map --keep` processes per technique stopped together (no impairment).
 
 use std::path::Path;
 use std::process::Command;
@@ -146,6 +147,90 @@ pub(crate) fn loss(natctl_path: &Path, tries: usize) -> Result<()> {
         // Clean up without loss for the next round.
         lab.impair_lan(0.0, Duration::from_millis(1))?;
         let _ = run_timed(natctl(&lab, natctl_path, &home, &["unmap-all", "udp"]));
+    }
+    Ok(())
+}
+
+/// `--only stop`: `count` `natctl map --keep` processes per technique on the LAN host, all
+/// mapped, then one SIGINT each at once: how many exit 0, how long until the last one has,
+/// and how many rules the router still holds.
+pub(crate) fn stop(natctl_path: &Path, count: u16) -> Result<()> {
+    use std::process::Stdio;
+    let config = LabConfig {
+        router_debug_log: false,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test(config) else {
+        bail!("the stop benchmark needs the lab");
+    };
+    let home = lab.dir().join("bench-home");
+    // The UPnP keepers find the IGD in the cache, as every natctl run after the first does.
+    let _ = run_timed(natctl(
+        &lab,
+        natctl_path,
+        &home,
+        &["external-ip", "--via", "upnp"],
+    ));
+    step(&format!(
+        "{count} `natctl map --keep` per technique, stopped by one SIGINT each at once"
+    ));
+    for (index, via) in ["upnp", "pcp", "pmp"].into_iter().enumerate() {
+        let first = 31000 + 1000 * index as u16;
+        let ports = first..first + count;
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for port in ports.clone() {
+            let port = port.to_string();
+            let args = [
+                "map",
+                "udp",
+                &port,
+                "--lifetime",
+                "600",
+                "--keep",
+                "--via",
+                via,
+            ];
+            children.push(
+                natctl(&lab, natctl_path, &home, &args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
+        }
+        let held = |lab: &Lab| -> Result<usize> {
+            Ok(lab
+                .redirections()?
+                .iter()
+                .filter(|r| ports.contains(&r.internal_port))
+                .count())
+        };
+        while held(&lab)? < usize::from(count) && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mapped = held(&lab)?;
+        let mapped_in = started.elapsed();
+        let stopping = Instant::now();
+        let status = Command::new("kill")
+            .arg("-INT")
+            .args(children.iter().map(|c| c.id().to_string()))
+            .status()?;
+        if !status.success() {
+            bail!("kill -INT failed");
+        }
+        let mut exited_0 = 0;
+        for child in &mut children {
+            if child.wait()?.success() {
+                exited_0 += 1;
+            }
+        }
+        let stopped_in = stopping.elapsed();
+        say(&format!(
+            "  {via:<5} {mapped} of {count} mapped in {:.2} s; stopped in {:.2} s; {exited_0} exited 0; {} rules left",
+            mapped_in.as_secs_f64(),
+            stopped_in.as_secs_f64(),
+            held(&lab)?
+        ));
     }
     Ok(())
 }

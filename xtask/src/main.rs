@@ -12,6 +12,7 @@
 
 mod bench;
 mod bench_net;
+mod bench_peers;
 mod cross;
 mod lab;
 mod man;
@@ -82,5 +83,7 @@ cargo xtask lab exec [--name N] [--host HOST] -- CMD...
 cargo xtask lab demo          start a lab and show what natctl sees from its LAN
 cargo xtask lab --help        the lab commands in full
 cargo xtask man               natctl's man page, from its clap definition (target/man/natctl.1)
-cargo xtask bench [--runs N]  natctl against natpmpc/upnpc in one lab (medians, ratios)
+cargo xtask bench [--runs N] [--only natctl|facade|rtt|loss|peers|stop]
+                              natctl against natpmpc/upnpc, the facade, igd-next and
+                              crab_nat, round trips, loss, 100 stops (medians, ratios)
 cargo xtask fuzz [SECONDS]    run every fuzz target for SECONDS each (default 60)";

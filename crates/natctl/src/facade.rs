@@ -598,6 +598,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
             .lifetime(Duration::from_secs(args.lifetime.into())),
     );
     let protocol = Protocol::from(args.protocol);
+    // Listening before the first request: a signal that comes while the mapping is being
+    // made ends the wait below instead of killing the process with the mapping in place.
+    let mut stop = Stop::new()?;
     out.progress().start(format!(
         "asking {} {} for {protocol} port {}",
         techniques_label(via),
@@ -668,7 +671,6 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
             );
         }
     }
-    let mut stop = Stop::new()?;
     loop {
         tokio::select! {
             changed = changes.changed() => {
@@ -714,25 +716,37 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) everywhere, and SIGTERM where it exists.
+/// SIGINT (Ctrl-C) everywhere, and SIGTERM where it exists. Each is one stream for the
+/// process's whole wait: a signal that arrives while a change is being printed is kept for
+/// the next `wait`, where a fresh `ctrl_c()` future would have missed it.
 struct Stop {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Stop {
     fn new() -> Result<Stop> {
-        Ok(Stop {
-            #[cfg(unix)]
-            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
-        })
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Stop {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Stop {})
+        }
     }
 
     async fn wait(&mut self) {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = self.interrupt.recv() => {}
                 _ = self.terminate.recv() => {}
             }
         }
