@@ -89,6 +89,13 @@ impl PortAssignments {
         self.0.dedup();
     }
 
+    /// Both sets in one (a dual-stack socket's IPv4 mapping and IPv6 pinhole).
+    pub fn union(&self, other: &PortAssignments) -> PortAssignments {
+        let mut both = PortAssignments(self.0.iter().chain(other.0.iter()).cloned().collect());
+        both.normalise();
+        both
+    }
+
     /// The public assignments.
     pub fn public(&self) -> impl Iterator<Item = &PortAssignment> {
         self.0.iter().filter(|a| a.is_public())

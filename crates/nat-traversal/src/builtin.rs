@@ -21,6 +21,9 @@ pub(crate) struct Clients {
     nat_pmp: Option<Arc<PmpTechnique>>,
     #[cfg(feature = "upnp")]
     upnp: Option<Arc<UpnpTechnique>>,
+    /// UPnP on an IPv6 `Nat`: the IGD's IPv6 firewall control.
+    #[cfg(feature = "upnp")]
+    pinhole: Option<Arc<crate::pinhole::PinholeTechnique>>,
     /// The UPnP client came from the cache and has not been confirmed by an answer yet.
     #[cfg(feature = "upnp")]
     upnp_from_cache: bool,
@@ -38,6 +41,10 @@ impl Clients {
             Technique::Pcp => self.pcp.clone().map(|t| t as Arc<dyn NatTechnique>),
             #[cfg(feature = "pcp")]
             Technique::NatPmp => self.nat_pmp.clone().map(|t| t as Arc<dyn NatTechnique>),
+            #[cfg(feature = "upnp")]
+            Technique::Upnp if gateway.is_ipv6() => {
+                self.pinhole.clone().map(|t| t as Arc<dyn NatTechnique>)
+            }
             #[cfg(feature = "upnp")]
             Technique::Upnp => self.upnp.clone().map(|t| t as Arc<dyn NatTechnique>),
             #[allow(unreachable_patterns)]
@@ -57,6 +64,7 @@ impl Clients {
             #[cfg(feature = "upnp")]
             Technique::Upnp => {
                 self.upnp = None;
+                self.pinhole = None;
                 self.upnp_from_cache = false;
             }
             _ => {}
@@ -130,6 +138,17 @@ pub(crate) async fn make(
                 };
                 *slot = Some(Arc::clone(&stored));
             });
+            Ok(made)
+        }
+        #[cfg(feature = "upnp")]
+        Technique::Upnp if gateway.is_ipv6() => {
+            let made = Arc::new(
+                crate::pinhole::PinholeTechnique::discover(gateway, options.probe_timeout)
+                    .await?
+                    .with_description(options.description.clone()),
+            );
+            let stored = Arc::clone(&made);
+            keep(&mut |clients| clients.pinhole = Some(Arc::clone(&stored)));
             Ok(made)
         }
         #[cfg(feature = "upnp")]

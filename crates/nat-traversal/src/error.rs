@@ -73,6 +73,11 @@ pub enum Error {
     #[error(transparent)]
     UpnpControl(Box<upnp_soap::Error>),
 
+    /// A UPnP IPv6 pinhole operation (`WANIPv6FirewallControl`) failed.
+    #[cfg(feature = "upnp")]
+    #[error(transparent)]
+    Pinhole(Box<upnp_soap::pinhole::Error>),
+
     /// The SSDP search could not run.
     #[cfg(feature = "upnp")]
     #[error("upnp discovery failed: {0}")]
@@ -156,6 +161,12 @@ impl Error {
             },
             #[cfg(feature = "upnp")]
             Error::UpnpControl(error) => upnp_unreachable(error),
+            #[cfg(feature = "upnp")]
+            Error::Pinhole(error) => match &**error {
+                upnp_soap::pinhole::Error::Control(error) => upnp_unreachable(error),
+                upnp_soap::pinhole::Error::OperationTimeout { .. } => true,
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -207,6 +218,13 @@ impl Error {
 impl From<upnp_soap::igd::Error> for Error {
     fn from(error: upnp_soap::igd::Error) -> Error {
         Error::Upnp(Box::new(error))
+    }
+}
+
+#[cfg(feature = "upnp")]
+impl From<upnp_soap::pinhole::Error> for Error {
+    fn from(error: upnp_soap::pinhole::Error) -> Error {
+        Error::Pinhole(Box::new(error))
     }
 }
 

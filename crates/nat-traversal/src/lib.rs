@@ -126,6 +126,8 @@ mod nat;
 mod ops;
 mod options;
 mod persistent;
+#[cfg(feature = "upnp")]
+mod pinhole;
 #[cfg(feature = "pcp")]
 mod pmp;
 mod probe;
@@ -147,6 +149,9 @@ pub use nat::{GatewayEvent, Nat};
 pub use ops::{ExternalAddress, UnmapReport, UnmapResult};
 pub use options::NatOptions;
 pub use persistent::{AssignmentCallback, PersistentMapping, PersistentMappingBuilder};
+#[cfg(feature = "upnp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upnp")))]
+pub use pinhole::PinholeTechnique;
 #[cfg(feature = "pcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pcp")))]
 pub use pmp::{PmpTechnique, stable_nonce};

@@ -206,21 +206,20 @@ impl NatInner {
         custom: Option<Vec<Arc<dyn NatTechnique>>>,
     ) -> Arc<NatInner> {
         Arc::new(NatInner {
-                options,
-                family,
-                v6: std::sync::OnceLock::new(),
-                custom,
-                state: Mutex::new(State::default()),
-                probe_turn: tokio::sync::Mutex::new(()),
-                events: broadcast::channel(16).0,
-                generation: watch::channel(0).0,
-                watcher: Mutex::new(WatcherSlot::default()),
-            })
+            options,
+            family,
+            v6: std::sync::OnceLock::new(),
+            custom,
+            state: Mutex::new(State::default()),
+            probe_turn: tokio::sync::Mutex::new(()),
+            events: broadcast::channel(16).0,
+            generation: watch::channel(0).0,
+            watcher: Mutex::new(WatcherSlot::default()),
+        })
     }
 }
 
 impl Nat {
-
     /// The process-wide `Nat` with default options, which [`crate::tcp_listen_public`] and
     /// [`crate::udp_bind_public`] use. It lives while something uses it and is made again
     /// afterwards. Programs that run several tokio runtimes, or threads in several network
@@ -327,9 +326,15 @@ impl Nat {
         self.inner.events.subscribe()
     }
 
-    /// A mapping kept alive in the background; see [`PersistentMappingBuilder`].
+    /// A mapping kept alive in the background; see [`PersistentMappingBuilder`]. A request
+    /// with [`MapRequest::ipv6`] set is kept by [`ipv6`](Self::ipv6): a pinhole.
     pub fn persistent(&self, request: MapRequest) -> PersistentMappingBuilder {
-        PersistentMappingBuilder::new(self.clone(), request)
+        let nat = if request.ipv6 {
+            self.ipv6()
+        } else {
+            self.clone()
+        };
+        PersistentMappingBuilder::new(nat, request)
     }
 
     /// The gateway the techniques were last probed at.

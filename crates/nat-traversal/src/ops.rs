@@ -268,7 +268,11 @@ impl Nat {
     ///
     /// # Errors
     /// As [`technique`](Self::technique), and the technique's own errors.
+    /// A request with [`MapRequest::ipv6`] set goes to [`ipv6`](Self::ipv6): a pinhole.
     pub async fn map(&self, request: &MapRequest) -> Result<Mapping> {
+        if request.ipv6 && !self.is_ipv6() {
+            return Box::pin(self.ipv6().map(request)).await;
+        }
         let mapping = match self.sole() {
             Some(kind) => self
                 .through(kind, |t| async move { t.map(request).await })

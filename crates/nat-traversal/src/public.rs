@@ -1,7 +1,8 @@
 //! [`PublicTcpListener`] and [`PublicUdpSocket`]: tokio sockets kept reachable from the
 //! internet by a [`PersistentMapping`] of their port.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, ToSocketAddrs, UdpSocket};
 use tokio::sync::watch;
@@ -20,14 +21,23 @@ use crate::technique::{MapRequest, Protocol};
 pub struct PublicTcpListener {
     /// The listener; accept connections on it as usual.
     pub listener: TcpListener,
-    /// The mapping of its port.
+    /// The mapping of its port: the IPv4 port mapping, or the IPv6 pinhole of a listener
+    /// bound to a specific IPv6 address.
     pub mapping: PersistentMapping,
+    /// The IPv6 pinhole of a dual-stack listener (bound to `[::]`), beside the IPv4
+    /// mapping.
+    pub mapping_v6: Option<PersistentMapping>,
+    combined: Option<watch::Receiver<PortAssignments>>,
 }
 
 impl PublicTcpListener {
-    /// The addresses where the listener can be reached, now and as they change.
+    /// The addresses where the listener can be reached, now and as they change: both
+    /// families' for a dual-stack listener.
     pub fn assignments(&self) -> watch::Receiver<PortAssignments> {
-        self.mapping.assignments()
+        match &self.combined {
+            Some(combined) => combined.clone(),
+            None => self.mapping.assignments(),
+        }
     }
 
     /// The listener's local address (with the actual port when it was bound to port 0).
@@ -37,12 +47,12 @@ impl PublicTcpListener {
             .map_err(Error::io("cannot read the listener's address"))
     }
 
-    /// Deletes the mapping at the gateway, then closes the listener.
+    /// Deletes the mapping (and pinhole) at the gateway, then closes the listener.
     ///
     /// # Errors
     /// As [`PersistentMapping::stop`].
     pub async fn close(self) -> Result<()> {
-        let result = self.mapping.stop().await;
+        let result = stop_both(self.mapping, self.mapping_v6).await;
         drop(self.listener);
         result
     }
@@ -56,14 +66,22 @@ impl PublicTcpListener {
 pub struct PublicUdpSocket {
     /// The socket; send and receive on it as usual.
     pub socket: UdpSocket,
-    /// The mapping of its port.
+    /// The mapping of its port: the IPv4 port mapping, or the IPv6 pinhole of a socket
+    /// bound to a specific IPv6 address.
     pub mapping: PersistentMapping,
+    /// The IPv6 pinhole of a dual-stack socket (bound to `[::]`), beside the IPv4 mapping.
+    pub mapping_v6: Option<PersistentMapping>,
+    combined: Option<watch::Receiver<PortAssignments>>,
 }
 
 impl PublicUdpSocket {
-    /// The addresses where the socket can be reached, now and as they change.
+    /// The addresses where the socket can be reached, now and as they change: both
+    /// families' for a dual-stack socket.
     pub fn assignments(&self) -> watch::Receiver<PortAssignments> {
-        self.mapping.assignments()
+        match &self.combined {
+            Some(combined) => combined.clone(),
+            None => self.mapping.assignments(),
+        }
     }
 
     /// The socket's local address (with the actual port when it was bound to port 0).
@@ -73,15 +91,33 @@ impl PublicUdpSocket {
             .map_err(Error::io("cannot read the socket's address"))
     }
 
-    /// Deletes the mapping at the gateway, then closes the socket.
+    /// Deletes the mapping (and pinhole) at the gateway, then closes the socket.
     ///
     /// # Errors
     /// As [`PersistentMapping::stop`].
     pub async fn close(self) -> Result<()> {
-        let result = self.mapping.stop().await;
+        let result = stop_both(self.mapping, self.mapping_v6).await;
         drop(self.socket);
         result
     }
+}
+
+/// Stops both mappings together; the first error wins.
+async fn stop_both(mapping: PersistentMapping, v6: Option<PersistentMapping>) -> Result<()> {
+    match v6 {
+        None => mapping.stop().await,
+        Some(v6) => {
+            let (first, second) = tokio::join!(mapping.stop(), v6.stop());
+            first.and(second)
+        }
+    }
+}
+
+/// What keeps a socket public.
+struct Kept {
+    mapping: PersistentMapping,
+    mapping_v6: Option<PersistentMapping>,
+    combined: Option<watch::Receiver<PortAssignments>>,
 }
 
 impl Nat {
@@ -89,6 +125,10 @@ impl Nat {
     /// gateway, asking for the same external port, for
     /// [`NatOptions::lifetime`](crate::NatOptions::lifetime) at a time. Returns after the
     /// first mapping attempt; a failed one is retried in the background.
+    ///
+    /// The address's family decides what is kept: an IPv4 address, a port mapping; a
+    /// specific IPv6 address, a pinhole for it ([`Nat::ipv6`]); `[::]` (a dual-stack
+    /// socket), both, published together.
     ///
     /// # Errors
     /// [`Error::Io`] when the listener cannot be bound.
@@ -99,8 +139,13 @@ impl Nat {
         let bound = listener
             .local_addr()
             .map_err(Error::io("cannot read the listener's address"))?;
-        let mapping = self.keep_public(Protocol::Tcp, bound).await;
-        Ok(PublicTcpListener { listener, mapping })
+        let kept = self.keep_public(Protocol::Tcp, bound).await;
+        Ok(PublicTcpListener {
+            listener,
+            mapping: kept.mapping,
+            mapping_v6: kept.mapping_v6,
+            combined: kept.combined,
+        })
     }
 
     /// Binds a UDP socket to `addr` (port 0 picks one) and keeps its port mapped at the
@@ -115,13 +160,63 @@ impl Nat {
         let bound = socket
             .local_addr()
             .map_err(Error::io("cannot read the socket's address"))?;
-        let mapping = self.keep_public(Protocol::Udp, bound).await;
-        Ok(PublicUdpSocket { socket, mapping })
+        let kept = self.keep_public(Protocol::Udp, bound).await;
+        Ok(PublicUdpSocket {
+            socket,
+            mapping: kept.mapping,
+            mapping_v6: kept.mapping_v6,
+            combined: kept.combined,
+        })
     }
 
-    async fn keep_public(&self, protocol: Protocol, bound: SocketAddr) -> PersistentMapping {
+    async fn keep_public(&self, protocol: Protocol, bound: SocketAddr) -> Kept {
         let request = MapRequest::new(protocol, bound.port()).lifetime(self.options().lifetime);
-        self.persistent(request).local_address(bound).start().await
+        let (v4, v6) = match bound.ip() {
+            IpAddr::V6(ip) if ip.is_unspecified() => (true, true),
+            IpAddr::V6(ip) if ip.to_ipv4_mapped().is_none() => (false, true),
+            _ => (true, false),
+        };
+        if !(v4 && v6) {
+            let request = request.ipv6(v6);
+            return Kept {
+                mapping: self.persistent(request).local_address(bound).start().await,
+                mapping_v6: None,
+                combined: None,
+            };
+        }
+        // Both families, published as one set.
+        let halves = Arc::new(Mutex::new((PortAssignments::new(), PortAssignments::new())));
+        let (sender, combined) = watch::channel(PortAssignments::new());
+        let sender = Arc::new(sender);
+        let publish = |v6: bool| {
+            let halves = Arc::clone(&halves);
+            let sender = Arc::clone(&sender);
+            move |assignments: &PortAssignments| {
+                let mut halves = halves.lock().unwrap_or_else(|p| p.into_inner());
+                if v6 {
+                    halves.1 = assignments.clone();
+                } else {
+                    halves.0 = assignments.clone();
+                }
+                sender.send_replace(halves.0.union(&halves.1));
+            }
+        };
+        let (mapping, mapping_v6) = tokio::join!(
+            self.persistent(request.clone())
+                .local_address(bound)
+                .on_change(publish(false))
+                .start(),
+            self.persistent(request.ipv6(true))
+                .local_address(bound)
+                .on_change(publish(true))
+                .start(),
+        );
+        sender.send_replace(mapping.current().union(&mapping_v6.current()));
+        Kept {
+            mapping,
+            mapping_v6: Some(mapping_v6),
+            combined: Some(combined),
+        }
     }
 }
 

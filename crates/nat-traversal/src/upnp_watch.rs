@@ -89,9 +89,18 @@ impl BootTracker {
     }
 }
 
-/// Whether a notification comes from `gateway` itself.
+/// Whether a notification comes from `gateway` itself. An IPv6 router sends from a
+/// link-local address of its own choosing, not always the one the default route names (seen
+/// with miniupnpd, which answers from its interface's first link-local address): for a
+/// link-local gateway, any link-local source on the link counts, as for PCP announcements.
 pub(crate) fn from_gateway(notify: &ssdp::Notify, gateway: IpAddr) -> bool {
-    notify.source.ip().to_canonical() == gateway.to_canonical()
+    let source = notify.source.ip().to_canonical();
+    match (source, gateway.to_canonical()) {
+        (IpAddr::V6(source), IpAddr::V6(gateway)) if gateway.is_unicast_link_local() => {
+            source.is_unicast_link_local()
+        }
+        (source, gateway) => source == gateway,
+    }
 }
 
 #[cfg(test)]
