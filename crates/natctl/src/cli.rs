@@ -57,19 +57,48 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) no_cache: bool,
 
+    /// IPv4 only: port mappings at the NAT.
+    #[arg(short = '4', long = "ipv4", global = true, conflicts_with = "ipv6")]
+    pub(crate) ipv4: bool,
+
+    /// IPv6 only: pinholes in the gateway's firewall for this host's global IPv6 address
+    /// (PCP or UPnP; NAT-PMP is IPv4 only).
+    #[arg(short = '6', long = "ipv6", global = true)]
+    pub(crate) ipv6: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+impl Cli {
+    /// The family the flags ask for.
+    pub(crate) fn family(&self) -> Family {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Auto,
+        }
+    }
+}
+
+/// Which side of a dual-stack network a command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// No flag: IPv4, and IPv6 too where the command shows both (`external-ip`, `probe`,
+    /// `unmap`).
+    Auto,
+    /// `-4`.
+    V4,
+    /// `-6`.
+    V6,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Print the default gateway (the router this host talks to).
-    Gateway {
-        /// Print the IPv6 default gateway instead of the IPv4 one.
-        #[arg(long)]
-        ipv6: bool,
-    },
+    /// With `-6`, the IPv6 default gateway.
+    Gateway,
     /// List the network interfaces with their addresses.
     Interfaces,
     /// Print the local address this host uses toward its gateway.
@@ -77,13 +106,15 @@ pub(crate) enum Command {
     /// Probe every technique (PCP, NAT-PMP, UPnP IGD) and show which answered, how fast,
     /// and with which external address.
     Probe,
-    /// Print the gateway's public (external) IP address.
+    /// Print the gateway's public (external) IP address; and, unless -4, the IPv6 address
+    /// WAN hosts reach this host at when the gateway opens pinholes.
     ExternalIp {
         /// The technique to ask with.
         #[arg(long, value_enum, default_value = "auto")]
         via: Via,
     },
-    /// Forward a port on the gateway's public address to a port on this host.
+    /// Forward a port on the gateway's public address to a port on this host; with -6,
+    /// open a pinhole for this host's global IPv6 address instead.
     Map {
         /// tcp or udp.
         #[arg(value_enum)]
@@ -105,7 +136,8 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         via: Via,
     },
-    /// Remove this host's mapping of a port, whichever technique made it.
+    /// Remove this host's mapping of a port, whichever technique made it (and its IPv6
+    /// pinhole, unless -4).
     Unmap {
         /// tcp or udp.
         #[arg(value_enum)]

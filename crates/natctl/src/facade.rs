@@ -13,7 +13,7 @@ use nat_traversal::{
 };
 use serde::Serialize;
 
-use crate::cli::{Transport, Via};
+use crate::cli::{Family, Transport, Via};
 use crate::output::{Output, duration, millis};
 
 /// Which gateway to ask, how long to wait, and which IGDs to trust.
@@ -22,12 +22,29 @@ pub(crate) struct Target {
     pub(crate) timeout: Duration,
     pub(crate) allow_other_igd: bool,
     pub(crate) cache: bool,
+    /// `-4`, `-6` or neither.
+    pub(crate) family: Family,
 }
 
+/// How long the IPv6 side of a command that shows both families may still take once the
+/// IPv4 side answered: a network whose gateway ignores IPv6 requests must not hold up the
+/// IPv4 answer for the whole `--timeout`.
+const IPV6_GRACE: Duration = Duration::from_secs(1);
+
 impl Target {
-    /// The facade for one command: every technique, or only `via`.
+    /// The facade for one command: every technique, or only `via`; the IPv6 side with `-6`.
     pub(crate) fn nat(&self, via: Via) -> Nat {
-        Nat::new(self.options(via))
+        let nat = Nat::new(self.options(via));
+        if self.family == Family::V6 {
+            nat.ipv6()
+        } else {
+            nat
+        }
+    }
+
+    /// The IPv6 side a command without `-4`/`-6` also shows.
+    fn both(&self, nat: &Nat) -> Option<Nat> {
+        (self.family == Family::Auto).then(|| nat.ipv6())
     }
 
     fn options(&self, via: Via) -> NatOptions {
@@ -48,6 +65,28 @@ impl Target {
         }
         options.allow_other_igd(self.allow_other_igd)
     }
+}
+
+/// `first`, and `second` when it finishes within [`IPV6_GRACE`] of `first` (or with it).
+async fn with_ipv6<A, B>(
+    first: impl std::future::Future<Output = A>,
+    second: Option<impl std::future::Future<Output = B>>,
+) -> (A, Option<B>) {
+    let Some(second) = second else {
+        return (first.await, None);
+    };
+    tokio::pin!(first);
+    tokio::pin!(second);
+    let first = tokio::select! {
+        biased;
+        first = &mut first => first,
+        // The IPv6 side came first: wait for the IPv4 side as usual.
+        b = &mut second => {
+            return (first.await, Some(b));
+        }
+    };
+    let second = tokio::time::timeout(IPV6_GRACE, second).await.ok();
+    (first, second)
 }
 
 /// The technique `--via` names; `None` for auto.
@@ -129,6 +168,33 @@ struct ExternalIpJson {
     on_default_gateway: bool,
     reachability: &'static str,
     reachable: bool,
+    /// Without `-4`/`-6`: the IPv6 side (this host's global address, where the gateway
+    /// opens pinholes); absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6: Option<Box<ExternalIpJson>>,
+}
+
+fn external_json(found: &ExternalAddress) -> ExternalIpJson {
+    let reach = found.reachability();
+    ExternalIpJson {
+        external_ip: found.address,
+        technique: found.technique.as_str(),
+        gateway: found.gateway,
+        on_default_gateway: found.on_default_gateway,
+        reachability: reach.as_str(),
+        reachable: reach.is_public(),
+        ipv6: None,
+    }
+}
+
+fn external_text(found: &ExternalAddress) -> String {
+    let reach = found.reachability();
+    let elsewhere = elsewhere_note(found.on_default_gateway, Some(found.gateway));
+    if reach.is_public() {
+        format!("{}{elsewhere}", found.address)
+    } else {
+        format!("{}{elsewhere} ({reach})", found.address)
+    }
 }
 
 pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Result<()> {
@@ -137,27 +203,21 @@ pub(crate) async fn external_ip(out: &Output, target: &Target, via: Via) -> Resu
         techniques_label(via),
         at(target)
     ));
-    let found: ExternalAddress = target.nat(via).external().await?;
+    let nat = target.nat(via);
+    let v6 = target.both(&nat);
+    let (found, also) = with_ipv6(nat.external(), v6.as_ref().map(|n| n.external())).await;
+    let found: ExternalAddress = found?;
+    let also = also.and_then(|r| {
+        r.inspect_err(|error| tracing::debug!(%error, "no ipv6 address through the gateway"))
+            .ok()
+    });
     out.progress().clear();
-    let reach = found.reachability();
-    out.print(
-        &ExternalIpJson {
-            external_ip: found.address,
-            technique: found.technique.as_str(),
-            gateway: found.gateway,
-            on_default_gateway: found.on_default_gateway,
-            reachability: reach.as_str(),
-            reachable: reach.is_public(),
-        },
-        || {
-            let elsewhere = elsewhere_note(found.on_default_gateway, Some(found.gateway));
-            if reach.is_public() {
-                format!("{}{elsewhere}", found.address)
-            } else {
-                format!("{}{elsewhere} ({reach})", found.address)
-            }
-        },
-    );
+    let mut json = external_json(&found);
+    json.ipv6 = also.as_ref().map(|a| Box::new(external_json(a)));
+    out.print(&json, || match &also {
+        Some(v6) => format!("{}\n{} (IPv6)", external_text(&found), external_text(v6)),
+        None => external_text(&found),
+    });
     Ok(())
 }
 
@@ -255,6 +315,9 @@ struct UnmappedJson {
     removed_count: Option<usize>,
     gateway: IpAddr,
     techniques: Vec<TechniqueOutcomeJson>,
+    /// Without `-4`/`-6`: what the IPv6 side removed; absent when it removed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6: Option<Box<UnmappedJson>>,
 }
 
 fn unmapped_json(report: &UnmapReport) -> UnmappedJson {
@@ -287,6 +350,7 @@ fn unmapped_json(report: &UnmapReport) -> UnmappedJson {
                 }
             })
             .collect(),
+        ipv6: None,
     }
 }
 
@@ -308,12 +372,33 @@ pub(crate) async fn unmap(
         at(target)
     ));
     let nat = target.nat(via);
-    let report = match internal_port {
-        Some(port) => nat.unmap_port(protocol, port).await?,
-        None => nat.unmap_all(protocol).await?,
+    let v6 = target.both(&nat);
+    let remove = |nat: &Nat| {
+        let nat = nat.clone();
+        async move {
+            match internal_port {
+                Some(port) => nat.unmap_port(protocol, port).await,
+                None => nat.unmap_all(protocol).await,
+            }
+        }
     };
+    let (report, also) = with_ipv6(remove(&nat), v6.as_ref().map(remove)).await;
+    let report = report?;
+    // The IPv6 side is shown when it removed something: a network without IPv6 pinholes
+    // adds nothing to the answer.
+    let also = also
+        .and_then(|r| {
+            r.inspect_err(|error| tracing::debug!(%error, "no ipv6 pinhole removed"))
+                .ok()
+        })
+        .filter(UnmapReport::removed);
     out.progress().clear();
-    out.print(&unmapped_json(&report), || describe_unmap(&report));
+    let mut json = unmapped_json(&report);
+    json.ipv6 = also.as_ref().map(|r| Box::new(unmapped_json(r)));
+    out.print(&json, || match &also {
+        Some(v6) => format!("{}\n{} (IPv6)", describe_unmap(&report), describe_unmap(v6)),
+        None => describe_unmap(&report),
+    });
     Ok(())
 }
 
@@ -473,6 +558,10 @@ struct ProbeJson {
     selected: Option<&'static str>,
     elapsed_ms: f64,
     techniques: Vec<ProbeRowJson>,
+    /// Without `-4`/`-6`: the IPv6 side's probe (pinholes); absent when there is no IPv6
+    /// gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6: Option<Box<ProbeJson>>,
 }
 
 fn probe_row(result: &ProbeResult) -> ProbeRowJson {
@@ -534,35 +623,69 @@ fn duration_ms(latency: Duration) -> String {
     format!("{:.1} ms", millis(latency))
 }
 
-pub(crate) async fn probe(out: &Output, target: &Target) -> Result<()> {
-    let nat = target.nat(Via::Auto);
-    out.progress()
-        .start(format!("probing PCP, NAT-PMP and UPnP IGD {}", at(target)));
-    // Rows print as each technique finishes; the header first.
-    out.text(&pad_row(&PROBE_HEADER.map(str::to_owned), &PROBE_WIDTHS));
-    let report = nat
-        .probe_with(|result| {
-            out.text(&pad_row(&probe_text(result), &PROBE_WIDTHS));
-        })
-        .await?;
-    out.progress().clear();
-    let json = ProbeJson {
+fn probe_json(report: &nat_traversal::ProbeReport) -> ProbeJson {
+    ProbeJson {
         gateway: report.gateway,
         selected: report.selected.map(Technique::as_str),
         elapsed_ms: millis(report.elapsed),
         techniques: report.results.iter().map(probe_row).collect(),
-    };
+        ipv6: None,
+    }
+}
+
+fn probe_summary(report: &nat_traversal::ProbeReport) -> String {
+    match report.selected {
+        Some(technique) => format!(
+            "selected {technique} at gateway {} (probed in {})",
+            report.gateway,
+            duration(report.elapsed)
+        ),
+        None => format!("nothing selected at gateway {}", report.gateway),
+    }
+}
+
+pub(crate) async fn probe(out: &Output, target: &Target) -> Result<()> {
+    let nat = target.nat(Via::Auto);
+    let v6 = target.both(&nat);
+    out.progress()
+        .start(format!("probing PCP, NAT-PMP and UPnP IGD {}", at(target)));
+    if target.family == Family::V6 {
+        out.text("IPv6 pinholes:");
+    }
+    // Rows print as each technique finishes; the header first. The IPv6 side (without
+    // -4/-6) is probed at the same time and printed after.
+    out.text(&pad_row(&PROBE_HEADER.map(str::to_owned), &PROBE_WIDTHS));
+    let (report, also) = tokio::join!(
+        nat.probe_with(|result| {
+            out.text(&pad_row(&probe_text(result), &PROBE_WIDTHS));
+        }),
+        async {
+            match &v6 {
+                Some(v6) => Some(v6.probe().await),
+                None => None,
+            }
+        }
+    );
+    let report = report?;
+    let also = also.and_then(|r| {
+        r.inspect_err(|error| tracing::debug!(%error, "no ipv6 probe"))
+            .ok()
+    });
+    out.progress().clear();
+    let mut json = probe_json(&report);
+    json.ipv6 = also.as_ref().map(|r| Box::new(probe_json(r)));
     if out.json() {
         out.print(&json, String::new);
     } else {
-        out.text(&match report.selected {
-            Some(technique) => format!(
-                "selected {technique} at gateway {} (probed in {})",
-                report.gateway,
-                duration(report.elapsed)
-            ),
-            None => format!("nothing selected at gateway {}", report.gateway),
-        });
+        out.text(&probe_summary(&report));
+        if let Some(v6) = &also {
+            out.text("IPv6 pinholes:");
+            out.text(&pad_row(&PROBE_HEADER.map(str::to_owned), &PROBE_WIDTHS));
+            for result in &v6.results {
+                out.text(&pad_row(&probe_text(result), &PROBE_WIDTHS));
+            }
+            out.text(&probe_summary(v6));
+        }
     }
     if report.selected.is_none() {
         return Err(report.no_technique_error().into());
@@ -597,6 +720,8 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
             .options(via)
             .lifetime(Duration::from_secs(args.lifetime.into())),
     );
+    let ipv6 = target.family == Family::V6;
+    let nat = if ipv6 { nat.ipv6() } else { nat };
     let protocol = Protocol::from(args.protocol);
     // Listening before the first request: a signal that comes while the mapping is being
     // made ends the wait below instead of killing the process with the mapping in place.
@@ -607,7 +732,11 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
         at(target),
         args.internal_port
     ));
-    let local = SocketAddr::from(([0, 0, 0, 0], args.internal_port));
+    let local = if ipv6 {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, args.internal_port))
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], args.internal_port))
+    };
     let mapping = nat
         .persistent(args.request())
         .local_address(local)

@@ -138,10 +138,11 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         timeout: cli.timeout,
         allow_other_igd: cli.allow_other_igd,
         cache: !cli.no_cache,
+        family: cli.family(),
     };
     let bounded = |future| block_on(bounded(cli.timeout, future));
     match &cli.command {
-        Command::Gateway { ipv6 } => net::gateway(out, *ipv6),
+        Command::Gateway => net::gateway(out, cli.ipv6),
         Command::Interfaces => net::interfaces(out),
         Command::LocalIp => net::local_ip(out),
         Command::Completions { shell } => completions(*shell),

@@ -1,0 +1,153 @@
+//! Lab tests of natctl's IPv6 side (`-6`) in natlab's dual-stack lab, against the real
+//! miniupnpd: pinholes through PCP and UPnP proven from the WAN host's IPv6 address,
+//! removed by `unmap`, both families in `external-ip`, and a kept pinhole restored after a
+//! router restart.
+// natlab builds network namespaces: Linux only.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)]
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use natlab::{Host, Lab, LabConfig};
+
+fn natctl(host: &Host, args: &[&str]) -> Output {
+    host.command(env!("CARGO_BIN_EXE_natctl"))
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .expect("natctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+#[test]
+fn natctl_opens_ipv6_pinholes_via_pcp_and_upnp_and_unmap_closes_them() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let lan6 = lab.lan().address_v6().unwrap();
+    for (via, port) in [("pcp", "8080"), ("upnp", "8081")] {
+        let mapped = natctl(lab.lan(), &["map", "tcp", port, "-6", "--via", via]);
+        assert!(
+            mapped.status.success(),
+            "{via}: {}\n{}",
+            stderr(&mapped),
+            lab.miniupnpd_log()
+        );
+        let text = stdout(&mapped);
+        assert!(
+            text.starts_with(&format!("[{lan6}]:{port} -> ")),
+            "{via}: {text}"
+        );
+        let port: u16 = port.parse().unwrap();
+        assert!(
+            lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
+            "{via}: {text}"
+        );
+        assert!(
+            !lab.udp_reaches_v6(lab.lan(), port).unwrap(),
+            "{via}: udp is not opened"
+        );
+        let unmapped = natctl(
+            lab.lan(),
+            &["unmap", "tcp", &port.to_string(), "-6", "--via", via],
+        );
+        assert!(unmapped.status.success(), "{via}: {}", stderr(&unmapped));
+        assert!(
+            stdout(&unmapped).starts_with("removed"),
+            "{via}: {}",
+            stdout(&unmapped)
+        );
+        assert!(
+            !lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
+            "{via}: still open after unmap"
+        );
+    }
+    // Without -6, unmap removes the pinhole too (and says so on its IPv6 line).
+    let mapped = natctl(lab.lan(), &["map", "udp", "8082", "-6"]);
+    assert!(mapped.status.success(), "{}", stderr(&mapped));
+    assert!(lab.udp_reaches_v6(lab.lan(), 8082).unwrap());
+    let unmapped = natctl(lab.lan(), &["--json", "unmap", "udp", "8082"]);
+    assert!(unmapped.status.success(), "{}", stderr(&unmapped));
+    let json: serde_json::Value = serde_json::from_slice(&unmapped.stdout).unwrap();
+    assert_eq!(json["ipv6"]["removed"], true, "{json}");
+    assert!(!lab.udp_reaches_v6(lab.lan(), 8082).unwrap());
+    assert!(lab.pinholes().unwrap().is_empty());
+}
+
+#[test]
+fn natctl_external_ip_shows_both_families() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let lan6 = lab.lan().address_v6().unwrap().to_string();
+    let both = natctl(lab.lan(), &["external-ip"]);
+    assert!(both.status.success(), "{}", stderr(&both));
+    let text = stdout(&both);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], lab.external_address().to_string());
+    assert_eq!(lines[1], format!("{lan6} (IPv6)"));
+    let json = natctl(lab.lan(), &["--json", "external-ip"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["external_ip"], lab.external_address().to_string());
+    assert_eq!(json["ipv6"]["external_ip"], lan6, "{json}");
+    let only6 = natctl(lab.lan(), &["external-ip", "-6"]);
+    assert_eq!(stdout(&only6), lan6);
+    let only4 = natctl(lab.lan(), &["-4", "external-ip"]);
+    assert_eq!(stdout(&only4), lab.external_address().to_string());
+    let probe = natctl(lab.lan(), &["probe"]);
+    assert!(probe.status.success(), "{}", stderr(&probe));
+    assert!(
+        stdout(&probe).contains("IPv6 pinholes:"),
+        "{}",
+        stdout(&probe)
+    );
+}
+
+#[test]
+fn natctl_keep_restores_a_pinhole_after_a_router_restart() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let mut child = lab
+        .lan()
+        .command(env!("CARGO_BIN_EXE_natctl"))
+        .args(["--no-cache", "map", "tcp", "8083", "-6", "--keep"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(lab.dir().join("keep6.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.pinholes().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(lab.tcp_reaches_v6(lab.lan(), 8083).unwrap());
+    std::thread::sleep(Duration::from_millis(1100));
+    lab.reboot_router().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab.pinholes().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !lab.pinholes().unwrap().is_empty(),
+        "not restored within 2 s:\n{}\n{}",
+        lab.miniupnpd_log(),
+        std::fs::read_to_string(lab.dir().join("keep6.log")).unwrap_or_default()
+    );
+    assert!(lab.tcp_reaches_v6(lab.lan(), 8083).unwrap());
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    assert!(lab.pinholes().unwrap().is_empty());
+}
