@@ -16,6 +16,10 @@
 //!   back to another technique, and publishes the socket's [`PortAssignments`] (public and
 //!   local addresses) on a `watch` channel and to an optional callback.
 //! - [`tcp_listen_public`] and [`udp_bind_public`] give a tokio socket with its mapping.
+//! - IPv6 has no NAT but a firewall: [`Nat::ipv6`] is the IPv6 side, whose "mappings" are
+//!   pinholes for this host's global address (PCP over IPv6, or UPnP's
+//!   `WANIPv6FirewallControl` through [`PinholeTechnique`]); a [`MapRequest::ipv6`] request
+//!   goes there by itself, and a socket bound to `[::]` is kept public on both families.
 //!
 //! # Example
 //!
@@ -35,6 +39,11 @@
 //! #   break;
 //! }
 //! public.close().await?; // deletes the mapping at the gateway
+//!
+//! // A dual-stack listener: an IPv4 mapping and an IPv6 pinhole, published together.
+//! let public = nat_traversal::tcp_listen_public("[::]:8080").await?;
+//! tracing::info!(assignments = %*public.assignments().borrow(), "reachable");
+//! public.close().await?; // deletes both
 //! # Ok(()) }
 //! ```
 //!
@@ -97,6 +106,9 @@
 //!   [`Mapping`].
 //! - `pmp`: [`PmpTechnique`], PCP or NAT-PMP through `natpmp_proto::tokio::Client`.
 //! - `upnp`: [`UpnpTechnique`], SSDP discovery and the IGD client.
+//! - `pinhole`: [`PinholeTechnique`], IPv6 pinholes through UPnP.
+//! - `upnp_watch`, `upnp_events`: an IGD's restart (SSDP notifications) and its new external
+//!   address (GENA events), noticed at once.
 //! - `options`: [`NatOptions`].
 //! - `probe`: [`ProbeReport`], [`ProbeResult`], [`ProbeOutcome`], and the concurrent probe
 //!   with its early return.

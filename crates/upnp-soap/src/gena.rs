@@ -639,4 +639,39 @@ mod tests {
         assert_eq!(event.sid, "uuid:1");
         assert_eq!(event.property("ExternalIPAddress"), Some("44.0.0.7"));
     }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn another_hosts_notify_is_dropped_unanswered() {
+        let local: IpAddr = "127.0.0.1".parse().expect("an address");
+        let mut listener = EventListener::bind(local, local).await.expect("bound");
+        let address: SocketAddr = listener
+            .callback_url()
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("a host")
+            .parse()
+            .expect("a socket address");
+        // Linux routes all of 127.0.0.0/8 to the loopback: a second "host".
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.2:0".parse().expect("an address"))
+            .expect("bound to another loopback address");
+        let mut stream = socket.connect(address).await.expect("connected");
+        let body = "<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property><ExternalIPAddress>6.6.6.6</ExternalIPAddress></e:property></e:propertyset>";
+        let request = format!(
+            "NOTIFY / HTTP/1.1\r\nNT: upnp:event\r\nNTS: upnp:propchange\r\nSID: uuid:1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        let event = tokio::time::timeout(Duration::from_millis(200), listener.next()).await;
+        assert!(
+            event.is_err(),
+            "an event from another host came through: {event:?}"
+        );
+    }
 }
