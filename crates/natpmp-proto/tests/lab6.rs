@@ -41,7 +41,7 @@ fn pinholes(lab: &Lab) -> Vec<(Transport, Ipv6Addr, u16)> {
 
 #[test]
 fn netinfo_finds_the_ipv6_gateway_and_the_global_source_address() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -137,7 +137,7 @@ fn netinfo_finds_the_ipv6_gateway_and_the_global_source_address() {
 
 #[test]
 fn pcp_over_ipv6_opens_pinholes_the_wan_reaches_and_delete_closes_them() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -205,7 +205,7 @@ fn pcp_over_ipv6_opens_pinholes_the_wan_reaches_and_delete_closes_them() {
 
 #[test]
 fn pcp_over_ipv6_to_the_routers_global_address_and_natpmp_refused() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lan = lab.lan();
@@ -232,7 +232,7 @@ fn pcp_over_ipv6_to_the_routers_global_address_and_natpmp_refused() {
 
 #[test]
 fn a_router_restart_is_seen_over_ipv6() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     let lab = std::sync::Arc::new(lab);
@@ -294,7 +294,7 @@ fn a_router_restart_is_seen_over_ipv6() {
 
 #[test]
 fn miniupnpd_announces_a_restart_on_ff02_1_from_another_link_local_address() {
-    let Some(lab) = Lab::for_test(LabConfig::default()) else {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
     };
     // Plain sockets on port 5350, no group joined: every interface is in ff02::1.

@@ -36,7 +36,7 @@ fn lab(lan_hosts: usize) -> Option<Lab> {
     Lab::for_test(LabConfig {
         natpmp: false,
         lan_hosts,
-        ..LabConfig::default()
+        ..LabConfig::dual_stack()
     })
 }
 
