@@ -33,8 +33,10 @@ fn build_worker() -> Result<PathBuf> {
         .unwrap_or_else(|| root().join("target"))
         .join("peers");
     let manifest = root().join("xtask").join("peers").join("Cargo.toml");
+    // Not `--locked`: the lockfile pins the peers' versions, and cargo changes only the
+    // entries our own crates' dependencies need when those change.
     let status = cargo()
-        .args(["build", "--release", "--locked", "--manifest-path"])
+        .args(["build", "--release", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)
