@@ -89,6 +89,31 @@ async fn with_ipv6<A, B>(
     (first, second)
 }
 
+/// Notes a pinhole natctl opened, for `list -6` (see `record`).
+fn record_pinhole(mapping: &Mapping, expires: u64) {
+    let (Some(path), IpAddr::V6(address)) = (crate::record::path(), mapping.external.ip()) else {
+        return;
+    };
+    crate::record::add(
+        &path,
+        crate::record::Pinhole {
+            address,
+            protocol: mapping.protocol,
+            port: mapping.internal_port,
+            technique: mapping.technique,
+            expires,
+        },
+    );
+}
+
+/// Forgets the pinholes of `protocol` (and `port`) after the gateway was asked to remove
+/// them.
+fn forget_pinholes(protocol: Protocol, port: Option<u16>) {
+    if let Some(path) = crate::record::path() {
+        crate::record::remove(&path, protocol, port);
+    }
+}
+
 /// The technique `--via` names; `None` for auto.
 pub(crate) fn technique(via: Via) -> Option<Technique> {
     match via {
@@ -276,6 +301,12 @@ pub(crate) async fn map(out: &Output, target: &Target, via: Via, args: &MapArgs)
     ));
     let nat = target.nat(via);
     let mapping = nat.map(&args.request()).await?;
+    if nat.is_ipv6() {
+        record_pinhole(
+            &mapping,
+            crate::record::now().saturating_add(mapping.lifetime.as_secs()),
+        );
+    }
     out.progress().clear();
     let json = mapped_json(&nat, &mapping);
     out.print(&json, || {
@@ -383,6 +414,9 @@ pub(crate) async fn unmap(
         }
     };
     let (report, also) = with_ipv6(remove(&nat), v6.as_ref().map(remove)).await;
+    if (nat.is_ipv6() && report.is_ok()) || also.as_ref().is_some_and(Result::is_ok) {
+        forget_pinholes(protocol, internal_port);
+    }
     let report = report?;
     // The IPv6 side is shown when it removed something: a network without IPv6 pinholes
     // adds nothing to the answer.
@@ -465,7 +499,62 @@ fn listed_json(entry: &ListedMapping) -> ListedJson {
     }
 }
 
+/// `list -6`: the pinholes natctl recorded (the protocols cannot list them).
+fn list_pinholes(out: &Output, via: Via) {
+    let now = crate::record::now();
+    let recorded = crate::record::path()
+        .map(|path| crate::record::read(&path))
+        .unwrap_or_default();
+    let rows: Vec<ListedJson> = recorded
+        .iter()
+        .filter(|p| technique(via).is_none_or(|t| t == p.technique))
+        .map(|p| ListedJson {
+            protocol: protocol_name(p.protocol),
+            public_address: Some(SocketAddr::new(IpAddr::V6(p.address), p.port)),
+            external_port: p.port,
+            internal_address: SocketAddr::new(IpAddr::V6(p.address), p.port).to_string(),
+            lifetime: p.remaining(now).map(|d| d.as_secs()),
+            description: "recorded by natctl".to_owned(),
+            enabled: true,
+            remote_host: None,
+            technique: p.technique.as_str(),
+            on_default_gateway: true,
+        })
+        .collect();
+    out.print(&rows, || {
+        let note = "IPv6 pinholes natctl opened on this host (PCP and UPnP cannot list them)";
+        if rows.is_empty() {
+            return format!("no IPv6 pinholes recorded ({note})");
+        }
+        let table: Vec<[String; 5]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.protocol.to_uppercase(),
+                    r.public_address.map(|a| a.to_string()).unwrap_or_default(),
+                    r.lifetime
+                        .map(|s| format!("{s} s left"))
+                        .unwrap_or_else(|| "kept (map --keep)".into()),
+                    r.technique.to_owned(),
+                    r.description.clone(),
+                ]
+            })
+            .collect();
+        format!(
+            "{note}\n{}",
+            render_table(
+                ["PROTO", "PUBLIC", "LIFETIME", "VIA", "DESCRIPTION"],
+                &table
+            )
+        )
+    });
+}
+
 pub(crate) async fn list(out: &Output, target: &Target, via: Via) -> Result<()> {
+    if target.family == Family::V6 {
+        list_pinholes(out, via);
+        return Ok(());
+    }
     out.progress().start(format!(
         "reading the mapping table {} ({})",
         at(target),
@@ -792,6 +881,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
         if current.public_address().is_some() {
             ever_mapped = true;
             print("mapped", &current, None);
+            if let (true, Some(held)) = (ipv6, mapping.mapping()) {
+                record_pinhole(&held, 0);
+            }
         } else {
             print(
                 "not_mapped",
@@ -811,6 +903,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
                     let event = if ever_mapped { "changed" } else { "mapped" };
                     ever_mapped = true;
                     print(event, &current, None);
+                    if let (true, Some(held)) = (ipv6, mapping.mapping()) {
+                        record_pinhole(&held, 0);
+                    }
                 } else if ever_mapped {
                     let error = mapping.last_error();
                     print("lost", &current, error.as_deref().or(Some("the mapping is gone")));
@@ -833,6 +928,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
     let stopped = mapping.stop().await;
     if held {
         stopped?;
+        if ipv6 {
+            forget_pinholes(protocol, Some(args.internal_port));
+        }
         print("deleted", &PortAssignments::new(), None);
     } else {
         print("stopped", &PortAssignments::new(), None);

@@ -39,6 +39,7 @@ mod facade;
 mod logging;
 mod net;
 mod output;
+mod record;
 mod upnp;
 
 use std::future::Future;

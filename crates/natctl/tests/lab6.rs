@@ -11,12 +11,19 @@ use std::time::{Duration, Instant};
 
 use natlab::{Host, Lab, LabConfig};
 
+/// natctl on `host`, its cache directory (the UPnP cache, the pinhole record) kept apart per
+/// lab.
 fn natctl(host: &Host, args: &[&str]) -> Output {
     host.command(env!("CARGO_BIN_EXE_natctl"))
         .arg("--no-cache")
         .args(args)
+        .env("XDG_CACHE_HOME", cache_dir(host))
         .output()
         .expect("natctl runs")
+}
+
+fn cache_dir(host: &Host) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("natctl-cache-{}", host.netns()))
 }
 
 fn stdout(output: &Output) -> String {
@@ -46,6 +53,12 @@ fn natctl_opens_ipv6_pinholes_via_pcp_and_upnp_and_unmap_closes_them() {
             text.starts_with(&format!("[{lan6}]:{port} -> ")),
             "{via}: {text}"
         );
+        let listed = natctl(lab.lan(), &["list", "-6"]);
+        assert!(
+            stdout(&listed).contains(&format!("[{lan6}]:{port}")),
+            "{via}: {}",
+            stdout(&listed)
+        );
         let port: u16 = port.parse().unwrap();
         assert!(
             lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
@@ -69,6 +82,9 @@ fn natctl_opens_ipv6_pinholes_via_pcp_and_upnp_and_unmap_closes_them() {
             !lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
             "{via}: still open after unmap"
         );
+        let listed = natctl(lab.lan(), &["--json", "list", "-6"]);
+        let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(rows, serde_json::json!([]), "{via}: forgotten after unmap");
     }
     // Without -6, unmap removes the pinhole too (and says so on its IPv6 line).
     let mapped = natctl(lab.lan(), &["map", "udp", "8082", "-6"]);
@@ -121,6 +137,7 @@ fn natctl_keep_restores_a_pinhole_after_a_router_restart() {
         .lan()
         .command(env!("CARGO_BIN_EXE_natctl"))
         .args(["--no-cache", "map", "tcp", "8083", "-6", "--keep"])
+        .env("XDG_CACHE_HOME", cache_dir(lab.lan()))
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(lab.dir().join("keep6.log")).unwrap())
         .spawn()
