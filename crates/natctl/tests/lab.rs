@@ -744,22 +744,17 @@ fn natctl_keeps_the_igd_in_a_cache_it_checks() {
     assert!(lab.redirections().unwrap().is_empty());
 }
 
-/// A UPnP-only router restarting under `map --keep`: noticed from its SSDP announcement at
-/// start (a new `BOOTID.UPNP.ORG`), not at the next refresh half an hour later.
-#[test]
-fn natctl_keep_follows_a_upnp_router_restart_at_once() {
-    let Some(lab) = Lab::for_test(upnp_only()) else {
-        return;
-    };
-    let mut child = lab
-        .lan()
+/// `natctl --json map tcp PORT --keep --via upnp` on the first LAN host, its JSON Lines on a
+/// pipe and its debug log in the lab's `keep.log`.
+fn keep_via_upnp(lab: &Lab, port: &str) -> std::process::Child {
+    lab.lan()
         .command(env!("CARGO_BIN_EXE_natctl"))
         .args([
             "--json",
             "--no-cache",
             "map",
             "tcp",
-            "4840",
+            port,
             "--lifetime",
             "3600",
             "--keep",
@@ -773,7 +768,17 @@ fn natctl_keep_follows_a_upnp_router_restart_at_once() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(lab.dir().join("keep.log")).unwrap())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// A UPnP-only router restarting under `map --keep`: noticed from its SSDP announcement at
+/// start (a new `BOOTID.UPNP.ORG`), not at the next refresh half an hour later.
+#[test]
+fn natctl_keep_follows_a_upnp_router_restart_at_once() {
+    let Some(lab) = Lab::for_test(upnp_only()) else {
+        return;
+    };
+    let mut child = keep_via_upnp(&lab, "4840");
     let deadline = Instant::now() + Duration::from_secs(5);
     while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -816,26 +821,7 @@ fn natctl_keep_prints_a_upnp_routers_new_address_at_once() {
     let Some(lab) = Lab::for_test(upnp_only()) else {
         return;
     };
-    let mut child = lab
-        .lan()
-        .command(env!("CARGO_BIN_EXE_natctl"))
-        .args([
-            "--json",
-            "--no-cache",
-            "map",
-            "tcp",
-            "4841",
-            "--lifetime",
-            "3600",
-            "--keep",
-            "--via",
-            "upnp",
-        ])
-        .env("NATCTL_LOG", "nat_traversal=debug,upnp_soap=debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(lab.dir().join("keep.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = keep_via_upnp(&lab, "4841");
     let (lines, received) = std::sync::mpsc::channel::<(Instant, String)>();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
