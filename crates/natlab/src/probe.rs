@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{
-    Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream, UdpSocket,
+    Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream, UdpSocket,
 };
 use std::time::{Duration, Instant};
 
@@ -26,20 +26,8 @@ impl Lab {
         internal_port: u16,
         external: SocketAddrV4,
     ) -> Result<bool> {
-        let listener = lan
-            .run(move || TcpListener::bind(("0.0.0.0", internal_port)))?
-            .map_err(io_err(format!(
-                "cannot listen on TCP {internal_port} on {}",
-                lan.netns
-            )))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(io_err("cannot make the listener non-blocking"))?;
-        let server = std::thread::spawn(move || serve_tcp_once(&listener));
-        let token = token();
-        let reply = self.wan().run(move || wan_tcp_exchange(external, &token))?;
-        let _ = server.join();
-        Ok(reply.is_ok_and(|r| r == token_bytes()))
+        let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, internal_port));
+        self.tcp_reaches_at(lan, bind, SocketAddr::V4(external))
     }
 
     /// Binds a UDP socket on `lan` at `internal_port`, sends a datagram from the WAN host to
@@ -50,20 +38,8 @@ impl Lab {
         internal_port: u16,
         external: SocketAddrV4,
     ) -> Result<bool> {
-        let socket = lan
-            .run(move || UdpSocket::bind(("0.0.0.0", internal_port)))?
-            .map_err(io_err(format!(
-                "cannot bind UDP {internal_port} on {}",
-                lan.netns
-            )))?;
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .map_err(io_err("cannot set a read timeout"))?;
-        let server = std::thread::spawn(move || serve_udp(&socket, CHECK_TIMEOUT));
-        let token = token();
-        let reply = self.wan().run(move || wan_udp_exchange(external, &token))?;
-        let _ = server.join();
-        Ok(reply.is_ok_and(|r| r == token_bytes()))
+        let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, internal_port));
+        self.udp_reaches_at(lan, bind, SocketAddr::V4(external))
     }
 
     /// Opens a TCP listener on `lan` at `internal_port` (IPv6 only), connects from the WAN
@@ -74,22 +50,8 @@ impl Lab {
     /// Fails with [`LabError::Invalid`] in a lab built without IPv6.
     pub fn tcp_reaches_v6(&self, lan: &Host, internal_port: u16) -> Result<bool> {
         let target = SocketAddrV6::new(v6_of(lan)?, internal_port, 0, 0);
-        let listener = lan
-            .run(move || TcpListener::bind((Ipv6Addr::UNSPECIFIED, internal_port)))?
-            .map_err(io_err(format!(
-                "cannot listen on TCP [::]:{internal_port} on {}",
-                lan.netns
-            )))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(io_err("cannot make the listener non-blocking"))?;
-        let server = std::thread::spawn(move || serve_tcp_once(&listener));
-        let token = token();
-        let reply = self
-            .wan()
-            .run(move || wan_tcp_exchange_v6(target, &token))?;
-        let _ = server.join();
-        Ok(reply.is_ok_and(|r| r == token_bytes()))
+        let bind = SocketAddr::from((Ipv6Addr::UNSPECIFIED, internal_port));
+        self.tcp_reaches_at(lan, bind, SocketAddr::V6(target))
     }
 
     /// Binds a UDP socket on `lan` at `internal_port` (IPv6), sends a datagram from the WAN
@@ -99,20 +61,41 @@ impl Lab {
     /// Fails with [`LabError::Invalid`] in a lab built without IPv6.
     pub fn udp_reaches_v6(&self, lan: &Host, internal_port: u16) -> Result<bool> {
         let target = SocketAddrV6::new(v6_of(lan)?, internal_port, 0, 0);
-        let socket = lan
-            .run(move || UdpSocket::bind((Ipv6Addr::UNSPECIFIED, internal_port)))?
+        let bind = SocketAddr::from((Ipv6Addr::UNSPECIFIED, internal_port));
+        self.udp_reaches_at(lan, bind, SocketAddr::V6(target))
+    }
+
+    /// A listener on `lan` at `bind`, a connection from the WAN host to `target`: whether the
+    /// WAN host's token came back echoed.
+    fn tcp_reaches_at(&self, lan: &Host, bind: SocketAddr, target: SocketAddr) -> Result<bool> {
+        let listener = lan
+            .run(move || TcpListener::bind(bind))?
             .map_err(io_err(format!(
-                "cannot bind UDP [::]:{internal_port} on {}",
+                "cannot listen on TCP {bind} on {}",
                 lan.netns
             )))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io_err("cannot make the listener non-blocking"))?;
+        let server = std::thread::spawn(move || serve_tcp_once(&listener));
+        let token = token();
+        let reply = self.wan().run(move || tcp_exchange(target, &token))?;
+        let _ = server.join();
+        Ok(reply.is_ok_and(|r| r == token_bytes()))
+    }
+
+    /// A socket on `lan` at `bind`, a datagram from the WAN host to `target`: whether the
+    /// echo came back.
+    fn udp_reaches_at(&self, lan: &Host, bind: SocketAddr, target: SocketAddr) -> Result<bool> {
+        let socket = lan
+            .run(move || UdpSocket::bind(bind))?
+            .map_err(io_err(format!("cannot bind UDP {bind} on {}", lan.netns)))?;
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .map_err(io_err("cannot set a read timeout"))?;
         let server = std::thread::spawn(move || serve_udp(&socket, CHECK_TIMEOUT));
         let token = token();
-        let reply = self
-            .wan()
-            .run(move || wan_udp_exchange_v6(target, &token))?;
+        let reply = self.wan().run(move || udp_exchange(target, &token))?;
         let _ = server.join();
         Ok(reply.is_ok_and(|r| r == token_bytes()))
     }
