@@ -86,10 +86,17 @@ impl PinholeTechnique {
             .sends(4, Duration::from_millis(300));
         let mut answers = ssdp::search_with(&search).await?;
         let mut tried: Vec<String> = Vec::new();
+        let mut fetched = std::collections::HashSet::new();
         let deadline = tokio::time::Instant::now() + timeout;
+        // Every fetch ends by the search's deadline too.
+        let config = config.with_deadline(deadline.into_std());
         while let Ok(Some(answer)) =
             tokio::time::timeout_at(deadline, answers.next_response()).await
         {
+            // ssdp caps the answers per responder; this caps the descriptions fetched.
+            if fetched.len() >= upnp_soap::MAX_DESCRIPTIONS {
+                break;
+            }
             let Some((location, host)) = usable_location(&answer, local, prefix_len) else {
                 if tried.len() < 4 {
                     tried.push(format!(
@@ -100,6 +107,9 @@ impl PinholeTechnique {
                 }
                 continue;
             };
+            if !fetched.insert(location.clone()) {
+                continue;
+            }
             match FirewallControl::connect(&location, IpAddr::V6(host), config).await {
                 Ok(control) => {
                     answers.stop();
