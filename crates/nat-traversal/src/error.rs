@@ -1,6 +1,12 @@
 //! [`Error`]: everything the facade can fail at, with the lower layers' errors wrapped.
+//!
+//! Errors are `Clone` (the lower layers' errors are shared behind an `Arc`), so probe
+//! reports, unmap reports and kept mappings' events hold the error values themselves. What
+//! an error means (is the technique gone? may a cached IGD be stale?) is asked of the crate
+//! that owns it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "pcp")]
@@ -12,16 +18,16 @@ use crate::technique::Technique;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a probe, a mapping or a socket operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No technique answered the probe at this gateway: every one failed or timed out.
-    #[error("no technique available at gateway {gateway} ({})", describe_tried(*.gateway, .tried))]
+    /// No technique answered at this gateway: every one failed or timed out.
+    #[error("no technique available at gateway {gateway} ({})", Tried(.tried))]
     NoTechniqueAvailable {
-        /// The gateway probed.
+        /// The gateway asked.
         gateway: IpAddr,
         /// Each technique tried, with why it did not answer.
-        tried: Vec<(Technique, String)>,
+        tried: Vec<(Technique, Error)>,
     },
 
     /// A probe did not answer within the probe timeout.
@@ -61,31 +67,31 @@ pub enum Error {
     /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
     #[cfg(feature = "pcp")]
     #[error(transparent)]
-    PortControl(#[from] ClientError),
+    PortControl(Arc<ClientError>),
 
     /// A UPnP IGD operation failed (the message names the control URL and the action).
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Upnp(Box<upnp_soap::igd::Error>),
+    Upnp(Arc<upnp_soap::igd::Error>),
 
     /// Fetching or parsing the UPnP description failed.
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    UpnpControl(Box<upnp_soap::Error>),
+    UpnpControl(Arc<upnp_soap::Error>),
 
     /// A UPnP IPv6 pinhole operation (`WANIPv6FirewallControl`) failed.
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Pinhole(Box<upnp_soap::pinhole::Error>),
+    Pinhole(Arc<upnp_soap::pinhole::Error>),
 
     /// The SSDP search could not run.
     #[cfg(feature = "upnp")]
     #[error("upnp discovery failed: {0}")]
-    Ssdp(#[from] ssdp::Error),
+    Ssdp(Arc<ssdp::Error>),
 
     /// The network configuration (default gateway, local addresses) could not be read.
     #[error("cannot read the network configuration: {0}")]
-    Network(#[from] netinfo::Error),
+    Network(Arc<netinfo::Error>),
 
     /// A socket operation failed.
     #[error("{what}: {source}")]
@@ -94,7 +100,7 @@ pub enum Error {
         what: String,
         /// The operating system's error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 
     /// The technique cannot do what was asked (e.g. an IPv6 mapping over NAT-PMP).
@@ -113,7 +119,7 @@ pub enum Error {
         technique: Technique,
         /// Its error.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
 
     /// A mapping exists that no allowed technique may delete, or every technique refused
@@ -132,6 +138,13 @@ pub enum Error {
         /// The mapping, e.g. "TCP port 8080".
         what: String,
     },
+
+    /// Background work was asked for outside a tokio runtime.
+    #[error("{what} needs a tokio runtime, and none is running on this thread")]
+    NoRuntime {
+        /// What was asked, e.g. "a persistent mapping of TCP port 8080".
+        what: String,
+    },
 }
 
 impl Error {
@@ -145,141 +158,212 @@ impl Error {
             | Error::OperationTimedOut { .. }
             | Error::NoInternetGatewayDevice { .. } => true,
             #[cfg(feature = "pcp")]
-            Error::PortControl(error) => matches!(
-                error,
-                ClientError::TimedOut { .. }
-                    | ClientError::NotSupported { .. }
-                    | ClientError::VersionMismatch { .. }
-                    | ClientError::Io { .. }
-            ),
+            Error::PortControl(error) => lower::pmp_unreachable(error),
             #[cfg(feature = "upnp")]
-            Error::Upnp(error) => match &**error {
-                upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
-                upnp_soap::igd::Error::NoExternalAddress { .. }
-                | upnp_soap::igd::Error::OperationTimeout { .. } => true,
-                _ => false,
-            },
+            Error::Upnp(error) => lower::igd_unreachable(error),
             #[cfg(feature = "upnp")]
-            Error::UpnpControl(error) => upnp_unreachable(error),
+            Error::UpnpControl(error) => lower::upnp_unreachable(error),
             #[cfg(feature = "upnp")]
-            Error::Pinhole(error) => match &**error {
-                upnp_soap::pinhole::Error::Control(error) => upnp_unreachable(error),
-                upnp_soap::pinhole::Error::OperationTimeout { .. } => true,
-                _ => false,
-            },
+            Error::Pinhole(error) => lower::pinhole_unreachable(error),
             _ => false,
         }
     }
 
-    /// Whether a UPnP client not yet confirmed by an answer (from the cache, or known from a
-    /// search answer alone) may simply be wrong: besides no answer, an HTTP error status, a
-    /// redirect, an unreadable answer, or 401 Invalid Action. Discovery then runs afresh.
-    pub(crate) fn may_be_stale_igd(&self) -> bool {
-        if self.is_unreachable() {
-            return true;
+    /// Whether a technique made from a guess (a cached or search-only UPnP IGD, not yet
+    /// confirmed by an answer) may simply be wrong, so that it should be found afresh
+    /// rather than reported gone or refusing.
+    pub fn may_be_stale(&self) -> bool {
+        match self {
+            #[cfg(feature = "upnp")]
+            Error::Upnp(error) => match &**error {
+                upnp_soap::igd::Error::Control(control) => lower::upnp_stale(control),
+                _ => self.is_unreachable(),
+            },
+            #[cfg(feature = "upnp")]
+            Error::UpnpControl(error) => lower::upnp_stale(error),
+            other => other.is_unreachable(),
         }
-        #[cfg(feature = "upnp")]
-        {
-            let lower = match self {
-                Error::Upnp(error) => match &**error {
-                    upnp_soap::igd::Error::Control(error) => Some(error),
-                    _ => None,
-                },
-                Error::UpnpControl(error) => Some(&**error),
-                _ => None,
-            };
-            if let Some(error) = lower {
-                return match error {
-                    upnp_soap::Error::Fault { fault, .. } => {
-                        fault.code == upnp_soap::code::INVALID_ACTION
-                    }
-                    other => matches!(
-                        other,
-                        upnp_soap::Error::Status { .. }
-                            | upnp_soap::Error::ActionStatus { .. }
-                            | upnp_soap::Error::Redirect { .. }
-                            | upnp_soap::Error::Xml { .. }
-                            | upnp_soap::Error::Soap { .. }
-                            | upnp_soap::Error::MissingElement { .. }
-                    ),
-                };
-            }
-        }
-        false
     }
 
+    /// The technique an error is about, when it names one.
+    pub fn technique(&self) -> Option<Technique> {
+        match self {
+            Error::ProbeTimedOut { technique, .. }
+            | Error::OperationTimedOut { technique, .. }
+            | Error::Unsupported { technique, .. }
+            | Error::Other { technique, .. } => Some(*technique),
+            Error::NoInternetGatewayDevice { .. } => Some(Technique::Upnp),
+            #[cfg(feature = "upnp")]
+            Error::Upnp(_) | Error::UpnpControl(_) | Error::Pinhole(_) | Error::Ssdp(_) => {
+                Some(Technique::Upnp)
+            }
+            _ => None,
+        }
+    }
+
+    /// A technique of your own failed with `source`.
+    pub fn other(
+        technique: Technique,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Other {
+            technique,
+            source: Arc::from(source.into()),
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let what = what.into();
-        move |source| Error::Io { what, source }
+        move |source| Error::Io {
+            what,
+            source: Arc::new(source),
+        }
+    }
+}
+
+#[cfg(feature = "pcp")]
+impl From<ClientError> for Error {
+    fn from(error: ClientError) -> Error {
+        Error::PortControl(Arc::new(error))
     }
 }
 
 #[cfg(feature = "upnp")]
 impl From<upnp_soap::igd::Error> for Error {
     fn from(error: upnp_soap::igd::Error) -> Error {
-        Error::Upnp(Box::new(error))
+        Error::Upnp(Arc::new(error))
     }
 }
 
 #[cfg(feature = "upnp")]
 impl From<upnp_soap::pinhole::Error> for Error {
     fn from(error: upnp_soap::pinhole::Error) -> Error {
-        Error::Pinhole(Box::new(error))
+        Error::Pinhole(Arc::new(error))
     }
 }
 
 #[cfg(feature = "upnp")]
 impl From<upnp_soap::Error> for Error {
     fn from(error: upnp_soap::Error) -> Error {
-        Error::UpnpControl(Box::new(error))
+        Error::UpnpControl(Arc::new(error))
+    }
+}
+
+#[cfg(feature = "upnp")]
+impl From<ssdp::Error> for Error {
+    fn from(error: ssdp::Error) -> Error {
+        Error::Ssdp(Arc::new(error))
+    }
+}
+
+impl From<netinfo::Error> for Error {
+    fn from(error: netinfo::Error) -> Error {
+        Error::Network(Arc::new(error))
     }
 }
 
 impl From<Error> for std::io::Error {
     fn from(error: Error) -> std::io::Error {
         match error {
-            Error::Io { source, .. } => source,
+            Error::Io { source, .. } => match Arc::try_unwrap(source) {
+                Ok(source) => source,
+                Err(shared) => std::io::Error::new(shared.kind(), Error::io_message(&shared)),
+            },
             other => std::io::Error::other(other),
         }
     }
 }
 
-#[cfg(feature = "upnp")]
-fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
-    matches!(
-        error,
-        upnp_soap::Error::Connect { .. }
-            | upnp_soap::Error::ConnectTimeout { .. }
-            | upnp_soap::Error::Timeout { .. }
-            | upnp_soap::Error::DeadlinePassed { .. }
-            | upnp_soap::Error::Http { .. }
-    )
+impl Error {
+    fn io_message(error: &std::io::Error) -> String {
+        error.to_string()
+    }
 }
 
-/// Each technique's reason, without repeating the gateway the message already names.
-fn describe_tried(gateway: IpAddr, tried: &[(Technique, String)]) -> String {
-    if tried.is_empty() {
-        return "no technique was allowed".to_owned();
+/// What the lower crates' errors mean for the facade.
+mod lower {
+    #[cfg(feature = "pcp")]
+    use natpmp_proto::tokio::ClientError;
+
+    #[cfg(feature = "pcp")]
+    pub(super) fn pmp_unreachable(error: &ClientError) -> bool {
+        matches!(
+            error,
+            ClientError::TimedOut { .. }
+                | ClientError::NotSupported { .. }
+                | ClientError::VersionMismatch { .. }
+                | ClientError::Io { .. }
+        )
     }
-    let noise = [
-        format!("gateway {gateway}:5351 "),
-        format!(" at gateway {gateway}"),
-        format!(" at {gateway}"),
-    ];
-    tried
-        .iter()
-        .map(|(technique, reason)| {
-            let mut reason = reason.clone();
-            for noise in &noise {
-                reason = reason.replace(noise.as_str(), "");
+
+    #[cfg(feature = "upnp")]
+    pub(super) fn igd_unreachable(error: &upnp_soap::igd::Error) -> bool {
+        match error {
+            upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
+            upnp_soap::igd::Error::NoExternalAddress { .. }
+            | upnp_soap::igd::Error::OperationTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    #[cfg(feature = "upnp")]
+    pub(super) fn pinhole_unreachable(error: &upnp_soap::pinhole::Error) -> bool {
+        match error {
+            upnp_soap::pinhole::Error::Control(error) => upnp_unreachable(error),
+            upnp_soap::pinhole::Error::OperationTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    #[cfg(feature = "upnp")]
+    pub(super) fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
+        matches!(
+            error,
+            upnp_soap::Error::Connect { .. }
+                | upnp_soap::Error::ConnectTimeout { .. }
+                | upnp_soap::Error::Timeout { .. }
+                | upnp_soap::Error::DeadlinePassed { .. }
+                | upnp_soap::Error::Http { .. }
+        )
+    }
+
+    #[cfg(feature = "upnp")]
+    pub(super) fn upnp_stale(error: &upnp_soap::Error) -> bool {
+        if upnp_unreachable(error) {
+            return true;
+        }
+        match error {
+            upnp_soap::Error::Fault { fault, .. } => fault.code == upnp_soap::code::INVALID_ACTION,
+            other => matches!(
+                other,
+                upnp_soap::Error::Status { .. }
+                    | upnp_soap::Error::ActionStatus { .. }
+                    | upnp_soap::Error::Redirect { .. }
+                    | upnp_soap::Error::Xml { .. }
+                    | upnp_soap::Error::Soap { .. }
+                    | upnp_soap::Error::MissingElement { .. }
+            ),
+        }
+    }
+}
+
+/// Each technique tried, with its error: `PCP: ...; UPnP IGD: ...`.
+struct Tried<'a>(&'a [(Technique, Error)]);
+
+impl std::fmt::Display for Tried<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no technique was allowed");
+        }
+        for (index, (technique, error)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
             }
-            let reason = reason
-                .strip_prefix(&format!("{technique} "))
-                .unwrap_or(&reason);
-            format!("{technique}: {reason}")
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+            write!(f, "{technique}: {error}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A duration as people read it in a message: `3.0 s`, `250 ms`.
@@ -302,17 +386,39 @@ mod tests {
 
     #[test]
     fn no_technique_names_the_gateway_and_each_failure() {
+        let gateway: IpAddr = [192, 168, 1, 1].into();
         let error = Error::NoTechniqueAvailable {
-            gateway: "192.168.1.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            gateway,
             tried: vec![
-                (Technique::Pcp, "port 5351 refused".into()),
-                (Technique::Upnp, "no answer".into()),
+                (
+                    Technique::Pcp,
+                    Error::Unsupported {
+                        technique: Technique::Pcp,
+                        what: "answer".into(),
+                    },
+                ),
+                (
+                    Technique::Upnp,
+                    Error::ProbeTimedOut {
+                        technique: Technique::Upnp,
+                        gateway,
+                        timeout: Duration::from_secs(2),
+                    },
+                ),
             ],
         };
         assert_eq!(
             error.to_string(),
-            "no technique available at gateway 192.168.1.1 (PCP: port 5351 refused; UPnP IGD: no answer)"
+            "no technique available at gateway 192.168.1.1 (PCP: PCP cannot answer; UPnP IGD: UPnP IGD at gateway 192.168.1.1 did not answer within 2.0 s)"
         );
         assert!(error.is_unreachable());
+        let copy = error.clone();
+        assert_eq!(copy.to_string(), error.to_string());
+    }
+
+    #[test]
+    fn errors_are_clone_send_and_sync() {
+        fn check<T: Clone + Send + Sync + 'static>() {}
+        check::<Error>();
     }
 }

@@ -47,27 +47,34 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Probing a given gateway, then keeping a mapping with a callback:
+//! Probing a given gateway, then keeping a mapping and following what happens to it:
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use nat_traversal::{MapRequest, Nat, NatOptions, Protocol, Technique};
+//! use nat_traversal::{MapRequest, MappingEvent, Nat, NatOptions, Protocol, Technique};
 //!
 //! # async fn run() -> Result<(), nat_traversal::Error> {
 //! let nat = Nat::new(
 //!     NatOptions::default()
-//!         .gateway("192.168.1.1".parse().expect("an address"))
-//!         .preference([Technique::NatPmp, Technique::Upnp]),
+//!         .with_gateway("192.168.1.1".parse().expect("an address"))
+//!         .with_preference([Technique::NatPmp, Technique::Upnp]),
 //! );
 //! let report = nat.probe().await?;
 //! println!("{report}"); // "NAT-PMP: 44.0.0.1 in 1.1ms (selected)" ...
 //!
-//! let request = MapRequest::new(Protocol::Udp, 9000).lifetime(Duration::from_secs(600));
-//! let mapping = nat
-//!     .persistent(request)
-//!     .on_change(|assignments| println!("now {assignments}"))
-//!     .start()
-//!     .await;
+//! let request = MapRequest::new(Protocol::Udp, 9000).with_lifetime(Duration::from_secs(600));
+//! let mapping = nat.persistent(request).start().await?;
+//! let mut events = mapping.events();
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         MappingEvent::Mapped { mapping } => println!("mapped at {}", mapping.external),
+//!         MappingEvent::Changed { mapping, reason, .. } => {
+//!             println!("now at {} ({reason})", mapping.external)
+//!         }
+//!         other => println!("{other:?}"),
+//!     }
+//! #   break;
+//! }
 //! mapping.stop().await?;
 //! # Ok(()) }
 //! ```
@@ -91,92 +98,106 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Techniques of your own
+//!
+//! A [`NatTechnique`] of your own (a relay, a cloud firewall's API) is first-class: give it
+//! to [`Nat::with_techniques`] with a [`Technique::Other`] kind, and it is probed, chosen,
+//! kept and watched like the built-in ones; its [`NatTechnique::events`] tell restarts and
+//! address changes, and persistent mappings are made again through it.
+//!
 //! # Feature flags
 //!
 //! - `pcp` (default): PCP and NAT-PMP, through natpmp-proto ([`PmpTechnique`]).
-//! - `upnp` (default): UPnP IGD, through ssdp and upnp-soap ([`UpnpTechnique`]).
+//! - `upnp` (default): UPnP IGD, through ssdp and upnp-soap ([`UpnpTechnique`],
+//!   [`PinholeTechnique`]).
 //!
-//! A build without one leaves its crates out (PCP/NAT-PMP only: 21 crates in all) and
-//! its technique out of [`NatOptions::preference`]; asking for it anyway is
+//! A build without one leaves its crates out (PCP/NAT-PMP only: 21 crates in all) and its
+//! technique out of the default [`NatOptions::preference`]; asking for it anyway is
 //! [`Error::Unsupported`].
 //!
 //! # Layout
 //!
-//! - `technique`: [`NatTechnique`], [`Technique`], [`Protocol`], [`MapRequest`],
-//!   [`Mapping`].
-//! - `pmp`: [`PmpTechnique`], PCP or NAT-PMP through `natpmp_proto::tokio::Client`.
-//! - `upnp`: [`UpnpTechnique`], SSDP discovery and the IGD client.
-//! - `pinhole`: [`PinholeTechnique`], IPv6 pinholes through UPnP.
-//! - `upnp_watch`, `upnp_events`: an IGD's restart (SSDP notifications) and its new external
-//!   address (GENA events), noticed at once.
-//! - `options`: [`NatOptions`].
-//! - `probe`: [`ProbeReport`], [`ProbeResult`], [`ProbeOutcome`], and the concurrent probe
-//!   with its early return.
-//! - `nat`: [`Nat`] (the shared clients, the cached choice) and [`GatewayEvent`].
-//! - `watcher`: the one background task per `Nat` that listens for announcements and
-//!   checks the network while persistent mappings exist.
-//! - `persistent`: [`PersistentMapping`], its builder and its task.
-//! - `assignment`: [`PortAssignment`], [`PortAssignments`].
-//! - `public`: [`tcp_listen_public`], [`udp_bind_public`], [`PublicTcpListener`],
-//!   [`PublicUdpSocket`].
-//! - `error`: [`Error`], [`Result`].
+//! Vocabulary, shared by every module: `technique` ([`NatTechnique`], [`Technique`],
+//! [`Protocol`], [`MapRequest`], [`Mapping`], [`TableEntry`], [`Unmapped`], and in
+//! `technique/events.rs` [`TechniqueEvent`], [`TechniqueEvents`]), `event` ([`NatEvent`]),
+//! `error` ([`Error`]), `options` ([`NatOptions`]), `assignment` ([`PortAssignments`]),
+//! `reach` ([`Reachability`]), `probe` ([`ProbeReport`] and the concurrent probe).
+//!
+//! The facade, top down:
+//! - `nat`: [`Nat`], the handle; `ops` (and `ops/unmap.rs`, `ops/list.rs`): the external
+//!   address, one-shot maps, deleting by port, listing; `dual`: [`DualStack`] answers;
+//!   `public`: [`tcp_listen_public`], [`udp_bind_public`].
+//! - `persistent`: [`PersistentMapping`], its builder, its [`MappingEvent`]s and its task;
+//!   it sees the core only through a narrow `Host` interface.
+//! - `core`: the shared state of a `Nat`: `core/path.rs` (gateway and local address),
+//!   `core/registry.rs` (one client per technique), `core/selector.rs` (choosing by
+//!   probe), `core/bus.rs` (events to mappings).
+//! - `watcher`: merges the techniques' event streams and checks the network; it names no
+//!   protocol.
+//! - `builtin`: makes the built-in techniques. Protocol glue lives in one folder per
+//!   technique: `pcp` ([`PmpTechnique`]: announcements, epochs, stable nonces) and `upnp`
+//!   ([`UpnpTechnique`], [`PinholeTechnique`]: search, SSDP notifications, GENA events, the
+//!   IGD cache).
+//! - `store`: the bounded, atomic file store shared by the UPnP cache and the pinhole
+//!   record (`pinholes`: [`RecordedPinhole`]).
 //!
 //! # Runtime
 //!
 //! Everything runs on tokio (I/O and time drivers). Sockets, and the background tasks, live
-//! on the runtime that was current when they were made.
+//! on the runtime that was current when they were made; starting a persistent mapping
+//! outside one is [`Error::NoRuntime`].
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod assignment;
 mod builtin;
-#[cfg(feature = "upnp")]
-mod cache;
+mod core;
+mod dual;
 mod error;
+mod event;
 mod nat;
 mod ops;
 mod options;
-mod persistent;
-#[cfg(feature = "upnp")]
-mod pinhole;
 #[cfg(feature = "pcp")]
-mod pmp;
+mod pcp;
+mod persistent;
+mod pinholes;
 mod probe;
 mod public;
 mod reach;
+mod store;
 mod technique;
 mod unordered;
 #[cfg(feature = "upnp")]
 mod upnp;
-#[cfg(feature = "upnp")]
-mod upnp_events;
-#[cfg(feature = "upnp")]
-mod upnp_watch;
 mod watcher;
 
 pub use assignment::{PortAssignment, PortAssignments};
+pub use dual::DualStack;
 pub use error::{Error, Result};
-pub use nat::{GatewayEvent, Nat};
+pub use event::NatEvent;
+pub use nat::Nat;
 pub use ops::{ExternalAddress, UnmapReport, UnmapResult};
 pub use options::NatOptions;
-pub use persistent::{AssignmentCallback, PersistentMapping, PersistentMappingBuilder};
-#[cfg(feature = "upnp")]
-#[cfg_attr(docsrs, doc(cfg(feature = "upnp")))]
-pub use pinhole::PinholeTechnique;
 #[cfg(feature = "pcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pcp")))]
-pub use pmp::{PmpTechnique, stable_nonce};
+pub use pcp::{PmpTechnique, stable_nonce};
+pub use persistent::{
+    AssignmentCallback, ChangeReason, LossReason, MappingEvent, MappingEvents, PersistentMapping,
+    PersistentMappingBuilder,
+};
+pub use pinholes::RecordedPinhole;
 pub use probe::{ProbeOutcome, ProbeReport, ProbeResult};
 pub use public::{PublicTcpListener, PublicUdpSocket, tcp_listen_public, udp_bind_public};
 pub use reach::Reachability;
 pub use technique::{
-    ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, UnknownTechnique,
-    Unmapped,
+    EventSender, MapRequest, Mapping, NatTechnique, Protocol, TableEntry, TableHost, Technique,
+    TechniqueEvent, TechniqueEvents, UnknownTechnique, Unmapped,
 };
 #[cfg(feature = "upnp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upnp")))]
-pub use upnp::UpnpTechnique;
+pub use upnp::{PinholeTechnique, UpnpTechnique};
 
 /// The async-trait attribute [`NatTechnique`] implementations need.
 pub use async_trait::async_trait;

@@ -1,7 +1,8 @@
-//! [`NatOptions`]: the gateway, the techniques allowed and their order, and the timings of
-//! probes, refreshes and retries.
+//! [`NatOptions`]: the gateway, the techniques allowed and their order, the timings of
+//! probes, refreshes and retries, and the files a `Nat` keeps between processes.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::technique::{MapRequest, Technique};
@@ -17,59 +18,33 @@ pub(crate) const DEFAULT_DESCRIPTION: &str = "nat-traversal";
 /// use nat_traversal::{NatOptions, Technique};
 ///
 /// let options = NatOptions::default()
-///     .gateway("192.168.1.1".parse().unwrap())
-///     .preference([Technique::Upnp, Technique::Pcp])
-///     .probe_timeout(Duration::from_millis(500));
-/// assert_eq!(options.preference, [Technique::Upnp, Technique::Pcp]);
+///     .with_gateway("192.168.1.1".parse()?)
+///     .with_preference([Technique::Upnp, Technique::Pcp])
+///     .with_probe_timeout(Duration::from_millis(500));
+/// assert_eq!(options.preference(), [Technique::Upnp, Technique::Pcp]);
+/// assert_eq!(options.gateway(), Some("192.168.1.1".parse()?));
+/// # Ok::<(), std::net::AddrParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NatOptions {
-    /// The gateway to ask; `None` reads the default gateway (netinfo) and follows it when it
-    /// changes. Default: `None`.
-    pub gateway: Option<IpAddr>,
-    /// The IPv6 gateway of [`Nat::ipv6`](crate::Nat::ipv6) (a PCP server or IGD that opens
-    /// pinholes); `None` (the default): the next hop of the IPv6 default route. A
-    /// link-local address is reached on the interface of that route.
-    pub gateway_v6: Option<std::net::Ipv6Addr>,
-    /// The techniques allowed, most preferred first. Default: PCP, NAT-PMP, UPnP IGD.
-    pub preference: Vec<Technique>,
-    /// How long each technique may take to answer a probe. Default: 2 s.
-    pub probe_timeout: Duration,
-    /// When a mapping needs a technique, each technique is probed this long after the more
-    /// preferred one before it, or as soon as all of those failed, so a router that answers
-    /// PCP at once is not also loaded with NAT-PMP and UPnP requests that would slow that
-    /// answer. [`Nat::probe`](crate::Nat::probe) starts every probe at once. Default: 100 ms.
-    pub probe_stagger: Duration,
-    /// How long one operation (map, refresh, delete) may take, retransmissions included.
-    /// Default: 5 s.
-    pub operation_timeout: Duration,
-    /// The lifetime [`tcp_listen_public`](crate::Nat::tcp_listen_public) and
-    /// [`udp_bind_public`](crate::Nat::udp_bind_public) ask for. Default: 2 hours.
-    pub lifetime: Duration,
-    /// Refresh every this long instead of at half the granted lifetime. Default: `None`.
-    pub refresh_interval: Option<Duration>,
-    /// The first pause after a failed map or refresh; it doubles with each further failure.
-    /// Default: 1 s.
-    pub retry_initial: Duration,
-    /// The longest pause between retries. Default: 60 s.
-    pub retry_max: Duration,
-    /// How often the gateway, the local address toward it and the interface addresses are
-    /// read again while persistent mappings exist. Default: 5 s.
-    pub network_check_interval: Duration,
-    /// Listen for the gateway's NAT-PMP/PCP announcements (restart, new external address)
-    /// on 224.0.0.1:5350 while persistent mappings exist. Default: true.
-    pub announcements: bool,
-    /// The description UPnP mappings carry (shown in the router's table). Default:
-    /// `nat-traversal`.
-    pub description: String,
-    /// Take a UPnP IGD on another LAN host when none answered on the gateway within the
-    /// search. Any LAN host can claim to be an IGD; what it "maps" need not reach you, so
-    /// mappings made there carry [`Mapping::on_default_gateway`](crate::Mapping::on_default_gateway)
-    /// `false`. Default: false (only the gateway's IGD).
-    pub allow_other_igd: bool,
-    /// A file that keeps the UPnP IGD found at each gateway for the next process (see
-    /// [`NatOptions::upnp_cache`]); `None`: no file. Default: `None`.
-    pub upnp_cache: Option<std::path::PathBuf>,
+    gateway: Option<IpAddr>,
+    gateway_v6: Option<Ipv6Addr>,
+    preference: Vec<Technique>,
+    probe_timeout: Duration,
+    probe_stagger: Duration,
+    operation_timeout: Duration,
+    lifetime: Duration,
+    refresh_interval: Option<Duration>,
+    retry_initial: Duration,
+    retry_max: Duration,
+    network_check_interval: Duration,
+    events: bool,
+    description: String,
+    allow_other_igd: bool,
+    upnp_cache: Option<PathBuf>,
+    pinhole_record: Option<PathBuf>,
+    ipv6_grace: Duration,
 }
 
 impl Default for NatOptions {
@@ -77,7 +52,7 @@ impl Default for NatOptions {
         NatOptions {
             gateway: None,
             gateway_v6: None,
-            preference: crate::builtin::available(),
+            preference: Technique::built_in(),
             probe_timeout: Duration::from_secs(2),
             probe_stagger: Duration::from_millis(100),
             operation_timeout: Duration::from_secs(5),
@@ -86,29 +61,38 @@ impl Default for NatOptions {
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             network_check_interval: Duration::from_secs(5),
-            announcements: true,
+            events: true,
             description: DEFAULT_DESCRIPTION.to_owned(),
             allow_other_igd: false,
             upnp_cache: None,
+            pinhole_record: None,
+            ipv6_grace: Duration::from_secs(1),
         }
     }
 }
 
 impl NatOptions {
-    /// Asks `gateway` instead of the default gateway.
-    pub fn gateway(mut self, gateway: IpAddr) -> NatOptions {
+    /// Asks `gateway` instead of the default gateway (which is otherwise read from the
+    /// routing table and followed when it changes).
+    pub fn with_gateway(mut self, gateway: IpAddr) -> NatOptions {
         self.gateway = Some(gateway);
         self
     }
 
-    /// Sets [`gateway_v6`](Self::gateway_v6).
-    pub fn gateway_v6(mut self, gateway: std::net::Ipv6Addr) -> NatOptions {
+    /// The IPv6 gateway of [`Nat::ipv6`](crate::Nat::ipv6) (a PCP server or IGD that opens
+    /// pinholes), instead of the next hop of the IPv6 default route. A link-local address is
+    /// reached on the interface of that route.
+    pub fn with_gateway_v6(mut self, gateway: Ipv6Addr) -> NatOptions {
         self.gateway_v6 = Some(gateway);
         self
     }
 
-    /// Allows only these techniques, in this order of preference.
-    pub fn preference(mut self, techniques: impl IntoIterator<Item = Technique>) -> NatOptions {
+    /// Allows only these techniques, in this order of preference (default: PCP, NAT-PMP,
+    /// UPnP IGD). For a `Nat` over techniques of your own, this orders them by kind.
+    pub fn with_preference(
+        mut self,
+        techniques: impl IntoIterator<Item = Technique>,
+    ) -> NatOptions {
         self.preference = Vec::new();
         for technique in techniques {
             if !self.preference.contains(&technique) {
@@ -120,60 +104,81 @@ impl NatOptions {
 
     /// Allows only `technique`.
     pub fn only(self, technique: Technique) -> NatOptions {
-        self.preference([technique])
+        self.with_preference([technique])
     }
 
-    /// Sets the probe timeout.
-    pub fn probe_timeout(mut self, timeout: Duration) -> NatOptions {
+    /// How long each technique may take to answer a probe (default: 2 s).
+    pub fn with_probe_timeout(mut self, timeout: Duration) -> NatOptions {
         self.probe_timeout = timeout;
         self
     }
 
-    /// Sets the head start of each technique over the next one in the probe that selects.
-    pub fn probe_stagger(mut self, stagger: Duration) -> NatOptions {
+    /// When a mapping needs a technique, each technique is probed this long after the more
+    /// preferred one before it, or as soon as all of those failed, so a router that answers
+    /// PCP at once is not also loaded with NAT-PMP and UPnP requests that would slow that
+    /// answer; [`Nat::probe`](crate::Nat::probe) starts every probe at once (default:
+    /// 100 ms).
+    pub fn with_probe_stagger(mut self, stagger: Duration) -> NatOptions {
         self.probe_stagger = stagger;
         self
     }
 
-    /// Sets the operation timeout.
-    pub fn operation_timeout(mut self, timeout: Duration) -> NatOptions {
+    /// How long one operation (map, refresh, delete) may take, retransmissions included
+    /// (default: 5 s).
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> NatOptions {
         self.operation_timeout = timeout;
         self
     }
 
-    /// Sets the lifetime public sockets ask for.
-    pub fn lifetime(mut self, lifetime: Duration) -> NatOptions {
+    /// The lifetime [`Nat::tcp_listen_public`](crate::Nat::tcp_listen_public) and
+    /// [`Nat::udp_bind_public`](crate::Nat::udp_bind_public) ask for (default: 2 hours).
+    pub fn with_lifetime(mut self, lifetime: Duration) -> NatOptions {
         self.lifetime = lifetime;
         self
     }
 
     /// Refreshes every `interval` instead of at half the granted lifetime.
-    pub fn refresh_interval(mut self, interval: Duration) -> NatOptions {
+    pub fn with_refresh_interval(mut self, interval: Duration) -> NatOptions {
         self.refresh_interval = Some(interval);
         self
     }
 
-    /// Sets the retry backoff: `initial`, doubling, at most `max`.
-    pub fn retry(mut self, initial: Duration, max: Duration) -> NatOptions {
+    /// The retry backoff after a failed map or refresh: `initial`, doubling, at most `max`
+    /// (default: 1 s to 60 s).
+    pub fn with_retry(mut self, initial: Duration, max: Duration) -> NatOptions {
         self.retry_initial = initial;
         self.retry_max = max.max(initial);
         self
     }
 
-    /// Sets how often the network is checked for changes.
-    pub fn network_check_interval(mut self, interval: Duration) -> NatOptions {
+    /// How often the gateway, the local address toward it and the interface addresses are
+    /// read again while persistent mappings exist (default: 5 s).
+    pub fn with_network_check_interval(mut self, interval: Duration) -> NatOptions {
         self.network_check_interval = interval;
         self
     }
 
-    /// Turns listening for announcements on or off.
-    pub fn announcements(mut self, listen: bool) -> NatOptions {
-        self.announcements = listen;
+    /// Whether the techniques' events are followed while persistent mappings exist: the
+    /// gateway's announcements of a restart or a new external address (PCP and NAT-PMP
+    /// announcements, SSDP notifications, UPnP GENA events), noticed at once rather than at
+    /// the next refresh (default: true).
+    pub fn with_events(mut self, follow: bool) -> NatOptions {
+        self.events = follow;
         self
     }
 
-    /// Allows a UPnP IGD on another LAN host (see [`allow_other_igd`](Self::allow_other_igd)).
-    pub fn allow_other_igd(mut self, allow: bool) -> NatOptions {
+    /// The description UPnP mappings carry, shown in the router's table (default:
+    /// `nat-traversal`).
+    pub fn with_description(mut self, description: impl Into<String>) -> NatOptions {
+        self.description = description.into();
+        self
+    }
+
+    /// Takes a UPnP IGD on another LAN host when none answered on the gateway within the
+    /// search. Any LAN host can claim to be an IGD; what it "maps" need not reach you, so
+    /// mappings made there carry [`Mapping::on_default_gateway`](crate::Mapping::on_default_gateway)
+    /// `false` (default: false, only the gateway's IGD).
+    pub fn with_allow_other_igd(mut self, allow: bool) -> NatOptions {
         self.allow_other_igd = allow;
         self
     }
@@ -182,30 +187,133 @@ impl NatOptions {
     /// written atomically), so the next process talks to it at once, without waiting for its
     /// SSDP answer. A cached IGD is checked like a fresh one (its control URL must be on the
     /// gateway) and replaced through SSDP discovery when it does not answer.
-    /// [`NatOptions::default_upnp_cache`] is the platform's cache directory.
-    pub fn upnp_cache(mut self, path: impl Into<std::path::PathBuf>) -> NatOptions {
+    /// [`NatOptions::default_upnp_cache`] is the platform's place for it.
+    pub fn with_upnp_cache(mut self, path: impl Into<PathBuf>) -> NatOptions {
         self.upnp_cache = Some(path.into());
         self
+    }
+
+    /// Records the IPv6 pinholes this `Nat` opens in the file `path`, so that any program
+    /// (this one later, `natctl`) can list and remove them: neither PCP nor UPnP can list
+    /// pinholes. [`NatOptions::default_pinhole_record`] is the platform's place for it; see
+    /// [`Nat::recorded_pinholes`](crate::Nat::recorded_pinholes).
+    pub fn with_pinhole_record(mut self, path: impl Into<PathBuf>) -> NatOptions {
+        self.pinhole_record = Some(path.into());
+        self
+    }
+
+    /// How long a dual-stack answer ([`Nat::dual_stack`](crate::Nat::dual_stack)) waits for
+    /// the IPv6 side once the IPv4 side answered (default: 1 s): a network whose gateway
+    /// ignores IPv6 requests must not hold up the IPv4 answer.
+    pub fn with_ipv6_grace(mut self, grace: Duration) -> NatOptions {
+        self.ipv6_grace = grace;
+        self
+    }
+
+    /// The gateway given, if one was.
+    pub fn gateway(&self) -> Option<IpAddr> {
+        self.gateway
+    }
+
+    /// The IPv6 gateway given, if one was.
+    pub fn gateway_v6(&self) -> Option<Ipv6Addr> {
+        self.gateway_v6
+    }
+
+    /// The techniques allowed, most preferred first.
+    pub fn preference(&self) -> &[Technique] {
+        &self.preference
+    }
+
+    /// How long each technique may take to answer a probe.
+    pub fn probe_timeout(&self) -> Duration {
+        self.probe_timeout
+    }
+
+    /// The head start of each technique over the next one in the probe that selects.
+    pub fn probe_stagger(&self) -> Duration {
+        self.probe_stagger
+    }
+
+    /// How long one operation may take.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
+    }
+
+    /// The lifetime public sockets ask for.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// The fixed refresh interval, if one was set.
+    pub fn refresh_interval(&self) -> Option<Duration> {
+        self.refresh_interval
+    }
+
+    /// The first pause after a failure.
+    pub fn retry_initial(&self) -> Duration {
+        self.retry_initial
+    }
+
+    /// The longest pause between retries.
+    pub fn retry_max(&self) -> Duration {
+        self.retry_max
+    }
+
+    /// How often the network is checked while persistent mappings exist.
+    pub fn network_check_interval(&self) -> Duration {
+        self.network_check_interval
+    }
+
+    /// Whether the techniques' events are followed.
+    pub fn events(&self) -> bool {
+        self.events
+    }
+
+    /// The description UPnP mappings carry.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether a UPnP IGD on another LAN host may be used.
+    pub fn allow_other_igd(&self) -> bool {
+        self.allow_other_igd
+    }
+
+    /// The UPnP cache file, if any.
+    pub fn upnp_cache(&self) -> Option<&std::path::Path> {
+        self.upnp_cache.as_deref()
+    }
+
+    /// The pinhole record file, if any.
+    pub fn pinhole_record(&self) -> Option<&std::path::Path> {
+        self.pinhole_record.as_deref()
+    }
+
+    /// How long a dual-stack answer waits for the IPv6 side after the IPv4 side.
+    pub fn ipv6_grace(&self) -> Duration {
+        self.ipv6_grace
     }
 
     /// The platform's place for the UPnP cache (`$XDG_CACHE_HOME` or `~/.cache` on Linux and
     /// the BSDs, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows, then
     /// `natkit/upnp-igd`); `None` when there is no home to put it in.
-    pub fn default_upnp_cache() -> Option<std::path::PathBuf> {
-        #[cfg(feature = "upnp")]
-        {
-            crate::cache::default_path()
-        }
-        #[cfg(not(feature = "upnp"))]
-        {
-            None
-        }
+    pub fn default_upnp_cache() -> Option<PathBuf> {
+        crate::store::default_dir().map(|dir| dir.join("upnp-igd"))
     }
 
-    /// Sets the UPnP mapping description.
-    pub fn description(mut self, description: impl Into<String>) -> NatOptions {
-        self.description = description.into();
-        self
+    /// The platform's place for the pinhole record: `natkit/pinholes` in the same directory
+    /// as [`default_upnp_cache`](Self::default_upnp_cache).
+    pub fn default_pinhole_record() -> Option<PathBuf> {
+        crate::store::default_dir().map(|dir| dir.join("pinholes"))
+    }
+
+    /// These options for the IPv6 side: the IPv6 gateway, and no NAT-PMP (IPv4 only).
+    pub(crate) fn for_ipv6(&self) -> NatOptions {
+        let mut options = self.clone();
+        options.gateway = self.gateway_v6.map(IpAddr::V6);
+        options.preference.retain(|t| t.speaks_ipv6());
+        options
     }
 
     /// The pause before retry number `failures` (1 for the first): `retry_initial`
@@ -226,6 +334,14 @@ impl NatOptions {
         let lifetime = if granted.is_zero() { asked } else { granted };
         (lifetime / 2).max(Duration::from_millis(500))
     }
+
+    /// The rank of `kind` in the preference (unlisted kinds last).
+    pub(crate) fn rank(&self, kind: Technique) -> usize {
+        self.preference
+            .iter()
+            .position(|&t| t == kind)
+            .unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +350,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let options = NatOptions::default().retry(Duration::from_secs(1), Duration::from_secs(5));
+        let options =
+            NatOptions::default().with_retry(Duration::from_secs(1), Duration::from_secs(5));
         let pauses: Vec<u64> = (1..=5).map(|n| options.backoff(n).as_secs()).collect();
         assert_eq!(pauses, [1, 2, 4, 5, 5]);
         assert_eq!(options.backoff(1000), Duration::from_secs(5));
@@ -246,14 +363,27 @@ mod tests {
         let hour = Duration::from_secs(3600);
         assert_eq!(options.refresh_after(hour, 2 * hour), hour / 2);
         assert_eq!(options.refresh_after(Duration::ZERO, hour), hour / 2);
-        let options = options.refresh_interval(Duration::from_secs(10));
+        let options = options.with_refresh_interval(Duration::from_secs(10));
         assert_eq!(options.refresh_after(hour, hour), Duration::from_secs(10));
     }
 
     #[test]
     fn preference_drops_duplicates() {
-        let options =
-            NatOptions::default().preference([Technique::Upnp, Technique::Upnp, Technique::Pcp]);
-        assert_eq!(options.preference, [Technique::Upnp, Technique::Pcp]);
+        let options = NatOptions::default().with_preference([
+            Technique::Upnp,
+            Technique::Upnp,
+            Technique::Pcp,
+        ]);
+        assert_eq!(options.preference(), [Technique::Upnp, Technique::Pcp]);
+    }
+
+    #[test]
+    fn the_ipv6_side_has_no_nat_pmp_and_its_own_gateway() {
+        let options = NatOptions::default()
+            .with_gateway("192.168.1.1".parse().expect("an address"))
+            .with_gateway_v6("fe80::1".parse().expect("an address"));
+        let v6 = options.for_ipv6();
+        assert!(!v6.preference().contains(&Technique::NatPmp));
+        assert_eq!(v6.gateway(), Some("fe80::1".parse().expect("an address")));
     }
 }

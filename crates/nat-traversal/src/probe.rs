@@ -1,5 +1,6 @@
-//! Probing: every technique at once, each bounded by the probe timeout, and the
-//! [`ProbeReport`] of who answered, how fast, and with which external address.
+//! Probing: every technique at once, each bounded by the probe timeout, the
+//! [`ProbeReport`] of who answered, how fast, and with which external address, and the
+//! [`Selection`] a probe makes.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,8 +17,17 @@ use crate::unordered::Unordered;
 use crate::error::{Error, Human, Result};
 use crate::technique::{NatTechnique, Technique};
 
+/// The technique in use, and the probe generation that chose it: a mapping that finds it
+/// gone drops the choice only if no newer probe replaced it meanwhile.
+#[derive(Debug, Clone)]
+pub(crate) struct Selection {
+    pub(crate) technique: Arc<dyn NatTechnique>,
+    pub(crate) generation: u64,
+}
+
 /// What one technique did when probed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ProbeOutcome {
     /// It answered with the gateway's external address.
     Answered {
@@ -32,7 +42,7 @@ pub enum ProbeOutcome {
     /// It failed or did not answer within the probe timeout.
     Failed {
         /// Why.
-        error: String,
+        error: Error,
         /// From the start of the probe to the failure.
         latency: Duration,
     },
@@ -42,7 +52,8 @@ pub enum ProbeOutcome {
 }
 
 /// One technique's line in a [`ProbeReport`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProbeResult {
     /// The technique.
     pub technique: Technique,
@@ -72,7 +83,7 @@ impl ProbeResult {
     }
 
     /// Why it failed, if it did.
-    pub fn error(&self) -> Option<&str> {
+    pub fn error(&self) -> Option<&Error> {
         match &self.outcome {
             ProbeOutcome::Failed { error, .. } => Some(error),
             _ => None,
@@ -81,19 +92,36 @@ impl ProbeResult {
 }
 
 /// Which techniques answered at a gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProbeReport {
-    /// The gateway probed.
-    pub gateway: IpAddr,
-    /// One line per technique, in order of preference.
-    pub results: Vec<ProbeResult>,
-    /// The most preferred technique that answered.
-    pub selected: Option<Technique>,
-    /// How long the whole probe took.
-    pub elapsed: Duration,
+    gateway: IpAddr,
+    results: Vec<ProbeResult>,
+    selected: Option<Technique>,
+    elapsed: Duration,
 }
 
 impl ProbeReport {
+    /// The gateway probed.
+    pub fn gateway(&self) -> IpAddr {
+        self.gateway
+    }
+
+    /// One line per technique, in order of preference.
+    pub fn results(&self) -> &[ProbeResult] {
+        &self.results
+    }
+
+    /// The most preferred technique that answered.
+    pub fn selected(&self) -> Option<Technique> {
+        self.selected
+    }
+
+    /// How long the whole probe took.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
     /// The line of `technique`, if it was probed.
     pub fn result(&self, technique: Technique) -> Option<&ProbeResult> {
         self.results.iter().find(|r| r.technique == technique)
@@ -113,23 +141,22 @@ impl ProbeReport {
             .and_then(ProbeResult::external_address)
     }
 
-    /// [`Error::NoTechniqueAvailable`] with every failure in this report.
-    pub fn no_technique_error(&self) -> Error {
-        Error::NoTechniqueAvailable {
-            gateway: self.gateway,
-            tried: self
-                .results
-                .iter()
-                .map(|r| {
-                    let reason = match &r.outcome {
-                        ProbeOutcome::Failed { error, .. } => error.clone(),
-                        ProbeOutcome::Answered { .. } => "answered".to_owned(),
-                        ProbeOutcome::NotAwaited => "not awaited".to_owned(),
-                    };
-                    (r.technique, reason)
-                })
-                .collect(),
-        }
+    /// [`Error::NoTechniqueAvailable`] with every failure in this report, when nothing
+    /// was selected.
+    pub fn to_error(&self) -> Option<Error> {
+        self.selected
+            .is_none()
+            .then(|| Error::NoTechniqueAvailable {
+                gateway: self.gateway,
+                tried: self
+                    .results
+                    .iter()
+                    .filter_map(|r| match &r.outcome {
+                        ProbeOutcome::Failed { error, .. } => Some((r.technique, error.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+            })
     }
 }
 
@@ -275,10 +302,7 @@ pub(crate) async fn run_with(
             }
             Err(error) => {
                 tracing::debug!(%technique, %gateway, %error, ?latency, "probe failed");
-                ProbeOutcome::Failed {
-                    error: error.to_string(),
-                    latency,
-                }
+                ProbeOutcome::Failed { error, latency }
             }
         };
         on_result(&results[index]);
@@ -402,7 +426,10 @@ mod tests {
         .await;
         assert_eq!(report.selected, Some(Technique::Pcp));
         assert_eq!(chosen.map(|t| t.kind()), Some(Technique::Pcp));
-        assert_eq!(report.results[2].outcome, ProbeOutcome::NotAwaited);
+        assert!(matches!(
+            report.results[2].outcome,
+            ProbeOutcome::NotAwaited
+        ));
         assert_eq!(report.elapsed, Duration::from_millis(300));
     }
 
@@ -441,7 +468,10 @@ mod tests {
         let (report, _) = run(GATEWAY, probes, Duration::from_secs(5), mode).await;
         assert_eq!(report.selected, Some(Technique::Pcp));
         assert_eq!(report.elapsed, Duration::from_millis(30));
-        assert_eq!(report.results[1].outcome, ProbeOutcome::NotAwaited);
+        assert!(matches!(
+            report.results[1].outcome,
+            ProbeOutcome::NotAwaited
+        ));
         // PCP is slow: NAT-PMP starts at 100 ms, UPnP at 200 ms; PCP still wins at 250 ms.
         let probes = vec![
             after(250, Technique::Pcp, true),
@@ -475,7 +505,7 @@ mod tests {
         assert!(chosen.is_none());
         assert_eq!(report.selected, None);
         assert_eq!(report.elapsed, Duration::from_secs(1));
-        let message = report.no_technique_error().to_string();
+        let message = report.to_error().expect("nothing selected").to_string();
         assert!(
             message.starts_with("no technique available at gateway 127.0.0.1"),
             "{message}"

@@ -131,7 +131,8 @@ impl Nat {
     /// socket), both, published together.
     ///
     /// # Errors
-    /// [`Error::Io`] when the listener cannot be bound.
+    /// [`Error::Io`] when the listener cannot be bound; [`Error::NoRuntime`] outside a tokio
+    /// runtime.
     pub async fn tcp_listen_public(&self, addr: impl ToSocketAddrs) -> Result<PublicTcpListener> {
         let listener = TcpListener::bind(addr)
             .await
@@ -139,7 +140,7 @@ impl Nat {
         let bound = listener
             .local_addr()
             .map_err(Error::io("cannot read the listener's address"))?;
-        let kept = self.keep_public(Protocol::Tcp, bound).await;
+        let kept = self.keep_public(Protocol::Tcp, bound).await?;
         Ok(PublicTcpListener {
             listener,
             mapping: kept.mapping,
@@ -152,7 +153,8 @@ impl Nat {
     /// gateway, like [`tcp_listen_public`](Self::tcp_listen_public).
     ///
     /// # Errors
-    /// [`Error::Io`] when the socket cannot be bound.
+    /// [`Error::Io`] when the socket cannot be bound; [`Error::NoRuntime`] outside a tokio
+    /// runtime.
     pub async fn udp_bind_public(&self, addr: impl ToSocketAddrs) -> Result<PublicUdpSocket> {
         let socket = UdpSocket::bind(addr)
             .await
@@ -160,7 +162,7 @@ impl Nat {
         let bound = socket
             .local_addr()
             .map_err(Error::io("cannot read the socket's address"))?;
-        let kept = self.keep_public(Protocol::Udp, bound).await;
+        let kept = self.keep_public(Protocol::Udp, bound).await?;
         Ok(PublicUdpSocket {
             socket,
             mapping: kept.mapping,
@@ -169,20 +171,25 @@ impl Nat {
         })
     }
 
-    async fn keep_public(&self, protocol: Protocol, bound: SocketAddr) -> Kept {
-        let request = MapRequest::new(protocol, bound.port()).lifetime(self.options().lifetime);
+    async fn keep_public(&self, protocol: Protocol, bound: SocketAddr) -> Result<Kept> {
+        let request =
+            MapRequest::new(protocol, bound.port()).with_lifetime(self.options().lifetime());
         let (v4, v6) = match bound.ip() {
             IpAddr::V6(ip) if ip.is_unspecified() => (true, true),
             IpAddr::V6(ip) if ip.to_ipv4_mapped().is_none() => (false, true),
             _ => (true, false),
         };
         if !(v4 && v6) {
-            let request = request.ipv6(v6);
-            return Kept {
-                mapping: self.persistent(request).local_address(bound).start().await,
+            let request = request.with_ipv6(v6);
+            return Ok(Kept {
+                mapping: self
+                    .persistent(request)
+                    .local_address(bound)
+                    .start()
+                    .await?,
                 mapping_v6: None,
                 combined: None,
-            };
+            });
         }
         // Both families, published as one set.
         let halves = Arc::new(Mutex::new((PortAssignments::new(), PortAssignments::new())));
@@ -206,17 +213,18 @@ impl Nat {
                 .local_address(bound)
                 .on_change(publish(false))
                 .start(),
-            self.persistent(request.ipv6(true))
+            self.persistent(request.with_ipv6(true))
                 .local_address(bound)
                 .on_change(publish(true))
                 .start(),
         );
+        let (mapping, mapping_v6) = (mapping?, mapping_v6?);
         sender.send_replace(mapping.current().union(&mapping_v6.current()));
-        Kept {
+        Ok(Kept {
             mapping,
             mapping_v6: Some(mapping_v6),
             combined: Some(combined),
-        }
+        })
     }
 }
 

@@ -1,172 +1,27 @@
-//! The [`NatTechnique`] trait and the types it speaks: [`Technique`], [`Protocol`],
-//! [`MapRequest`] and [`Mapping`].
+//! The vocabulary every technique speaks: the [`NatTechnique`] trait, its [`Technique`]
+//! kind, [`Protocol`], [`MapRequest`], what a gateway grants ([`Mapping`]), lists
+//! ([`TableEntry`]) or answers to a deletion ([`Unmapped`]), and the events a technique
+//! reports ([`TechniqueEvent`], in `technique/events.rs`).
+
+mod events;
+mod kind;
+mod request;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// A way of asking a gateway for a port mapping.
-///
-/// The order of the variants is the default preference: PCP, then NAT-PMP, then UPnP IGD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Technique {
-    /// The Port Control Protocol (RFC 6887).
-    Pcp,
-    /// NAT Port Mapping Protocol (RFC 6886).
-    NatPmp,
-    /// UPnP Internet Gateway Device (WANIPConnection / WANPPPConnection).
-    Upnp,
-}
-
-impl Technique {
-    /// Every technique, in the default order of preference.
-    pub const ALL: [Technique; 3] = [Technique::Pcp, Technique::NatPmp, Technique::Upnp];
-
-    /// A short lowercase name: `pcp`, `nat-pmp`, `upnp`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Technique::Pcp => "pcp",
-            Technique::NatPmp => "nat-pmp",
-            Technique::Upnp => "upnp",
-        }
-    }
-}
-
-impl fmt::Display for Technique {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Technique::Pcp => "PCP",
-            Technique::NatPmp => "NAT-PMP",
-            Technique::Upnp => "UPnP IGD",
-        })
-    }
-}
-
-/// A name that is not a technique.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown technique {0:?} (expected pcp, nat-pmp or upnp)")]
-pub struct UnknownTechnique(pub String);
-
-impl FromStr for Technique {
-    type Err = UnknownTechnique;
-
-    /// Accepts `pcp`, `nat-pmp` (or `natpmp`, `pmp`) and `upnp` (or `igd`, `upnp-igd`), in any
-    /// case.
-    fn from_str(name: &str) -> Result<Technique, UnknownTechnique> {
-        match name.to_ascii_lowercase().as_str() {
-            "pcp" => Ok(Technique::Pcp),
-            "nat-pmp" | "natpmp" | "pmp" => Ok(Technique::NatPmp),
-            "upnp" | "igd" | "upnp-igd" => Ok(Technique::Upnp),
-            _ => Err(UnknownTechnique(name.to_owned())),
-        }
-    }
-}
-
-/// A transport protocol to map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-        })
-    }
-}
-
-#[cfg(feature = "pcp")]
-impl From<Protocol> for natpmp_proto::Protocol {
-    fn from(protocol: Protocol) -> natpmp_proto::Protocol {
-        match protocol {
-            Protocol::Tcp => natpmp_proto::Protocol::Tcp,
-            Protocol::Udp => natpmp_proto::Protocol::Udp,
-        }
-    }
-}
-
-#[cfg(feature = "upnp")]
-impl From<Protocol> for upnp_soap::igd::Protocol {
-    fn from(protocol: Protocol) -> upnp_soap::igd::Protocol {
-        match protocol {
-            Protocol::Tcp => upnp_soap::igd::Protocol::Tcp,
-            Protocol::Udp => upnp_soap::igd::Protocol::Udp,
-        }
-    }
-}
-
-/// What to map: a port on this host, the external port wanted, and for how long.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapRequest {
-    /// TCP or UDP.
-    pub protocol: Protocol,
-    /// The port on this host.
-    pub internal_port: u16,
-    /// The external port wanted; 0 lets the gateway choose. A gateway may grant another.
-    pub external_port: u16,
-    /// How long the gateway should keep the mapping unless refreshed.
-    pub lifetime: Duration,
-    /// Open an IPv6 pinhole for this host's global IPv6 address instead of mapping an IPv4
-    /// port: the gateway lets connections from the internet through its firewall to
-    /// `[global address]:internal_port` (there is no translation; the external port is the
-    /// internal one). [`Nat::map`](crate::Nat::map) and
-    /// [`Nat::persistent`](crate::Nat::persistent) hand such a request to
-    /// [`Nat::ipv6`](crate::Nat::ipv6). Default: false.
-    pub ipv6: bool,
-}
-
-impl MapRequest {
-    /// The lifetime asked for unless told otherwise: two hours, as RFC 6886 recommends.
-    pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(7200);
-
-    /// Maps `internal_port`, asking for the same external port, for
-    /// [`DEFAULT_LIFETIME`](Self::DEFAULT_LIFETIME).
-    pub fn new(protocol: Protocol, internal_port: u16) -> MapRequest {
-        MapRequest {
-            protocol,
-            internal_port,
-            external_port: internal_port,
-            lifetime: MapRequest::DEFAULT_LIFETIME,
-            ipv6: false,
-        }
-    }
-
-    /// Sets [`ipv6`](Self::ipv6): a pinhole for this host's global IPv6 address.
-    pub fn ipv6(mut self, ipv6: bool) -> MapRequest {
-        self.ipv6 = ipv6;
-        self
-    }
-
-    /// Asks for `external_port` instead (0: any).
-    pub fn external_port(mut self, external_port: u16) -> MapRequest {
-        self.external_port = external_port;
-        self
-    }
-
-    /// Asks for `lifetime` instead.
-    pub fn lifetime(mut self, lifetime: Duration) -> MapRequest {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// "TCP port 8080", for messages.
-    pub(crate) fn describe(&self) -> String {
-        format!("{} port {}", self.protocol, self.internal_port)
-    }
-}
+pub use events::{EventSender, TechniqueEvent, TechniqueEvents};
+pub use kind::{Protocol, Technique, UnknownTechnique};
+pub use request::MapRequest;
 
 /// A mapping a gateway granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mapping {
     /// The technique that made it.
     pub technique: Technique,
@@ -183,7 +38,8 @@ pub struct Mapping {
     /// back): every other mapping held there must be made again.
     pub epoch_reset: bool,
     /// Whether the device that granted it is the default gateway; `false` for an IGD on
-    /// another LAN host, taken only when allowed ([`NatOptions::allow_other_igd`](crate::NatOptions::allow_other_igd)).
+    /// another LAN host, taken only when allowed
+    /// ([`NatOptions::with_allow_other_igd`](crate::NatOptions::with_allow_other_igd)).
     pub on_default_gateway: bool,
     /// The PCP mapping nonce, which only the nonce's owner may refresh or delete with.
     #[cfg(feature = "pcp")]
@@ -191,7 +47,7 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// A mapping as a technique outside this crate reports it.
+    /// A mapping as a technique reports it: on the default gateway, no epoch reset.
     pub fn new(
         technique: Technique,
         protocol: Protocol,
@@ -210,6 +66,18 @@ impl Mapping {
             #[cfg(feature = "pcp")]
             pcp_nonce: None,
         }
+    }
+
+    /// Marks the answer as showing a gateway restart (see [`epoch_reset`](Self::epoch_reset)).
+    pub fn with_epoch_reset(mut self, reset: bool) -> Mapping {
+        self.epoch_reset = reset;
+        self
+    }
+
+    /// Marks the device that granted it as the default gateway or not.
+    pub fn with_on_default_gateway(mut self, on_default_gateway: bool) -> Mapping {
+        self.on_default_gateway = on_default_gateway;
+        self
     }
 }
 
@@ -257,19 +125,58 @@ impl fmt::Display for Unmapped {
     }
 }
 
-/// A mapping as a gateway lists it (UPnP IGD's table), whoever made it.
+/// A host as a gateway's table names it: an address, or (rarely, on sloppy routers) a name
+/// or other text that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TableHost {
+    /// An address.
+    Address(IpAddr),
+    /// Text that is not an address, as the gateway wrote it.
+    Other(String),
+}
+
+impl TableHost {
+    /// Reads what a gateway wrote: an address when it is one.
+    pub fn parse(text: &str) -> TableHost {
+        match text.trim().parse() {
+            Ok(address) => TableHost::Address(address),
+            Err(_) => TableHost::Other(text.to_owned()),
+        }
+    }
+
+    /// The address, when it is one.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            TableHost::Address(address) => Some(*address),
+            TableHost::Other(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for TableHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableHost::Address(address) => address.fmt(f),
+            TableHost::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One row of a gateway's mapping table (UPnP IGD's), whoever made it. A technique of your
+/// own that can list builds these itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedMapping {
+pub struct TableEntry {
     /// The technique that listed it.
     pub technique: Technique,
     /// TCP or UDP.
     pub protocol: Protocol,
-    /// The public side: the gateway's external address (when known) and port.
+    /// The gateway's external address, when known.
     pub external_address: Option<IpAddr>,
     /// The external port.
     pub external_port: u16,
-    /// The LAN host, as the gateway wrote it (an address, normally).
-    pub internal_client: String,
+    /// The LAN host it forwards to.
+    pub internal_client: TableHost,
     /// The port on that host.
     pub internal_port: u16,
     /// The description it was made with.
@@ -278,23 +185,41 @@ pub struct ListedMapping {
     pub lifetime: Duration,
     /// Whether the gateway has it enabled.
     pub enabled: bool,
-    /// The only remote host allowed through it, empty for any.
-    pub remote_host: String,
+    /// The only remote host allowed through it; `None` for any.
+    pub remote_host: Option<TableHost>,
     /// Whether the device that listed it is the default gateway.
     pub on_default_gateway: bool,
 }
 
-/// One way of mapping ports at one gateway: PCP, NAT-PMP or UPnP IGD.
+impl TableEntry {
+    /// The public side, when the external address is known.
+    pub fn public_address(&self) -> Option<SocketAddr> {
+        self.external_address
+            .map(|ip| SocketAddr::new(ip, self.external_port))
+    }
+
+    /// The LAN side, when the internal client is an address.
+    pub fn internal_address(&self) -> Option<SocketAddr> {
+        self.internal_client
+            .address()
+            .map(|ip| SocketAddr::new(ip, self.internal_port))
+    }
+}
+
+/// One way of mapping ports at one gateway: PCP, NAT-PMP, UPnP IGD, or one of your own.
 ///
 /// [`PmpTechnique`](crate::PmpTechnique) and [`UpnpTechnique`](crate::UpnpTechnique) are the
-/// built-in ones; [`Nat::with_techniques`](crate::Nat::with_techniques) takes others (a
-/// fake for tests, a technique of your own). Implementations are shared by every mapping at
-/// their gateway, so they must be cheap to call concurrently, and each operation must end
+/// built-in ones; [`Nat::with_techniques`](crate::Nat::with_techniques) takes any others (a
+/// relay, a cloud firewall API, a fake for tests), probed, preferred, watched and used
+/// exactly like the built-in ones. Implementations are shared by every mapping at their
+/// gateway, so they must be cheap to call concurrently, and each operation must end
 /// (answer or fail) in bounded time: persistent mappings add no timeout of their own, since
-/// the operations of many mappings may queue on one client. A failure that means the
-/// technique is gone should be one for which [`Error::is_unreachable`](crate::Error::is_unreachable)
-/// holds (e.g. [`Error::OperationTimedOut`](crate::Error::OperationTimedOut)); other errors
-/// are retried with backoff.
+/// the operations of many mappings may queue on one client.
+///
+/// A failure that means the technique is gone should be one for which
+/// [`Error::is_unreachable`] holds (e.g. [`Error::OperationTimedOut`]); other errors are
+/// retried with backoff. What happens at the gateway between operations (a restart, a new
+/// external address) is told through [`events`](Self::events).
 #[async_trait]
 pub trait NatTechnique: Send + Sync + fmt::Debug {
     /// Which technique this is (used for preference and in reports).
@@ -307,6 +232,15 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
     /// `false` only for a UPnP IGD on another LAN host, which is used only when allowed.
     fn on_default_gateway(&self) -> bool {
         true
+    }
+
+    /// What this technique notices at its gateway from now on: restarts, a new external
+    /// address, its own end. Called while persistent mappings exist (by the one watcher of a
+    /// [`Nat`](crate::Nat)), on its tokio runtime; dropping the stream must stop whatever it
+    /// listens with. The default notices nothing: the technique's restarts are then seen
+    /// only through [`Mapping::epoch_reset`] and failed refreshes.
+    fn events(&self) -> TechniqueEvents {
+        TechniqueEvents::none()
     }
 
     /// The gateway's external address. Probing calls this to see whether the technique
@@ -328,7 +262,7 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
     /// default says the technique cannot.
     async fn unmap_port(&self, protocol: Protocol, internal_port: u16) -> Result<Unmapped> {
         let _ = (protocol, internal_port);
-        Err(crate::Error::Unsupported {
+        Err(Error::Unsupported {
             technique: self.kind(),
             what: "delete a mapping by port".into(),
         })
@@ -338,52 +272,18 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
     /// default says the technique cannot.
     async fn unmap_all(&self, protocol: Protocol) -> Result<Unmapped> {
         let _ = protocol;
-        Err(crate::Error::Unsupported {
+        Err(Error::Unsupported {
             technique: self.kind(),
             what: "delete all of a host's mappings".into(),
         })
     }
 
-    /// The gateway's mappings, every host's. The default says the technique cannot list
-    /// (NAT-PMP and PCP have no such request).
-    async fn list(&self) -> Result<Vec<ListedMapping>> {
-        Err(crate::Error::Unsupported {
+    /// The gateway's mapping table, every host's. The default says the technique cannot
+    /// list (NAT-PMP and PCP have no such request).
+    async fn list(&self) -> Result<Vec<TableEntry>> {
+        Err(Error::Unsupported {
             technique: self.kind(),
             what: "list mappings (the protocol has no such request)".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn technique_names_round_trip() {
-        for technique in Technique::ALL {
-            assert_eq!(technique.as_str().parse::<Technique>(), Ok(technique));
-        }
-        assert_eq!("PMP".parse::<Technique>(), Ok(Technique::NatPmp));
-        assert!("smtp".parse::<Technique>().is_err());
-        assert_eq!(Technique::NatPmp.to_string(), "NAT-PMP");
-    }
-
-    #[test]
-    fn default_preference_is_the_variant_order() {
-        let mut shuffled = [Technique::Upnp, Technique::Pcp, Technique::NatPmp];
-        shuffled.sort();
-        assert_eq!(shuffled, Technique::ALL);
-    }
-
-    #[test]
-    fn map_request_asks_for_the_same_port_by_default() {
-        let request = MapRequest::new(Protocol::Udp, 9000);
-        assert_eq!(request.external_port, 9000);
-        assert_eq!(request.lifetime, MapRequest::DEFAULT_LIFETIME);
-        let request = request.external_port(0).lifetime(Duration::from_secs(60));
-        assert_eq!(
-            (request.external_port, request.lifetime),
-            (0, Duration::from_secs(60))
-        );
     }
 }

@@ -1,4 +1,15 @@
-//! [`UpnpTechnique`]: UPnP IGD through upnp-soap, found with an SSDP search.
+//! [`UpnpTechnique`]: UPnP IGD through upnp-soap, found with an SSDP search; with its
+//! events (the IGD's SSDP notifications and GENA events, `upnp/events.rs`), the on-disk
+//! cache of IGDs (`upnp/cache.rs`), and the IPv6 pinhole technique over the same IGD
+//! (`upnp/pinhole.rs`).
+
+pub(crate) mod cache;
+mod events;
+mod gena;
+mod notify;
+mod pinhole;
+
+pub use pinhole::PinholeTechnique;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -10,7 +21,8 @@ use upnp_soap::{Config, Url};
 
 use crate::error::{Error, Result};
 use crate::technique::{
-    ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique, Unmapped,
+    MapRequest, Mapping, NatTechnique, Protocol, TableEntry, TableHost, Technique, TechniqueEvents,
+    Unmapped,
 };
 
 /// How long an external address read from the gateway is reused before asking again.
@@ -29,6 +41,8 @@ pub struct UpnpTechnique {
     description: String,
     address: Mutex<Option<(IpAddr, Instant)>>,
     on_default_gateway: bool,
+    /// How long each later operation may take (the event subscription's requests too).
+    timeout: Duration,
 }
 
 impl UpnpTechnique {
@@ -111,6 +125,7 @@ impl UpnpTechnique {
         tracing::debug!(control_url = %igd.control_url(), service = %igd.service_type(), %responder, on_default_gateway, guessed, "upnp gateway");
         let mut technique = UpnpTechnique::from_gateway(igd, responder);
         technique.on_default_gateway = on_default_gateway;
+        technique.timeout = timeout;
         Ok((technique, guessed))
     }
 
@@ -135,7 +150,9 @@ impl UpnpTechnique {
         }
         .with_operation_timeout(timeout);
         let igd = Gateway::resume(gateway, config, service_type, &control_url)?;
-        Ok(UpnpTechnique::from_gateway(igd, gateway))
+        let mut technique = UpnpTechnique::from_gateway(igd, gateway);
+        technique.timeout = timeout;
+        Ok(technique)
     }
 
     /// Whether the IGD answers from the default gateway (the router), not from another LAN
@@ -164,6 +181,7 @@ impl UpnpTechnique {
             responder,
             description: crate::options::DEFAULT_DESCRIPTION.to_owned(),
             address: Mutex::new(None),
+            timeout: Config::default().timeout,
         }
     }
 
@@ -193,12 +211,12 @@ impl UpnpTechnique {
     /// refresh may follow an address change).
     async fn add(&self, request: &MapRequest, fresh: bool) -> Result<Mapping> {
         let lower = MappingRequest {
-            protocol: request.protocol.into(),
-            internal_port: request.internal_port,
-            external_port: request.external_port,
+            protocol: request.protocol().into(),
+            internal_port: request.internal_port(),
+            external_port: request.external_port(),
             internal_client: None,
             description: self.description.clone(),
-            lease: request.lifetime.min(upnp_soap::igd::MAX_LEASE),
+            lease: request.lifetime().min(upnp_soap::igd::MAX_LEASE),
         };
         let address = async {
             if fresh {
@@ -212,7 +230,7 @@ impl UpnpTechnique {
         let address = address?;
         let mut mapping = Mapping::new(
             Technique::Upnp,
-            request.protocol,
+            request.protocol(),
             granted.internal_port,
             SocketAddr::new(address, granted.external_port),
             if granted.permanent {
@@ -240,6 +258,16 @@ impl NatTechnique for UpnpTechnique {
         self.responder
     }
 
+    /// The IGD's restarts (its SSDP notifications: a new boot id or location, a goodbye)
+    /// and its new external address (GENA events of the WAN connection service).
+    fn events(&self) -> TechniqueEvents {
+        events::follow(
+            self.responder,
+            Some(self.gateway.control_url().clone()),
+            self.timeout,
+        )
+    }
+
     async fn external_address(&self) -> Result<IpAddr> {
         // A private address is still the gateway's answer: the facade classifies it
         // (double NAT) rather than treating the technique as broken.
@@ -255,13 +283,9 @@ impl NatTechnique for UpnpTechnique {
     }
 
     async fn refresh(&self, mapping: &Mapping, lifetime: Duration) -> Result<Mapping> {
-        let request = MapRequest {
-            protocol: mapping.protocol,
-            internal_port: mapping.internal_port,
-            external_port: mapping.external.port(),
-            lifetime,
-            ipv6: false,
-        };
+        let request = MapRequest::new(mapping.protocol, mapping.internal_port)
+            .with_external_port(mapping.external.port())
+            .with_lifetime(lifetime);
         self.add(&request, true).await
     }
 
@@ -321,12 +345,12 @@ impl NatTechnique for UpnpTechnique {
         self.delete_each(protocol, &ports).await
     }
 
-    async fn list(&self) -> Result<Vec<ListedMapping>> {
+    async fn list(&self) -> Result<Vec<TableEntry>> {
         let (entries, address) = tokio::join!(self.gateway.port_mappings(), self.recent_address());
         let external_address = address.ok();
         Ok(entries?
             .into_iter()
-            .map(|e| ListedMapping {
+            .map(|e| TableEntry {
                 technique: Technique::Upnp,
                 protocol: match e.protocol {
                     upnp_soap::igd::Protocol::Tcp => Protocol::Tcp,
@@ -334,12 +358,13 @@ impl NatTechnique for UpnpTechnique {
                 },
                 external_address,
                 external_port: e.external_port,
-                internal_client: e.internal_client,
+                internal_client: TableHost::parse(&e.internal_client),
                 internal_port: e.internal_port,
                 description: e.description,
                 lifetime: e.lease_duration,
                 enabled: e.enabled,
-                remote_host: e.remote_host,
+                remote_host: (!e.remote_host.trim().is_empty())
+                    .then(|| TableHost::parse(&e.remote_host)),
                 on_default_gateway: self.on_default_gateway,
             })
             .collect())

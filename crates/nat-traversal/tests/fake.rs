@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nat_traversal::{
-    Error, GatewayEvent, MapRequest, Mapping, Nat, NatOptions, NatTechnique, PortAssignments,
-    Protocol, Result, Technique, async_trait,
+    Error, MapRequest, Mapping, Nat, NatEvent, NatOptions, NatTechnique, PortAssignments, Protocol,
+    Result, Technique, async_trait,
 };
 use tokio::time::Instant;
 
@@ -73,10 +73,7 @@ impl Fake {
                 operation: "fake operation".into(),
                 timeout: Duration::from_secs(1),
             }),
-            Behaviour::Refuse => Err(Error::Other {
-                technique: self.kind,
-                source: "refused".into(),
-            }),
+            Behaviour::Refuse => Err(Error::other(self.kind, "refused")),
         }
     }
 
@@ -115,9 +112,9 @@ impl NatTechnique for Fake {
         self.check()?;
         self.maps.fetch_add(1, Ordering::SeqCst);
         Ok(self.grant(
-            request.protocol,
-            request.internal_port,
-            request.external_port,
+            request.protocol(),
+            request.internal_port(),
+            request.external_port(),
         ))
     }
 
@@ -146,8 +143,8 @@ impl NatTechnique for Fake {
 fn nat(techniques: &[&Arc<Fake>]) -> Nat {
     // The fakes stand for every technique whatever features this build has.
     let options = NatOptions::default()
-        .preference(Technique::ALL)
-        .retry(Duration::from_secs(1), Duration::from_secs(8));
+        .with_preference(Technique::ALL)
+        .with_retry(Duration::from_secs(1), Duration::from_secs(8));
     Nat::with_techniques(
         options,
         techniques
@@ -177,7 +174,8 @@ async fn a_panicking_callback_does_not_kill_the_mapping() {
             panic!("the callback fails");
         })
         .start()
-        .await;
+        .await
+        .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(
         public(&mapping.current()),
@@ -213,9 +211,10 @@ async fn refreshes_at_half_the_lifetime_and_asks_for_the_same_port() {
     let nat = nat(&[&pcp]);
     let started = Instant::now();
     let mapping = nat
-        .persistent(MapRequest::new(Protocol::Udp, 9000).external_port(0))
+        .persistent(MapRequest::new(Protocol::Udp, 9000).with_external_port(0))
         .start()
-        .await;
+        .await
+        .unwrap();
     assert_eq!(pcp.maps.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_secs(100)).await;
     // Refreshes at 30, 60, 90 s.
@@ -238,7 +237,8 @@ async fn failures_back_off_exponentially_up_to_the_cap() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Tcp, 8080))
         .start()
-        .await;
+        .await
+        .unwrap();
     pcp.set(Behaviour::Refuse);
     let refused_from = Instant::now();
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -256,7 +256,13 @@ async fn failures_back_off_exponentially_up_to_the_cap() {
         [30, 31, 33, 37, 45, 53, 60, 68, 76, 84],
         "{offsets:?}"
     );
-    assert!(mapping.last_error().unwrap().contains("refused"));
+    assert!(
+        mapping
+            .last_error()
+            .unwrap()
+            .to_string()
+            .contains("refused")
+    );
     // Refused, not gone: the mapping is kept until it expires (60 s after the last grant).
     assert!(mapping.current().public_address().is_none());
     pcp.set(Behaviour::Answer);
@@ -273,10 +279,11 @@ async fn a_vanished_technique_falls_back_to_the_next_one() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Tcp, 8080))
         .start()
-        .await;
+        .await
+        .unwrap();
     assert_eq!(mapping.technique(), Some(Technique::Pcp));
     let report = nat.last_report().unwrap();
-    assert_eq!(report.selected, Some(Technique::Pcp));
+    assert_eq!(report.selected(), Some(Technique::Pcp));
 
     pcp.set(Behaviour::Vanish);
     let mut changes = mapping.assignments();
@@ -312,7 +319,8 @@ async fn a_technique_found_again_renews_its_mapping_and_never_deletes_it() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Udp, 6220))
         .start()
-        .await;
+        .await
+        .unwrap();
     assert_eq!(first.held(), 1);
 
     first.set(Behaviour::Vanish);
@@ -353,7 +361,7 @@ async fn no_technique_is_reported_and_retried() {
     let pcp = Fake::new(Technique::Pcp, Duration::from_secs(60));
     pcp.set(Behaviour::Vanish);
     let nat = nat(&[&pcp]);
-    let error = nat.technique().await.unwrap_err();
+    let error = nat.selected_technique().await.unwrap_err();
     assert!(
         error
             .to_string()
@@ -363,12 +371,14 @@ async fn no_technique_is_reported_and_retried() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Tcp, 8080))
         .start()
-        .await;
+        .await
+        .unwrap();
     assert!(mapping.current().is_empty());
     assert!(
         mapping
             .last_error()
             .unwrap()
+            .to_string()
             .contains("no technique available")
     );
     pcp.set(Behaviour::Answer);
@@ -386,7 +396,8 @@ async fn an_epoch_reset_seen_by_one_mapping_remaps_the_others() {
         mappings.push(
             nat.persistent(MapRequest::new(Protocol::Udp, port))
                 .start()
-                .await,
+                .await
+                .unwrap(),
         );
     }
     assert_eq!(pcp.held(), 10);
@@ -394,7 +405,10 @@ async fn an_epoch_reset_seen_by_one_mapping_remaps_the_others() {
     pcp.held.lock().unwrap().clear();
     *pcp.reset_next.lock().unwrap() = true;
     mappings[3].refresh_now().unwrap();
-    assert_eq!(events.recv().await.unwrap(), GatewayEvent::Restarted);
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        NatEvent::GatewayRestarted { .. }
+    ));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(pcp.held(), 10, "every mapping was made again");
     // One refresh each: the reporter does not refresh again for its own report.
@@ -408,7 +422,8 @@ async fn dropping_the_handle_deletes_in_the_background() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Tcp, 8080))
         .start()
-        .await;
+        .await
+        .unwrap();
     let changes = mapping.assignments();
     assert_eq!(pcp.held(), 1);
     drop(mapping);
@@ -449,7 +464,8 @@ async fn a_silent_gateway_keeps_the_mapping_published_until_its_lease_ends() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Udp, 6300))
         .start()
-        .await;
+        .await
+        .unwrap();
     pcp.set(Behaviour::Vanish);
     mapping.refresh_now().unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -475,7 +491,8 @@ async fn stop_tries_again_while_the_gateway_does_not_answer() {
     let mapping = nat
         .persistent(MapRequest::new(Protocol::Tcp, 6310))
         .start()
-        .await;
+        .await
+        .unwrap();
     pcp.set(Behaviour::Vanish);
     let busy = Arc::clone(&pcp);
     tokio::spawn(async move {

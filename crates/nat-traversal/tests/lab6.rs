@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// is given, as in a real program.
 fn options() -> NatOptions {
     NatOptions::default()
-        .probe_timeout(Duration::from_secs(2))
-        .retry(Duration::from_millis(200), Duration::from_secs(2))
+        .with_probe_timeout(Duration::from_secs(2))
+        .with_retry(Duration::from_millis(200), Duration::from_secs(2))
 }
 
 fn lan_v6(lab: &Lab) -> std::net::Ipv6Addr {
@@ -44,13 +44,13 @@ fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
             .block_on(move || async move {
                 let mut options = options();
                 if let Some(via) = via {
-                    options = options.preference([via]);
+                    options = options.with_preference([via]);
                 }
                 let nat = Nat::new(options);
                 nat.map(
                     &MapRequest::new(Protocol::Tcp, port)
-                        .lifetime(Duration::from_secs(600))
-                        .ipv6(true),
+                        .with_lifetime(Duration::from_secs(600))
+                        .with_ipv6(true),
                 )
                 .await
             })
@@ -80,7 +80,7 @@ fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
             .block_on(move || async move {
                 let mut options = options();
                 if let Some(via) = via {
-                    options = options.preference([via]);
+                    options = options.with_preference([via]);
                 }
                 Nat::new(options)
                     .ipv6()
@@ -190,11 +190,12 @@ fn a_kept_pinhole_is_restored_after_a_router_restart() {
             let kept = nat
                 .persistent(
                     MapRequest::new(Protocol::Tcp, PORT)
-                        .lifetime(Duration::from_secs(3600))
-                        .ipv6(true),
+                        .with_lifetime(Duration::from_secs(3600))
+                        .with_ipv6(true),
                 )
                 .start()
-                .await;
+                .await
+                .unwrap();
             ready.send(()).unwrap();
             let _ = finished.await;
             kept.stop().await.unwrap();

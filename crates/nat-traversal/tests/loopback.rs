@@ -134,10 +134,16 @@ async fn a_thousand_persistent_mappings_share_one_client_and_never_lapse() {
     );
 
     let starts = (0..1000u16).map(|i| {
-        nat.persistent(MapRequest::new(Protocol::Udp, 20_000 + i).lifetime(Duration::from_secs(3)))
-            .start()
+        nat.persistent(
+            MapRequest::new(Protocol::Udp, 20_000 + i).with_lifetime(Duration::from_secs(3)),
+        )
+        .start()
     });
-    let mappings = futures_util::future::join_all(starts).await;
+    let mappings: Vec<_> = futures_util::future::join_all(starts)
+        .await
+        .into_iter()
+        .map(|m| m.unwrap())
+        .collect();
     assert!(
         mappings
             .iter()

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nat_traversal::{
-    Error, ListedMapping, MapRequest, Mapping, Nat, NatOptions, NatTechnique, Protocol, Result,
-    Technique, Unmapped, async_trait,
+    Error, MapRequest, Mapping, Nat, NatOptions, NatTechnique, Protocol, Result, TableEntry,
+    TableHost, Technique, Unmapped, async_trait,
 };
 
 type Table = Arc<Mutex<BTreeMap<(Protocol, u16), Technique>>>;
@@ -44,8 +44,8 @@ fn router(
         })
         .collect();
     let options = NatOptions::default()
-        .preference(Technique::ALL)
-        .probe_timeout(Duration::from_millis(200));
+        .with_preference(Technique::ALL)
+        .with_probe_timeout(Duration::from_millis(200));
     (Nat::with_techniques(options, techniques), table, asked)
 }
 
@@ -83,13 +83,13 @@ impl NatTechnique for Router {
         self.table
             .lock()
             .unwrap()
-            .insert((request.protocol, request.internal_port), self.kind);
+            .insert((request.protocol(), request.internal_port()), self.kind);
         Ok(Mapping::new(
             self.kind,
-            request.protocol,
-            request.internal_port,
-            SocketAddr::new([44, 0, 0, 1].into(), request.internal_port),
-            request.lifetime,
+            request.protocol(),
+            request.internal_port(),
+            SocketAddr::new([44, 0, 0, 1].into(), request.internal_port()),
+            request.lifetime(),
         ))
     }
 
@@ -143,13 +143,13 @@ impl NatTechnique for Router {
                 table.retain(|(p, _), maker| *p != protocol || *maker != Technique::NatPmp);
                 Unmapped::Unverifiable
             }
-            Technique::Pcp => Unmapped::Refused {
+            Technique::Pcp | Technique::Other(_) => Unmapped::Refused {
                 reason: "NO_RESOURCES".into(),
             },
         })
     }
 
-    async fn list(&self) -> Result<Vec<ListedMapping>> {
+    async fn list(&self) -> Result<Vec<TableEntry>> {
         self.check()?;
         if self.kind != Technique::Upnp {
             return Err(Error::Unsupported {
@@ -162,17 +162,17 @@ impl NatTechnique for Router {
             .lock()
             .unwrap()
             .keys()
-            .map(|&(protocol, port)| ListedMapping {
+            .map(|&(protocol, port)| TableEntry {
                 technique: Technique::Upnp,
                 protocol,
                 external_address: None,
                 external_port: port,
-                internal_client: "192.168.77.10".into(),
+                internal_client: TableHost::parse("192.168.77.10"),
                 internal_port: port,
                 description: String::new(),
                 lifetime: Duration::ZERO,
                 enabled: true,
-                remote_host: String::new(),
+                remote_host: None,
                 on_default_gateway: true,
             })
             .collect())

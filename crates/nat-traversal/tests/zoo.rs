@@ -20,9 +20,9 @@ fn options() -> NatOptions {
     // A router that answers only `upnp:rootdevice` is found in discovery's second stage,
     // after 500 ms: the probe waits up to 3 s.
     NatOptions::default()
-        .gateway(GATEWAY)
-        .probe_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(5))
+        .with_gateway(GATEWAY)
+        .with_probe_timeout(Duration::from_secs(3))
+        .with_operation_timeout(Duration::from_secs(5))
 }
 
 fn v4(address: SocketAddr) -> SocketAddrV4 {
@@ -44,15 +44,15 @@ fn facade_cycle(zoo: &ZooLab) {
         .block_on(|| async {
             let nat = Nat::new(options());
             let report = nat.probe().await.unwrap();
-            let external = nat.external_address().await;
+            let external = nat.external_address().await.map(|e| e.address);
             let mapping = nat
-                .map(&MapRequest::new(Protocol::Tcp, PORT).lifetime(Duration::from_secs(600)))
+                .map(&MapRequest::new(Protocol::Tcp, PORT).with_lifetime(Duration::from_secs(600)))
                 .await;
             (report, external, mapping)
         })
         .unwrap();
     assert_eq!(
-        report.selected,
+        report.selected(),
         Some(Technique::Upnp),
         "{report}\n{}",
         zoo.log()
@@ -77,7 +77,7 @@ fn facade_cycle(zoo: &ZooLab) {
         .lan()
         .block_on(move || async move {
             let nat = Nat::new(options());
-            nat.technique().await?.unmap(&mapping).await
+            nat.selected_technique().await?.unmap(&mapping).await
         })
         .unwrap();
     unmapped.unwrap_or_else(|e| panic!("unmap failed: {e}\n{}", zoo.log()));

@@ -30,8 +30,9 @@
 //! - `output.rs`: text and JSON printing, one-line errors, the spinner.
 //! - `logging.rs`: `NATCTL_LOG`, and library events as spinner detail.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
-//! - `facade.rs`: `external-ip`, `map`, `map --keep`, `unmap`, `unmap-all`, `list`, `probe`
-//!   (the nat-traversal facade).
+//! - `facade.rs`: what the mapping commands share; `facade/`: `external-ip`, `map`,
+//!   `map --keep`, `unmap` and `unmap-all`, `list`, `probe`, a small file each (the
+//!   nat-traversal facade).
 //! - `upnp.rs`: `discover`, `upnp services|actions|call` (ssdp and upnp-soap directly).
 
 mod cli;
@@ -39,7 +40,6 @@ mod facade;
 mod logging;
 mod net;
 mod output;
-mod record;
 mod upnp;
 
 use std::future::Future;

@@ -3,13 +3,14 @@
 //! facade in `facade.rs`).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use upnp_soap::{DiscoverOptions, RootDevice};
 
+use crate::cli::Via;
 use crate::facade::Target;
 use crate::output::{Output, duration};
 
@@ -26,10 +27,7 @@ fn options(target: &Target) -> DiscoverOptions {
         .operation_timeout(target.timeout)
         .http(http)
         .allow_other_igd(target.allow_other_igd);
-    if let Some(gateway) = target
-        .gateway
-        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
-    {
+    if let Ok(gateway) = target.nat(Via::Upnp).gateway_to_ask() {
         options = options.gateway(gateway);
     }
     options
@@ -59,10 +57,7 @@ pub(crate) async fn discover(
     if !targets.is_empty() {
         options = options.targets(targets.iter().cloned());
     }
-    let unicast = target
-        .gateway
-        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4));
-    if let Some(gateway) = unicast {
+    if let Ok(gateway) = target.nat(Via::Upnp).gateway_to_ask() {
         options = options.unicast(SocketAddr::new(gateway, ssdp::PORT));
     }
     let mut search = ssdp::search_with(&options).await?;

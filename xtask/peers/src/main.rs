@@ -201,9 +201,9 @@ async fn crab_nat_cases(setup: &Setup) -> Result<()> {
 
 fn options(only: Option<Technique>) -> NatOptions {
     let options = NatOptions::default()
-        .operation_timeout(OPERATION_LIMIT)
-        .probe_timeout(OPERATION_LIMIT)
-        .description("bench");
+        .with_operation_timeout(OPERATION_LIMIT)
+        .with_probe_timeout(OPERATION_LIMIT)
+        .with_description("bench");
     match only {
         Some(technique) => options.only(technique),
         None => options,
@@ -213,7 +213,7 @@ fn options(only: Option<Technique>) -> NatOptions {
 /// A new `Nat` per iteration (a new process's first mapping), then deletion.
 async fn natkit_first(setup: &Setup, name: &str, options: NatOptions, internal_port: u16) {
     let request = MapRequest::new(Protocol::Udp, internal_port)
-        .lifetime(Duration::from_secs(LIFETIME_SECS.into()));
+        .with_lifetime(Duration::from_secs(LIFETIME_SECS.into()));
     let mut samples = Samples::default();
     for _ in 0..setup.iterations {
         let nat = Nat::new(options.clone());
@@ -245,7 +245,7 @@ async fn natkit_cases(setup: &Setup) -> Result<()> {
 
     // Warm: the cache holds the IGD found by an earlier process (this warm-up).
     let _ = std::fs::remove_file(&setup.cache);
-    let warm = options(Some(Technique::Upnp)).upnp_cache(&setup.cache);
+    let warm = options(Some(Technique::Upnp)).with_upnp_cache(&setup.cache);
     let nat = Nat::new(warm.clone());
     nat.external_address()
         .await
@@ -259,7 +259,7 @@ async fn natkit_cases(setup: &Setup) -> Result<()> {
         .await
         .context("natkit found no IGD")?;
     let request =
-        MapRequest::new(Protocol::Udp, 42500).lifetime(Duration::from_secs(LIFETIME_SECS.into()));
+        MapRequest::new(Protocol::Udp, 42500).with_lifetime(Duration::from_secs(LIFETIME_SECS.into()));
     let mut samples = Samples::default();
     for _ in 0..setup.iterations {
         let (elapsed, result) = timed(nat.map(&request)).await;

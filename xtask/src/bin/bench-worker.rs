@@ -24,9 +24,9 @@ fn say(line: &str) {
 
 fn options(technique: &str, lifetime: Duration) -> Result<NatOptions> {
     let options = NatOptions::default()
-        .lifetime(lifetime)
-        .probe_timeout(Duration::from_secs(3))
-        .description("natctl bench");
+        .with_lifetime(lifetime)
+        .with_probe_timeout(Duration::from_secs(3))
+        .with_description("natctl bench");
     Ok(match technique {
         "auto" => options,
         other => options.only(other.parse::<Technique>()?),
@@ -52,9 +52,9 @@ async fn hold(count: u16, lifetime: u64, technique: &str) -> Result<()> {
     let nat = Nat::new(options(technique, Duration::from_secs(lifetime))?);
     let mut mappings = Vec::with_capacity(count.into());
     for index in 0..count {
-        let request =
-            MapRequest::new(Protocol::Udp, 20000 + index).lifetime(Duration::from_secs(lifetime));
-        mappings.push(nat.persistent(request).start().await);
+        let request = MapRequest::new(Protocol::Udp, 20000 + index)
+            .with_lifetime(Duration::from_secs(lifetime));
+        mappings.push(nat.persistent(request).start().await?);
     }
     for mapping in &mappings {
         wait_public(mapping).await?;
@@ -81,9 +81,9 @@ async fn first(technique: &str) -> Result<()> {
     let started = Instant::now();
     let nat = Nat::new(options(technique, Duration::from_secs(120))?);
     let mapping = nat
-        .persistent(MapRequest::new(Protocol::Udp, 19999).lifetime(Duration::from_secs(120)))
+        .persistent(MapRequest::new(Protocol::Udp, 19999).with_lifetime(Duration::from_secs(120)))
         .start()
-        .await;
+        .await?;
     wait_public(&mapping).await?;
     let elapsed = started.elapsed();
     mapping.stop().await?;

@@ -3,18 +3,16 @@
 //! talk to the IGD at once instead of waiting for its SSDP answer (miniupnpd waits at least
 //! 50 ms before it answers a search; many routers longer).
 //!
-//! One small text file, a line per entry (`gateway local-address service-type
-//! control-url`), written atomically (a temporary file renamed over it), read with bounds,
-//! and ignored whole or by line when unreadable. A cached URL gets the same checks as a
+//! A line per entry (`gateway local-address service-type control-url`) in the facade's
+//! bounded, atomic [`LineStore`]. A cached URL gets the same checks as a
 //! fresh one (an IP literal on the gateway itself, `http` only), and the facade goes back
 //! to SSDP discovery when the cached service does not answer.
 
-use std::io::Read as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The most bytes read from the file.
-const MAX_FILE: u64 = 64 * 1024;
+use crate::store::{Line, LineStore, is_field};
+
 /// The most entries kept (one per network a machine moves between).
 const MAX_ENTRIES: usize = 32;
 
@@ -27,7 +25,7 @@ pub(crate) struct Entry {
     pub(crate) control_url: String,
 }
 
-impl Entry {
+impl Line for Entry {
     fn parse(line: &str) -> Option<Entry> {
         let mut fields = line.split_ascii_whitespace();
         let entry = Entry {
@@ -39,103 +37,50 @@ impl Entry {
         fields.next().is_none().then_some(entry)
     }
 
-    fn line(&self) -> String {
-        format!(
-            "{} {} {} {}\n",
-            self.gateway, self.local, self.service_type, self.control_url
-        )
-    }
-
-    fn is_writable(&self) -> bool {
-        [&self.service_type, &self.control_url]
-            .iter()
-            .all(|f| !f.is_empty() && f.len() <= 2048 && f.bytes().all(|b| b.is_ascii_graphic()))
+    fn line(&self) -> Option<String> {
+        (is_field(&self.service_type) && is_field(&self.control_url)).then(|| {
+            format!(
+                "{} {} {} {}",
+                self.gateway, self.local, self.service_type, self.control_url
+            )
+        })
     }
 }
 
-/// The platform's cache directory for natkit, `None` when it cannot be told (no home).
-pub(crate) fn default_path() -> Option<PathBuf> {
-    let base = if cfg!(windows) {
-        std::env::var_os("LOCALAPPDATA").map(PathBuf::from)
-    } else if cfg!(any(target_os = "macos", target_os = "ios")) {
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join("Library/Caches"))
-    } else {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-    };
-    base.map(|base| base.join("natkit").join("upnp-igd"))
-}
-
-fn read_all(path: &Path) -> Vec<Entry> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let mut text = String::new();
-    if file.take(MAX_FILE).read_to_string(&mut text).is_err() {
-        tracing::debug!(path = %path.display(), "the upnp cache is unreadable; ignoring it");
-        return Vec::new();
-    }
-    text.lines()
-        .filter_map(Entry::parse)
-        .take(MAX_ENTRIES)
-        .collect()
+fn store_at(path: &Path) -> LineStore {
+    LineStore::new(path, MAX_ENTRIES)
 }
 
 /// The entry for `gateway` seen from `local`, if the file has one.
 pub(crate) fn load(path: &Path, gateway: IpAddr, local: IpAddr) -> Option<Entry> {
-    read_all(path)
+    store_at(path)
+        .read::<Entry>()
         .into_iter()
         .find(|e| e.gateway == gateway && e.local == local)
 }
 
-/// Records `entry` (replacing the one for the same gateway and local address), best effort.
+/// Records `entry` first (replacing the one for the same gateway and local address), best
+/// effort.
 pub(crate) fn store(path: &Path, entry: &Entry) {
-    if !entry.is_writable() {
+    if entry.line().is_none() {
         return;
     }
-    let mut entries = read_all(path);
-    if entries.first() == Some(entry) {
-        return;
-    }
-    entries.retain(|e| !(e.gateway == entry.gateway && e.local == entry.local));
-    entries.insert(0, entry.clone());
-    entries.truncate(MAX_ENTRIES);
-    let text: String = entries.iter().map(Entry::line).collect();
-    let written = (|| {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temporary, text)?;
-        std::fs::rename(&temporary, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temporary);
-        })
-    })();
-    if let Err(error) = written {
-        tracing::debug!(path = %path.display(), %error, "cannot write the upnp cache");
-    }
+    store_at(path).update(|entries: &mut Vec<Entry>| {
+        entries.retain(|e| !(e.gateway == entry.gateway && e.local == entry.local));
+        entries.insert(0, entry.clone());
+    });
 }
 
 /// Removes the entry for `gateway` seen from `local` (it did not answer), best effort.
 pub(crate) fn forget(path: &Path, gateway: IpAddr, local: IpAddr) {
-    let entries = read_all(path);
-    if !entries
-        .iter()
-        .any(|e| e.gateway == gateway && e.local == local)
-    {
-        return;
-    }
-    let text: String = entries
-        .iter()
-        .filter(|e| !(e.gateway == gateway && e.local == local))
-        .map(Entry::line)
-        .collect();
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&temporary, text).is_ok() && std::fs::rename(&temporary, path).is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
+    store_at(path).update(|entries: &mut Vec<Entry>| {
+        entries.retain(|e| !(e.gateway == gateway && e.local == local));
+    });
+}
+
+#[cfg(test)]
+fn read_all(path: &Path) -> Vec<Entry> {
+    store_at(path).read()
 }
 
 #[cfg(test)]
@@ -178,7 +123,7 @@ mod tests {
             &path,
             format!(
                 "garbage\n\u{0}\u{1}\n1.2.3.4 x y z\n{}too many fields here x\n",
-                good.line()
+                good.line().expect("a line") + "\n"
             ),
         )
         .expect("write");

@@ -4,7 +4,7 @@
 //! this, a UPnP-only router's restart is noticed only at the next refresh, up to half a
 //! lease later.
 //!
-//! The tracking is pure ([`BootTracker`]); the watcher feeds it the notifications whose
+//! The tracking is pure ([`BootTracker`]); the technique's events feed it the notifications whose
 //! source is the gateway itself (anyone on the LAN can send a NOTIFY; only the gateway's
 //! count).
 
@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 /// What a notification means for the mappings held at the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(super) enum Verdict {
     /// Nothing changed.
     Same,
     /// The IGD restarted (or moved): its mappings are gone, its location may be new.
@@ -21,7 +21,7 @@ pub(crate) enum Verdict {
 
 /// The gateway's last known boot id and description location.
 #[derive(Debug, Default)]
-pub(crate) struct BootTracker {
+pub(super) struct BootTracker {
     boot_id: Option<String>,
     location: Option<String>,
     /// A byebye came: the next alive is a restart whatever it carries.
@@ -32,7 +32,7 @@ impl BootTracker {
     /// Starts from what the gateway answers now (its boot id and location), so that the
     /// first announcement after a restart without goodbye (a power cut) is told from a
     /// periodic one.
-    pub(crate) fn seeded(answer: &ssdp::Response) -> BootTracker {
+    pub(super) fn seeded(answer: &ssdp::Response) -> BootTracker {
         BootTracker {
             boot_id: answer
                 .headers
@@ -44,7 +44,7 @@ impl BootTracker {
     }
 
     /// Reads one notification from the gateway.
-    pub(crate) fn observe(&mut self, notify: &ssdp::Notify) -> Verdict {
+    pub(super) fn observe(&mut self, notify: &ssdp::Notify) -> Verdict {
         match notify.nts {
             ssdp::NotificationSubType::ByeBye => {
                 if notify.nt == "upnp:rootdevice" {
@@ -93,7 +93,7 @@ impl BootTracker {
 /// link-local address of its own choosing, not always the one the default route names (seen
 /// with miniupnpd, which answers from its interface's first link-local address): for a
 /// link-local gateway, any link-local source on the link counts, as for PCP announcements.
-pub(crate) fn from_gateway(notify: &ssdp::Notify, gateway: IpAddr) -> bool {
+pub(super) fn from_gateway(notify: &ssdp::Notify, gateway: IpAddr) -> bool {
     let source = notify.source.ip().to_canonical();
     match (source, gateway.to_canonical()) {
         (IpAddr::V6(source), IpAddr::V6(gateway)) if gateway.is_unicast_link_local() => {

@@ -28,9 +28,11 @@ use async_trait::async_trait;
 use upnp_soap::pinhole::{self, FirewallControl, PinholeRequest};
 use upnp_soap::{Config, Url};
 
-use crate::Unmapped;
 use crate::error::{Error, Result};
-use crate::technique::{ListedMapping, MapRequest, Mapping, NatTechnique, Protocol, Technique};
+use crate::technique::{
+    MapRequest, Mapping, NatTechnique, Protocol, TableEntry, TableHost, Technique, TechniqueEvents,
+    Unmapped,
+};
 
 /// The lease asked for when learning a pinhole's id to delete it.
 const PROBE_LEASE: Duration = Duration::from_secs(60);
@@ -254,6 +256,11 @@ impl NatTechnique for PinholeTechnique {
         self.gateway
     }
 
+    /// The IGD's restarts, from its SSDP notifications over IPv6.
+    fn events(&self) -> TechniqueEvents {
+        super::events::follow(self.gateway, None, Duration::from_secs(5))
+    }
+
     /// This host's global address (there is no translation), once the service said its
     /// firewall lets inbound pinholes be opened.
     async fn external_address(&self) -> Result<IpAddr> {
@@ -277,8 +284,12 @@ impl NatTechnique for PinholeTechnique {
     }
 
     async fn map(&self, request: &MapRequest) -> Result<Mapping> {
-        self.add(request.protocol, request.internal_port, request.lifetime)
-            .await
+        self.add(
+            request.protocol(),
+            request.internal_port(),
+            request.lifetime(),
+        )
+        .await
     }
 
     async fn refresh(&self, mapping: &Mapping, lifetime: Duration) -> Result<Mapping> {
@@ -337,21 +348,21 @@ impl NatTechnique for PinholeTechnique {
         })
     }
 
-    async fn list(&self) -> Result<Vec<ListedMapping>> {
-        let mut listed: Vec<ListedMapping> = self
+    async fn list(&self) -> Result<Vec<TableEntry>> {
+        let mut listed: Vec<TableEntry> = self
             .ids()
             .keys()
-            .map(|&(protocol, port)| ListedMapping {
+            .map(|&(protocol, port)| TableEntry {
                 technique: Technique::Upnp,
                 protocol,
                 external_address: Some(IpAddr::V6(self.local_address)),
                 external_port: port,
-                internal_client: self.local_address.to_string(),
+                internal_client: TableHost::Address(IpAddr::V6(self.local_address)),
                 internal_port: port,
                 description: self.description.clone(),
                 lifetime: Duration::ZERO,
                 enabled: true,
-                remote_host: String::new(),
+                remote_host: None,
                 on_default_gateway: true,
             })
             .collect();

@@ -1,16 +1,24 @@
-//! [`PmpTechnique`]: PCP or NAT-PMP through natpmp-proto's tokio client.
+//! [`PmpTechnique`]: PCP or NAT-PMP through natpmp-proto's tokio client, with its events
+//! (announcements and epoch resets, `pcp/events.rs`) and its stable mapping nonces
+//! (`pcp/nonce.rs`).
+
+mod events;
+mod nonce;
+
+pub use nonce::stable_nonce;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use std::sync::OnceLock;
 
 use natpmp_proto::tokio::{Client, ClientConfig, ClientError, VersionChoice};
 use natpmp_proto::{AnyResultCode, Nonce, Version, pcp};
 
 use crate::error::{Error, Result};
-use crate::technique::{MapRequest, Mapping, NatTechnique, Protocol, Technique, Unmapped};
+use crate::technique::{
+    MapRequest, Mapping, NatTechnique, Protocol, Technique, TechniqueEvents, Unmapped,
+};
 
 /// PCP (RFC 6887) or NAT-PMP (RFC 6886) at one gateway, over one UDP socket.
 ///
@@ -53,7 +61,7 @@ impl PmpTechnique {
         let version = match kind {
             Technique::Pcp => VersionChoice::Pcp,
             Technique::NatPmp => VersionChoice::NatPmp,
-            Technique::Upnp => {
+            Technique::Upnp | Technique::Other(_) => {
                 return Err(Error::Unsupported {
                     technique: kind,
                     what: "be spoken by a NAT-PMP/PCP client".into(),
@@ -68,7 +76,7 @@ impl PmpTechnique {
         PmpTechnique::with_config(gateway, kind, ClientConfig::interactive(timeout)).await
     }
 
-    /// The underlying client (for its epoch-reset events and counters).
+    /// The underlying client (for its counters).
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -118,6 +126,12 @@ impl NatTechnique for PmpTechnique {
         self.client.gateway().ip()
     }
 
+    /// The gateway's announcements (a restart, a new external address) and the epoch resets
+    /// the client sees in answers.
+    fn events(&self) -> TechniqueEvents {
+        events::follow(self.gateway(), self.client.subscribe())
+    }
+
     async fn external_address(&self) -> Result<IpAddr> {
         Ok(self.client.external_address().await?)
     }
@@ -126,14 +140,14 @@ impl NatTechnique for PmpTechnique {
         let granted = self
             .client
             .map_with_nonce(
-                request.protocol.into(),
-                request.internal_port,
-                request.external_port,
-                request.lifetime,
-                self.nonce(request.protocol, request.internal_port),
+                request.protocol().into(),
+                request.internal_port(),
+                request.external_port(),
+                request.lifetime(),
+                self.nonce(request.protocol(), request.internal_port()),
             )
             .await?;
-        Ok(self.lift(request.protocol, granted))
+        Ok(self.lift(request.protocol(), granted))
     }
 
     async fn refresh(&self, mapping: &Mapping, lifetime: Duration) -> Result<Mapping> {
@@ -211,71 +225,9 @@ fn deletion_outcome(error: &ClientError) -> Option<Unmapped> {
     }
 }
 
-/// The PCP nonce for this host's mapping of `protocol`/`port`, as [`PmpTechnique`] uses it:
-/// the same in every process on this machine, for this client address, protocol and port.
-///
-/// Someone who can read the machine id can delete these mappings; on a LAN they could also
-/// just watch the request go by, which is why RFC 6887 does not treat the nonce as a secret
-/// from on-path hosts.
-pub fn stable_nonce(client: IpAddr, protocol: Protocol, port: u16) -> Nonce {
-    let material = format!(
-        "nat-traversal-pcp-nonce|{}|{client}|{protocol}|{port}",
-        machine_secret()
-    );
-    let first = fnv1a(0xcbf2_9ce4_8422_2325, material.as_bytes());
-    let second = fnv1a(first ^ 0x9e37_79b9_7f4a_7c15, material.as_bytes());
-    let mut bytes = [0u8; 12];
-    bytes[..8].copy_from_slice(&first.to_le_bytes());
-    bytes[8..].copy_from_slice(&second.to_le_bytes()[..4]);
-    Nonce::new(bytes)
-}
-
-/// A value private to this machine and stable across processes: its machine id where the
-/// system has one, else its host name.
-fn machine_secret() -> &'static str {
-    static SECRET: OnceLock<String> = OnceLock::new();
-    SECRET.get_or_init(|| {
-        [
-            "/etc/machine-id",
-            "/var/lib/dbus/machine-id",
-            "/etc/hostid",
-            "/etc/hostname",
-        ]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|text| text.trim().to_owned())
-        .find(|text| !text.is_empty())
-        .or_else(|| {
-            ["COMPUTERNAME", "HOSTNAME"]
-                .iter()
-                .find_map(|name| std::env::var(name).ok())
-        })
-        .unwrap_or_default()
-    })
-}
-
-fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stable_nonce_is_stable_and_distinct_per_port_and_protocol() {
-        let client: IpAddr = [192, 168, 77, 10].into();
-        let a = stable_nonce(client, Protocol::Tcp, 4000);
-        assert_eq!(a, stable_nonce(client, Protocol::Tcp, 4000));
-        assert_ne!(a, stable_nonce(client, Protocol::Tcp, 4001));
-        assert_ne!(a, stable_nonce(client, Protocol::Udp, 4000));
-        assert_ne!(
-            a,
-            stable_nonce([192, 168, 77, 11].into(), Protocol::Tcp, 4000)
-        );
-    }
 
     #[test]
     fn pcp_deletion_refusals_read_as_outcomes() {

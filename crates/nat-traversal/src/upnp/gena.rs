@@ -2,51 +2,41 @@
 //! router's new external address is noticed at once, as NAT-PMP/PCP announcements are,
 //! rather than at the next refresh.
 //!
-//! One task per watched gateway, while a UPnP client is in use there:
+//! Part of the UPnP technique's events, while they are followed:
 //! 1. a unicast SSDP search of the gateway gives its description's location, whose WAN
-//!    connection service with our control URL gives the `eventSubURL`;
+//!    connection service with the technique's control URL gives the `eventSubURL`;
 //! 2. an [`EventListener`](upnp_soap::gena::EventListener) on this host's address toward the
 //!    gateway takes `NOTIFY`s from the gateway only, and a subscription points it there;
-//! 3. each event's `ExternalIPAddress` goes to [`NatInner::observe_external_address`], which
-//!    tells every persistent mapping; the subscription is renewed at half its lease.
+//! 3. each event's `ExternalIPAddress` is sent as
+//!    [`TechniqueEvent::ExternalAddressChanged`]; the subscription is renewed at half its
+//!    lease.
 //!
-//! Any failure (no event URL, a refused subscription, the client replaced after a restart)
-//! ends the round; the next one starts after a pause that grows up to five minutes.
+//! Any failure (no event URL, a refused subscription) ends the round; the next one starts
+//! after a pause that grows up to five minutes. When the events stop being followed, the
+//! subscription is cancelled in the background (best effort: its short lease ends anyway).
 
 use std::net::IpAddr;
-use std::sync::Weak;
 use std::time::Duration;
 
 use upnp_soap::gena::{EventListener, Subscription};
 use upnp_soap::{Config, RootDevice, Url};
 
-use crate::nat::NatInner;
+use crate::technique::{EventSender, TechniqueEvent};
 
 /// The lease asked for: short, so that a subscription left behind (the process killed)
 /// expires soon at the router.
 const LEASE: Duration = Duration::from_secs(300);
 
-/// How often the task looks whether the UPnP client it follows is still the one in use.
-const CHECK: Duration = Duration::from_millis(250);
-
 /// The first pause after a failed round, doubled up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_secs(2);
 const MAX_PAUSE: Duration = Duration::from_secs(300);
 
-/// Runs until the `Nat` is gone or the task is aborted (the gateway changed, the last
-/// persistent mapping stopped).
-pub(crate) async fn run(inner: Weak<NatInner>, gateway: IpAddr) {
+/// Follows the events of the service at `control_url` until nobody listens to `sender`.
+pub(super) async fn run(gateway: IpAddr, control_url: Url, timeout: Duration, sender: EventSender) {
     let mut pause = FIRST_PAUSE;
     loop {
-        let Some(control_url) = current_control_url(&inner, gateway) else {
-            if inner.strong_count() == 0 {
-                return;
-            }
-            tokio::time::sleep(CHECK).await;
-            continue;
-        };
-        match follow(&inner, gateway, &control_url).await {
-            Ok(()) => pause = FIRST_PAUSE,
+        match follow(gateway, &control_url, timeout, &sender).await {
+            Ok(()) => return,
             Err(reason) => {
                 tracing::debug!(%gateway, %reason, pause_s = pause.as_secs(), "not following the igd's events for now");
                 tokio::time::sleep(pause).await;
@@ -56,17 +46,35 @@ pub(crate) async fn run(inner: Weak<NatInner>, gateway: IpAddr) {
     }
 }
 
-fn current_control_url(inner: &Weak<NatInner>, gateway: IpAddr) -> Option<Url> {
-    inner.upgrade()?.upnp_control_url(gateway)
+/// Cancels a subscription when dropped (the technique's events are no longer followed).
+struct Subscribed {
+    subscription: Option<Subscription>,
+    timeout: Duration,
 }
 
-/// One round: find the event URL, subscribe, and follow events until the client changes
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        let (Some(subscription), Ok(runtime)) = (
+            self.subscription.take(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let timeout = self.timeout;
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(timeout, subscription.unsubscribe()).await;
+        });
+    }
+}
+
+/// One round: find the event URL, subscribe, and follow events until nobody listens
 /// (`Ok`) or something fails (`Err`, with why).
-async fn follow(inner: &Weak<NatInner>, gateway: IpAddr, control_url: &Url) -> Result<(), String> {
-    let timeout = match inner.upgrade() {
-        Some(strong) => strong.options.operation_timeout,
-        None => return Ok(()),
-    };
+async fn follow(
+    gateway: IpAddr,
+    control_url: &Url,
+    timeout: Duration,
+    sender: &EventSender,
+) -> Result<(), String> {
     let config = Config::default().with_operation_timeout(timeout);
     let event_url = event_url(gateway, control_url, config).await?;
     let local = netinfo::local_address_toward(gateway).map_err(|e| e.to_string())?;
@@ -74,14 +82,19 @@ async fn follow(inner: &Weak<NatInner>, gateway: IpAddr, control_url: &Url) -> R
         .await
         .map_err(|e| e.to_string())?;
     let http = upnp_soap::HttpClient::new(gateway, config);
-    let mut subscription =
-        Subscription::subscribe(&http, &event_url, listener.callback_url(), LEASE)
-            .await
-            .map_err(|e| e.to_string())?;
+    let subscription = Subscription::subscribe(&http, &event_url, listener.callback_url(), LEASE)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::debug!(%event_url, sid = %subscription.sid(), "following the igd's events");
     let mut renew = Box::pin(tokio::time::sleep(subscription.renew_after()));
-    let mut check = tokio::time::interval(CHECK);
+    let mut held = Subscribed {
+        subscription: Some(subscription),
+        timeout,
+    };
     loop {
+        let Some(subscription) = held.subscription.as_mut() else {
+            return Err("the subscription is gone".to_owned());
+        };
         tokio::select! {
             event = listener.next() => {
                 let Some(event) = event else {
@@ -90,24 +103,16 @@ async fn follow(inner: &Weak<NatInner>, gateway: IpAddr, control_url: &Url) -> R
                 if event.sid != subscription.sid() {
                     continue;
                 }
-                let Some(strong) = inner.upgrade() else {
-                    return Ok(());
-                };
                 if let Some(address) = event.property("ExternalIPAddress").and_then(usable_address) {
                     tracing::debug!(%address, seq = event.seq, "the igd's external address, from an event");
-                    strong.observe_external_address(address);
+                    if !sender.send(TechniqueEvent::ExternalAddressChanged { address }).await {
+                        return Ok(());
+                    }
                 }
             }
             () = &mut renew => {
                 subscription.renew().await.map_err(|e| e.to_string())?;
                 renew = Box::pin(tokio::time::sleep(subscription.renew_after()));
-            }
-            _ = check.tick() => {
-                if current_control_url(inner, gateway).as_ref() != Some(control_url) {
-                    // Replaced (restart, new port) or gone: best effort, the lease ends anyway.
-                    let _ = tokio::time::timeout(timeout, subscription.unsubscribe()).await;
-                    return Ok(());
-                }
             }
         }
     }

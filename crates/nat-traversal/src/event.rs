@@ -1,0 +1,40 @@
+//! [`NatEvent`]: what happened at the gateway or on this host's network, as a
+//! [`Nat`](crate::Nat) tells it to persistent mappings and to anyone who subscribed.
+
+use std::net::IpAddr;
+
+use crate::technique::Technique;
+
+/// Something that happened at the gateway or on this host's network. Persistent mappings
+/// react to each; [`Nat::subscribe`](crate::Nat::subscribe) shows them to anyone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NatEvent {
+    /// The gateway restarted and lost its mappings (an announcement, an answer whose epoch
+    /// went back): every mapping is made again.
+    GatewayRestarted {
+        /// The technique that noticed.
+        technique: Technique,
+        /// What showed it.
+        reason: String,
+    },
+    /// A technique, as made, no longer works at the gateway (its service moved or went
+    /// away): it is made again and probed, and every mapping made through it is made again.
+    TechniqueGone {
+        /// The technique.
+        technique: Technique,
+        /// What showed it.
+        reason: String,
+    },
+    /// The gateway's external address changed (an announcement, an event or an answer
+    /// said so).
+    ExternalAddressChanged {
+        /// The new address.
+        address: IpAddr,
+    },
+    /// The default gateway or this host's address toward it changed: the techniques are
+    /// probed again and every mapping is made again.
+    PathChanged,
+    /// This host's interface addresses changed: the local assignments are published again.
+    LocalAddressesChanged,
+}
