@@ -22,7 +22,7 @@ pub struct LabConfig {
     /// miniupnpd's `min_lifetime` (the shortest PCP lifetime it grants, in seconds).
     pub min_lifetime: u32,
     /// miniupnpd runs in the foreground with debug logging (`-d`) into the lab's log file,
-    /// which [`Lab::miniupnpd_log`] returns (the default). Off, it runs as the daemon it is
+    /// which [`Lab::miniupnpd_log`](crate::Lab::miniupnpd_log) returns (the default). Off, it runs as the daemon it is
     /// on a router: detached, logging only notices, and only to syslog (so the lab's log
     /// stays empty). Its debug log writes lines for every rule on every request, which at
     /// 1,000 rules is most of its work (a request takes 60-100 ms instead of ~14 ms): the

@@ -92,7 +92,7 @@ impl Lab {
     }
 
     /// Sets loss (percent, each direction) and one-way delay on the first LAN host's link.
-    /// Needs [`LabConfig::impairable_lan`].
+    /// Needs [`LabConfig::impairable_lan`](crate::LabConfig::impairable_lan).
     pub fn impair_lan(&self, loss_percent: f64, delay: Duration) -> Result<()> {
         match &self.wire {
             Some(wire) => {
