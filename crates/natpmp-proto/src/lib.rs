@@ -29,6 +29,8 @@
 //! - [`decode_any`], [`AnyRequest`], [`AnyResponse`], [`Version`]: either protocol, told apart
 //!   by the version byte.
 //! - [`transaction`]: [`Transaction`], [`Schedule`], the outcome types.
+//! - [`demux`]: [`Demultiplexer`], several transactions on one socket: which one a
+//!   datagram answers, which datagrams are dropped and why, unsolicited ANNOUNCEs.
 //! - [`epoch`]: [`EpochTracker`] and [`EpochCheck`].
 //! - [`negotiate`]: [`VersionNegotiator`] and [`Decision`].
 //! - [`DecodeError`], [`EncodeError`]: codec errors.
@@ -100,6 +102,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any;
+pub mod demux;
 pub mod epoch;
 mod error;
 pub mod natpmp;
@@ -115,6 +118,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use crate::any::{AnyRequest, AnyResponse, AnyResultCode, Version, decode_any};
+pub use crate::demux::{Delivery, Demultiplexer};
 pub use crate::epoch::{EpochCheck, EpochRule, EpochTracker};
 pub use crate::error::{DecodeError, EncodeError};
 pub use crate::negotiate::{Decision, VersionNegotiator};

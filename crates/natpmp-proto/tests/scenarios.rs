@@ -1,6 +1,11 @@
 //! Scenario tests of the sans-IO core with simulated time: retransmission schedules,
 //! response validation, outcomes, epoch tracking and version negotiation against fake
 //! gateways built from the codec. No socket is opened; `Instant`s are computed.
+//!
+//! The file is long (over 900 lines) because it is one suite: its 23 scenarios drive the
+//! same fake gateways and timeline helpers, each scenario spells out every datagram and
+//! instant it checks, and one file keeps them comparable side by side. The demultiplexer's
+//! own table-driven tests are in `src/demux/tests.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use tokio::net::UdpSocket;
 
-use super::error::{ClientError, io};
+use super::error::{ClientError, io, local_address};
 use crate::{AnyResponse, EpochCheck, EpochTracker, Version, decode_any, natpmp, pcp};
 
 /// A first announcement with an epoch below this many seconds is taken as a restart.
@@ -68,14 +68,13 @@ impl AnnouncementListener {
             IpAddr::V4(gateway_v4) => return AnnouncementListener::bind_v4(gateway_v4).await,
             IpAddr::V6(gateway_v6) => gateway_v6,
         };
-        let local_address = |source| ClientError::LocalAddress { gateway, source };
-        let scope_id = match netinfo::scope_id_toward(gateway_v6).map_err(local_address)? {
+        let scope_id = match netinfo::scope_id_toward(gateway_v6).map_err(local_address(gateway))? {
             0 => {
                 // A global gateway: the interface that holds our address toward it.
-                let local =
-                    netinfo::local_ipv6_address_toward(gateway_v6, 0).map_err(local_address)?;
+                let local = netinfo::local_ipv6_address_toward(gateway_v6, 0)
+                    .map_err(local_address(gateway))?;
                 netinfo::global_ipv6_addresses()
-                    .map_err(local_address)?
+                    .map_err(local_address(gateway))?
                     .iter()
                     .find(|candidate| candidate.address == local)
                     .map_or(0, |candidate| candidate.index)

@@ -1,12 +1,15 @@
 //! The client's error type.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{AnyResultCode, EncodeError, Version};
 
 /// Why a client operation failed.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so that it can be stored and published (the lower errors it wraps are shared).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// No acceptable answer before the schedule or the configured timeout ran out.
@@ -68,7 +71,7 @@ pub enum ClientError {
         /// The version that answered.
         version: Version,
         /// The address it sent.
-        reported: std::net::IpAddr,
+        reported: IpAddr,
     },
     /// NAT-PMP was asked for (`VersionChoice::NatPmp`) with an IPv6 gateway: NAT-PMP is
     /// IPv4 only (RFC 6886), and over IPv6 only PCP is spoken.
@@ -83,10 +86,10 @@ pub enum ClientError {
     #[error("cannot find this host's address toward gateway {gateway}: {source}")]
     LocalAddress {
         /// The gateway asked.
-        gateway: std::net::IpAddr,
+        gateway: IpAddr,
         /// What netinfo could not find.
         #[source]
-        source: netinfo::Error,
+        source: Arc<netinfo::Error>,
     },
     /// The request could not be encoded (e.g. an invalid option).
     #[error("cannot encode the request: {0}")]
@@ -98,7 +101,7 @@ pub enum ClientError {
         what: String,
         /// The underlying error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 }
 
@@ -109,6 +112,20 @@ impl ClientError {
             ClientError::Refused { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    /// Whether the gateway is out of reach for NAT-PMP and PCP: it did not answer in time,
+    /// its port 5351 is closed, it speaks no version the client may use, or the socket
+    /// failed. A caller may try another technique; a refusal, an unusable answer or a
+    /// missing external address come from a gateway that does speak the protocol.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::TimedOut { .. }
+                | ClientError::NotSupported { .. }
+                | ClientError::VersionMismatch { .. }
+                | ClientError::Io { .. }
+        )
     }
 }
 
@@ -140,5 +157,106 @@ impl std::fmt::Display for Seconds {
 
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {
     let what = what.into();
-    move |source| ClientError::Io { what, source }
+    move |source| ClientError::Io {
+        what,
+        source: Arc::new(source),
+    }
+}
+
+pub(crate) fn local_address(gateway: IpAddr) -> impl FnOnce(netinfo::Error) -> ClientError {
+    move |source| ClientError::LocalAddress {
+        gateway,
+        source: Arc::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{IgnoreReason, natpmp, pcp};
+
+    const GATEWAY: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1)), 5351);
+
+    #[test]
+    fn unreachable_means_no_usable_protocol_at_the_gateway() {
+        let cases = [
+            (
+                ClientError::TimedOut {
+                    gateway: GATEWAY,
+                    waited: Duration::from_secs(3),
+                    attempts: 4,
+                    unusable: Some((1, IgnoreReason::NonceMismatch)),
+                },
+                true,
+            ),
+            (ClientError::NotSupported { gateway: GATEWAY }, true),
+            (
+                ClientError::VersionMismatch {
+                    gateway: GATEWAY,
+                    requested: Version::Pcp,
+                },
+                true,
+            ),
+            (
+                ClientError::Io {
+                    what: "cannot send to gateway 192.168.1.1:5351".into(),
+                    source: Arc::new(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+                },
+                true,
+            ),
+            (
+                ClientError::Refused {
+                    gateway: GATEWAY,
+                    operation: "TCP mapping of port 8080".into(),
+                    code: AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized),
+                },
+                false,
+            ),
+            (
+                ClientError::BadAnswer {
+                    gateway: GATEWAY,
+                    operation: "external address request".into(),
+                    reason: "no MAP data".into(),
+                },
+                false,
+            ),
+            (
+                ClientError::NoExternalAddress {
+                    gateway: GATEWAY,
+                    version: Version::NatPmp,
+                    reported: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                },
+                false,
+            ),
+            (ClientError::NatPmpOverIpv6 { gateway: GATEWAY }, false),
+            (
+                ClientError::LocalAddress {
+                    gateway: GATEWAY.ip(),
+                    source: Arc::new(netinfo::Error::Unsupported {
+                        operation: "reading the default gateway",
+                    }),
+                },
+                false,
+            ),
+            (
+                ClientError::Refused {
+                    gateway: GATEWAY,
+                    operation: "external address request".into(),
+                    code: AnyResultCode::NatPmp(natpmp::ResultCode::NetworkFailure),
+                },
+                false,
+            ),
+        ];
+        for (error, unreachable) in cases {
+            assert_eq!(error.is_unreachable(), unreachable, "{error}");
+            // A clone is the same error, predicates and message alike.
+            let copy = error.clone();
+            assert_eq!(copy.is_unreachable(), unreachable);
+            assert_eq!(copy.to_string(), error.to_string());
+        }
+    }
 }

@@ -206,7 +206,7 @@ impl IgnoredCounts {
             .filter(|&(_, count)| count > 0)
     }
 
-    fn record(&mut self, reason: IgnoreReason) {
+    pub(crate) fn record(&mut self, reason: IgnoreReason) {
         let count = &mut self.counts[reason.index()];
         *count = count.saturating_add(1);
     }

@@ -16,7 +16,12 @@
 //! ```
 //!
 //! # Layout
-//! - [`Client`], [`ClientConfig`], [`Mapping`], [`ClientError`]: requests and answers.
+//! - [`Client`], [`Mapping`], [`Event`] (`client`): the client and its state; its
+//!   operations (`operations`: external address, map, refresh, delete, PEER) and exchanges
+//!   (`exchange`: bytes and timers through the sans-IO [`Demultiplexer`](crate::Demultiplexer))
+//!   are further `impl Client` blocks; `socket` binds and connects its socket.
+//! - [`ClientConfig`], [`VersionChoice`] (`config`): how it behaves.
+//! - [`ClientError`]: why an operation failed, and [`ClientError::is_unreachable`].
 //! - [`AnnouncementListener`]: the gateway's unsolicited announcements (224.0.0.1:5350,
 //!   `[ff02::1]:5350`).
 //!
@@ -43,8 +48,13 @@
 
 mod announce;
 mod client;
+mod config;
 mod error;
+mod exchange;
+mod operations;
+mod socket;
 
 pub use announce::{Announcement, AnnouncementListener};
-pub use client::{Client, ClientConfig, Event, Mapping, VersionChoice};
+pub use client::{Client, Event, Mapping};
+pub use config::{ClientConfig, VersionChoice};
 pub use error::ClientError;

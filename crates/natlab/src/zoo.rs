@@ -23,6 +23,16 @@
 //! println!("{}", zoo.fixture().location());
 //! ```
 //!
+//! # Layout
+//! - this file: [`Profile`] and its parts, [`FixtureRouter`], [`ZooLab`], and the task that
+//!   runs a fixture's servers.
+//! - `engine`: the state the servers share (profile, placement, log, mapping table) and the
+//!   text helpers both sides use (header case, XML escaping).
+//! - `http`: the HTTP/1.x server and request routing; `igd`: SOAP control (actions,
+//!   faults, envelopes); `documents`: the device description and SCPDs; `nft`: the
+//!   nftables rules that make mappings real; `ssdp`: the SSDP responder.
+//! - one file per vendor profile, and `hostile` for the hostile LAN hosts.
+//!
 //! # Limits
 //! Leases are recorded and reported (counting down) but never expire; a fixture holds at
 //! most [`MAX_MAPPINGS`] mappings. Requests are read with bounds (16 KiB of head, 64 KiB of
@@ -32,14 +42,18 @@ mod broadcom;
 mod cisco;
 mod ddwrt;
 mod dlink;
+mod documents;
 mod dual_wan;
 mod engine;
 mod fritzbox;
 mod hostile;
+mod http;
+mod igd;
 mod linksys;
 mod list_only;
 mod livebox;
 mod miniupnpd1;
+mod nft;
 mod ssdp;
 
 use std::net::Ipv4Addr;
@@ -50,6 +64,7 @@ use std::time::Duration;
 
 pub use hostile::{ROGUE_EXTERNAL_ADDRESS, RogueIgd, SsdpFlood};
 
+use self::engine::Engine;
 use crate::error::{LabError, Result, io_err};
 use crate::{Host, Lab, LabConfig, ROUTER_LAN_ADDRESS};
 
@@ -326,7 +341,7 @@ impl FixtureRouter {
                     .enable_all()
                     .build()
                     .map_err(io_err(format!("cannot build a tokio runtime in {netns}")))?;
-                runtime.block_on(engine::run(placement, profile, log, ready, stopped))
+                runtime.block_on(run(placement, profile, log, ready, stopped))
             })
         };
         match is_ready.recv_timeout(Duration::from_secs(10)) {
@@ -597,4 +612,46 @@ pub(crate) fn connection(
         connected: true,
         needs_authentication: false,
     }
+}
+
+/// Runs a fixture until `stopped` fires: binds its sockets, reports on `ready`, serves.
+async fn run(
+    placement: Placement,
+    profile: Profile,
+    log: Arc<Mutex<Vec<String>>>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Result<()> {
+    let engine = Arc::new(Engine::new(profile, placement, log));
+    let started = async {
+        let listener =
+            tokio::net::TcpListener::bind((engine.placement.address, engine.profile.http.port))
+                .await
+                .map_err(io_err(format!(
+                    "cannot listen on TCP {}:{}",
+                    engine.placement.address, engine.profile.http.port
+                )))?;
+        let ssdp = ssdp::Responder::bind(engine.clone()).await?;
+        Ok::<_, LabError>((listener, ssdp))
+    }
+    .await;
+    let (listener, ssdp) = match started {
+        Ok(sockets) => {
+            let _ = ready.send(Ok(()));
+            sockets
+        }
+        Err(e) => {
+            let _ = ready.send(Err(LabError::Invalid(e.to_string())));
+            return Err(e);
+        }
+    };
+    let http = tokio::spawn(http::serve_http(listener, engine.clone()));
+    let search = tokio::spawn(ssdp.serve());
+    let _ = stopped.await;
+    http.abort();
+    search.abort();
+    if engine.placement.forwards {
+        let _ = engine.apply_rules(&engine::Table::new()).await;
+    }
+    Ok(())
 }

@@ -1,0 +1,71 @@
+//! [`LabConfig`]: how a lab is built (which protocols miniupnpd speaks, how many LAN hosts,
+//! IPv6, an impairable link, a fixed name).
+
+use std::ops::RangeInclusive;
+
+/// How a lab is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabConfig {
+    /// miniupnpd answers NAT-PMP and PCP on port 5351.
+    pub natpmp: bool,
+    /// miniupnpd answers SSDP and UPnP IGD.
+    pub upnp: bool,
+    /// External ports LAN hosts may map (miniupnpd's `allow` rule).
+    pub external_ports: RangeInclusive<u16>,
+    /// Number of LAN hosts (at least one): 192.168.77.10, .11, ...
+    pub lan_hosts: usize,
+    /// Whether the LAN hosts get a default route via the router.
+    pub lan_default_route: bool,
+    /// Build the first LAN host's link as a userspace wire, so [`Lab::impair_lan`](crate::Lab::impair_lan) can add loss
+    /// and delay (see the `wire` module for why not `tc netem`).
+    pub impairable_lan: bool,
+    /// miniupnpd's `min_lifetime` (the shortest PCP lifetime it grants, in seconds).
+    pub min_lifetime: u32,
+    /// miniupnpd runs in the foreground with debug logging (`-d`) into the lab's log file,
+    /// which [`Lab::miniupnpd_log`](crate::Lab::miniupnpd_log) returns (the default). Off, it runs as the daemon it is
+    /// on a router: detached, logging only notices, and only to syslog (so the lab's log
+    /// stays empty). Its debug log writes lines for every rule on every request, which at
+    /// 1,000 rules is most of its work (a request takes 60-100 ms instead of ~14 ms): the
+    /// benchmarks turn it off.
+    pub router_debug_log: bool,
+    /// Dual stack: IPv6 on every link beside IPv4 (off by default; see
+    /// [`LabConfig::dual_stack`]). LAN hosts get an address in [`LAN_PREFIX_V6`](crate::LAN_PREFIX_V6) and a default
+    /// route via [`ROUTER_LAN_LINK_LOCAL_V6`](crate::ROUTER_LAN_LINK_LOCAL_V6); the router forwards IPv6 without NAT, and its
+    /// firewall drops new connections from the WAN unless a pinhole (UPnP
+    /// `WANIPv6FirewallControl` or PCP MAP over IPv6) lets them in.
+    ///
+    /// Off, the lab is what it always was: link-local IPv6 addresses only, and miniupnpd's
+    /// configuration unchanged. It is off by default because with global IPv6 on the LAN
+    /// miniupnpd also answers SSDP searches and sends NOTIFYs over IPv6, which IPv4-minded
+    /// tests count as extra answers.
+    pub ipv6: bool,
+    /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
+    pub name: Option<String>,
+}
+
+impl Default for LabConfig {
+    fn default() -> LabConfig {
+        LabConfig {
+            natpmp: true,
+            upnp: true,
+            external_ports: 1024..=65535,
+            lan_hosts: 1,
+            lan_default_route: true,
+            impairable_lan: false,
+            min_lifetime: 120,
+            router_debug_log: true,
+            ipv6: false,
+            name: None,
+        }
+    }
+}
+
+impl LabConfig {
+    /// The default lab with IPv6 on every link beside IPv4 ([`LabConfig::ipv6`]).
+    pub fn dual_stack() -> LabConfig {
+        LabConfig {
+            ipv6: true,
+            ..LabConfig::default()
+        }
+    }
+}
