@@ -66,7 +66,7 @@ pub enum Error {
     /// A UPnP IGD operation failed (the message names the control URL and the action).
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Upnp(Box<upnp_soap::igd::Error>),
+    Upnp(Box<upnp_soap::igd::IgdError>),
 
     /// Fetching or parsing the UPnP description failed.
     #[cfg(feature = "upnp")]
@@ -76,7 +76,7 @@ pub enum Error {
     /// A UPnP IPv6 pinhole operation (`WANIPv6FirewallControl`) failed.
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Pinhole(Box<upnp_soap::pinhole::Error>),
+    Pinhole(Box<upnp_soap::pinhole::PinholeError>),
 
     /// The SSDP search could not run.
     #[cfg(feature = "upnp")]
@@ -154,17 +154,17 @@ impl Error {
             ),
             #[cfg(feature = "upnp")]
             Error::Upnp(error) => match &**error {
-                upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
-                upnp_soap::igd::Error::NoExternalAddress { .. }
-                | upnp_soap::igd::Error::OperationTimeout { .. } => true,
+                upnp_soap::igd::IgdError::Control(error) => upnp_unreachable(error),
+                upnp_soap::igd::IgdError::NoExternalAddress { .. }
+                | upnp_soap::igd::IgdError::OperationTimeout { .. } => true,
                 _ => false,
             },
             #[cfg(feature = "upnp")]
             Error::UpnpControl(error) => upnp_unreachable(error),
             #[cfg(feature = "upnp")]
             Error::Pinhole(error) => match &**error {
-                upnp_soap::pinhole::Error::Control(error) => upnp_unreachable(error),
-                upnp_soap::pinhole::Error::OperationTimeout { .. } => true,
+                upnp_soap::pinhole::PinholeError::Control(error) => upnp_unreachable(error),
+                upnp_soap::pinhole::PinholeError::OperationTimeout { .. } => true,
                 _ => false,
             },
             _ => false,
@@ -182,7 +182,7 @@ impl Error {
         {
             let lower = match self {
                 Error::Upnp(error) => match &**error {
-                    upnp_soap::igd::Error::Control(error) => Some(error),
+                    upnp_soap::igd::IgdError::Control(error) => Some(error),
                     _ => None,
                 },
                 Error::UpnpControl(error) => Some(&**error),
@@ -215,15 +215,15 @@ impl Error {
 }
 
 #[cfg(feature = "upnp")]
-impl From<upnp_soap::igd::Error> for Error {
-    fn from(error: upnp_soap::igd::Error) -> Error {
+impl From<upnp_soap::igd::IgdError> for Error {
+    fn from(error: upnp_soap::igd::IgdError) -> Error {
         Error::Upnp(Box::new(error))
     }
 }
 
 #[cfg(feature = "upnp")]
-impl From<upnp_soap::pinhole::Error> for Error {
-    fn from(error: upnp_soap::pinhole::Error) -> Error {
+impl From<upnp_soap::pinhole::PinholeError> for Error {
+    fn from(error: upnp_soap::pinhole::PinholeError) -> Error {
         Error::Pinhole(Box::new(error))
     }
 }

@@ -20,11 +20,11 @@
 //! - 725 `OnlyPermanentLeasesSupported`, and 402 `InvalidArgs` answering a finite lease:
 //!   retried with lease 0, and remembered for later calls. Such a mapping outlives us unless
 //!   deleted; it comes back with [`PortMapping::permanent`] set.
-//! - 606 `ActionNotAuthorized`: [`Error::NotAuthorized`].
+//! - 606 `ActionNotAuthorized`: [`IgdError::NotAuthorized`].
 //!
 //! # Layout
 //!
-//! - `error`: [`Error`], with [`Result`].
+//! - `error`: [`IgdError`], with [`Result`].
 //! - `types`: [`Protocol`], [`MappingRequest`], [`PortMapping`], [`PortMappingEntry`],
 //!   [`StatusInfo`], [`Deleted`], [`MAX_LEASE`].
 //! - `choose`: [`connection_rank`] and the choice of the WAN connection service.
@@ -51,7 +51,7 @@ mod listing;
 mod types;
 
 pub use choose::{CONNECTION_SERVICE_TYPES, MAX_CONNECTION_CANDIDATES, connection_rank};
-pub use error::{Error, Result};
+pub use error::{IgdError, Result};
 pub use listing::parse_port_listing;
 pub use types::{
     Deleted, MAX_LEASE, MappingRequest, PortMapping, PortMappingEntry, Protocol, StatusInfo,
@@ -86,10 +86,10 @@ impl Gateway {
     /// is still there. The control URL must be on `responder`, like every URL a device gives.
     ///
     /// # Errors
-    /// [`Error::Control`] with [`crate::Error::OffHost`] or
+    /// [`IgdError::Control`] with [`crate::Error::OffHost`] or
     /// [`crate::Error::UnsupportedScheme`] for a URL not on `responder`;
-    /// [`Error::NoConnectionService`] for a type that is not a WAN connection service;
-    /// [`Error::LocalAddress`].
+    /// [`IgdError::NoConnectionService`] for a type that is not a WAN connection service;
+    /// [`IgdError::LocalAddress`].
     pub fn resume(
         responder: IpAddr,
         config: Config,
@@ -99,12 +99,12 @@ impl Gateway {
         let http = HttpClient::new(responder, config);
         http.check_url(control_url)?;
         if connection_rank(service_type).is_none() {
-            return Err(Error::NoConnectionService {
+            return Err(IgdError::NoConnectionService {
                 location: Box::new(control_url.clone()),
             });
         }
         let local_address =
-            netinfo::local_address_toward(responder).map_err(|source| Error::LocalAddress {
+            netinfo::local_address_toward(responder).map_err(|source| IgdError::LocalAddress {
                 gateway: responder,
                 source,
             })?;
@@ -152,7 +152,7 @@ impl Gateway {
         let bound = self.client.http().config().operation_bound();
         match tokio::time::timeout(bound, work).await {
             Ok(result) => result,
-            Err(_) => Err(Error::OperationTimeout {
+            Err(_) => Err(IgdError::OperationTimeout {
                 operation,
                 url: Box::new(self.control_url().clone()),
                 timeout: bound,
@@ -194,15 +194,15 @@ impl Gateway {
     /// The gateway's external address (`GetExternalIPAddress`), public only.
     ///
     /// # Errors
-    /// [`Error::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
-    /// [`Error::PrivateExternalAddress`] for a private one (double NAT or CGNAT; the error
+    /// [`IgdError::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
+    /// [`IgdError::PrivateExternalAddress`] for a private one (double NAT or CGNAT; the error
     /// carries it, and [`reported_external_address`](Self::reported_external_address)
-    /// returns it for callers that classify it themselves), [`Error::InvalidResponse`] when
+    /// returns it for callers that classify it themselves), [`IgdError::InvalidResponse`] when
     /// it does not parse.
     pub async fn external_address(&self) -> Result<IpAddr> {
         let address = self.reported_external_address().await?;
         if !netinfo::is_public(address) {
-            return Err(Error::PrivateExternalAddress {
+            return Err(IgdError::PrivateExternalAddress {
                 url: Box::new(self.control_url().clone()),
                 address,
             });
@@ -214,8 +214,8 @@ impl Gateway {
     /// included: what a caller needs to classify double NAT itself.
     ///
     /// # Errors
-    /// [`Error::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
-    /// [`Error::InvalidResponse`] when it does not parse, [`Error::OperationTimeout`].
+    /// [`IgdError::NoExternalAddress`] for an empty or `0.0.0.0` answer (no WAN connection),
+    /// [`IgdError::InvalidResponse`] when it does not parse, [`IgdError::OperationTimeout`].
     pub async fn reported_external_address(&self) -> Result<IpAddr> {
         const ACTION: &str = "GetExternalIPAddress";
         let reply = self.bounded(ACTION, self.call(ACTION, &[])).await?;
@@ -235,7 +235,7 @@ impl Gateway {
     /// The connection's status (`GetStatusInfo`).
     ///
     /// # Errors
-    /// [`Error::Control`] when the call fails.
+    /// [`IgdError::Control`] when the call fails.
     pub async fn status_info(&self) -> Result<StatusInfo> {
         let reply = self
             .bounded("GetStatusInfo", self.call("GetStatusInfo", &[]))
@@ -261,7 +261,7 @@ impl Gateway {
     /// Deletes a mapping (`DeletePortMapping`).
     ///
     /// # Errors
-    /// [`Error::NotAuthorized`]; [`Error::Control`] with code 714 when there is no such
+    /// [`IgdError::NotAuthorized`]; [`IgdError::Control`] with code 714 when there is no such
     /// mapping.
     pub async fn delete_port_mapping(&self, protocol: Protocol, external_port: u16) -> Result<()> {
         const ACTION: &str = "DeletePortMapping";
@@ -286,7 +286,7 @@ impl Gateway {
     /// [`Deleted::NotThere`], not an error.
     ///
     /// # Errors
-    /// [`Error::NotAuthorized`], [`Error::OperationTimeout`], [`Error::Control`] for other
+    /// [`IgdError::NotAuthorized`], [`IgdError::OperationTimeout`], [`IgdError::Control`] for other
     /// failures.
     pub async fn remove_port_mapping(
         &self,
@@ -301,7 +301,7 @@ impl Gateway {
     }
 
     /// Calls an action through the service client, turning 606 into
-    /// [`Error::NotAuthorized`].
+    /// [`IgdError::NotAuthorized`].
     async fn call(&self, action: &'static str, arguments: &[(&str, &str)]) -> Result<Arguments> {
         match self.client.call(action, arguments).await {
             Ok(reply) => Ok(reply),
@@ -312,8 +312,8 @@ impl Gateway {
         }
     }
 
-    fn invalid(&self, action: &'static str, argument: &'static str, value: &str) -> Error {
-        Error::InvalidResponse {
+    fn invalid(&self, action: &'static str, argument: &'static str, value: &str) -> IgdError {
+        IgdError::InvalidResponse {
             action,
             url: Box::new(self.control_url().clone()),
             argument,
@@ -321,23 +321,23 @@ impl Gateway {
         }
     }
 
-    fn not_authorized(&self, action: &'static str) -> Error {
-        Error::NotAuthorized {
+    fn not_authorized(&self, action: &'static str) -> IgdError {
+        IgdError::NotAuthorized {
             action,
             url: Box::new(self.control_url().clone()),
         }
     }
 
-    fn not_supported(&self, action: &'static str) -> Error {
-        Error::NotSupported {
+    fn not_supported(&self, action: &'static str) -> IgdError {
+        IgdError::NotSupported {
             action,
             url: Box::new(self.control_url().clone()),
             service_type: self.service_type().to_owned(),
         }
     }
 
-    fn no_external_address(&self, reported: &str) -> Error {
-        Error::NoExternalAddress {
+    fn no_external_address(&self, reported: &str) -> IgdError {
+        IgdError::NoExternalAddress {
             url: Box::new(self.control_url().clone()),
             reported: reported.to_owned(),
         }

@@ -348,7 +348,7 @@ async fn a_router_that_always_says_718_gives_a_conflict_error_after_bounded_trie
     let gateway = gateway(&router).await;
     let start = Instant::now();
     let error = gateway.add_port_mapping(&request(3600)).await.unwrap_err();
-    let igd::Error::Conflict { tried, .. } = &error else {
+    let igd::IgdError::Conflict { tried, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(tried.len(), 6, "{tried:?}");
@@ -424,7 +424,7 @@ async fn not_authorized_606_is_a_clear_error() {
     assert!(
         matches!(
             error,
-            igd::Error::NotAuthorized {
+            igd::IgdError::NotAuthorized {
                 action: "AddPortMapping",
                 ..
             }
@@ -442,7 +442,7 @@ async fn not_authorized_606_is_a_clear_error() {
         .unwrap_err();
     assert!(matches!(
         error,
-        igd::Error::NotAuthorized {
+        igd::IgdError::NotAuthorized {
             action: "DeletePortMapping",
             ..
         }
@@ -469,15 +469,15 @@ async fn no_wan_and_double_nat_external_addresses_are_not_success() {
         let error = gateway(&router).await.external_address().await.unwrap_err();
         match check {
             "no external" => assert!(
-                matches!(error, igd::Error::NoExternalAddress { .. }),
+                matches!(error, igd::IgdError::NoExternalAddress { .. }),
                 "{error}"
             ),
             "private" => assert!(
-                matches!(error, igd::Error::PrivateExternalAddress { address, .. } if address.to_string() == reported),
+                matches!(error, igd::IgdError::PrivateExternalAddress { address, .. } if address.to_string() == reported),
                 "{error}"
             ),
             _ => assert!(
-                matches!(error, igd::Error::InvalidResponse { .. }),
+                matches!(error, igd::IgdError::InvalidResponse { .. }),
                 "{error}"
             ),
         }
@@ -579,7 +579,7 @@ async fn location_on_another_host_is_refused_without_fetching() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::OffHost { .. })),
+        matches!(error, igd::IgdError::Control(Error::OffHost { .. })),
         "{error}"
     );
     // Names and https are refused too.
@@ -617,7 +617,7 @@ async fn control_and_scpd_urls_on_another_host_are_never_contacted() {
     let error = Gateway::connect(&router.location(), LOCALHOST, quick())
         .await
         .unwrap_err();
-    let igd::Error::Control(Error::OffHost { url, responder }) = &error else {
+    let igd::IgdError::Control(Error::OffHost { url, responder }) = &error else {
         panic!("{error}");
     };
     assert_eq!(url.host_str(), "127.0.0.2");
@@ -654,7 +654,7 @@ async fn control_and_scpd_urls_on_another_host_are_never_contacted() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::OffHost { .. })),
+        matches!(error, igd::IgdError::Control(Error::OffHost { .. })),
         "{error}"
     );
     assert!(elsewhere.seen().is_empty());
@@ -764,7 +764,7 @@ async fn billion_laughs_is_rejected() {
     let router = FakeRouter::igd(move |_| ok_xml(&hostile)).await;
     let error = gateway(&router).await.external_address().await.unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::Xml { .. })),
+        matches!(error, igd::IgdError::Control(Error::Xml { .. })),
         "{error}"
     );
 }
@@ -820,7 +820,7 @@ async fn truncated_and_malformed_xml_and_soap_are_typed_errors() {
         let router =
             FakeRouter::igd(move |_| answer.lock().unwrap().take().unwrap_or(Answer::Hangup)).await;
         let error = gateway(&router).await.external_address().await.unwrap_err();
-        let igd::Error::Control(error) = error else {
+        let igd::IgdError::Control(error) = error else {
             panic!("{error}");
         };
         match kind {
@@ -868,7 +868,7 @@ async fn a_router_that_never_answers_times_out_within_the_timeout() {
     assert!(
         matches!(
             error,
-            igd::Error::Control(Error::Timeout { .. }) | igd::Error::OperationTimeout { .. }
+            igd::IgdError::Control(Error::Timeout { .. }) | igd::IgdError::OperationTimeout { .. }
         ),
         "{error}"
     );
@@ -915,7 +915,7 @@ async fn redirects_are_not_followed() {
         FakeRouter::igd(move |_| Answer::Http(307, vec![("Location", to.clone())], vec![])).await;
     let error = gateway(&router).await.external_address().await.unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::Redirect { .. })),
+        matches!(error, igd::IgdError::Control(Error::Redirect { .. })),
         "{error}"
     );
     assert!(target.seen().is_empty());
@@ -1038,7 +1038,10 @@ async fn with_several_connections_the_connected_public_one_is_chosen() {
         .list_port_mappings(Protocol::Tcp, 1, 2, false, 0)
         .await
         .unwrap_err();
-    assert!(matches!(error, igd::Error::NotSupported { .. }), "{error}");
+    assert!(
+        matches!(error, igd::IgdError::NotSupported { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -1049,7 +1052,7 @@ async fn a_description_without_a_connection_service_is_a_typed_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::NoConnectionService { .. }),
+        matches!(error, igd::IgdError::NoConnectionService { .. }),
         "{error}"
     );
     assert!(error.to_string().contains(router.location().as_str()));
@@ -1313,7 +1316,7 @@ async fn an_operation_bound_covers_every_retry() {
     assert!(
         matches!(
             error,
-            igd::Error::OperationTimeout {
+            igd::IgdError::OperationTimeout {
                 operation: "AddPortMapping",
                 ..
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::error::code;
 use crate::soap::Arguments;
 
-use super::{Error, Gateway, MAX_LEASE, MappingRequest, PortMapping, Result};
+use super::{Gateway, IgdError, MAX_LEASE, MappingRequest, PortMapping, Result};
 
 /// How many external ports `add_port_mapping` tries after conflicts (718).
 const MAX_PORT_ATTEMPTS: usize = 6;
@@ -19,8 +19,8 @@ impl Gateway {
     /// (see the module documentation).
     ///
     /// # Errors
-    /// [`Error::Conflict`] after six conflicting external ports,
-    /// [`Error::NotAuthorized`], [`Error::Control`] for other failures.
+    /// [`IgdError::Conflict`] after six conflicting external ports,
+    /// [`IgdError::NotAuthorized`], [`IgdError::Control`] for other failures.
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
         self.bounded("AddPortMapping", self.add_port_mapping_unbounded(request))
             .await
@@ -69,7 +69,7 @@ impl Gateway {
                     tried.push(external_port);
                     tracing::debug!(port = external_port, "external port taken (718)");
                     if same_ports_required || tried.len() >= MAX_PORT_ATTEMPTS {
-                        return Err(Error::Conflict {
+                        return Err(IgdError::Conflict {
                             url: Box::new(self.control_url().clone()),
                             tried,
                         });
@@ -109,8 +109,8 @@ impl Gateway {
     /// restrictions are handled as in [`add_port_mapping`](Self::add_port_mapping).
     ///
     /// # Errors
-    /// [`Error::NotSupported`] on a v1 service, [`Error::NotAuthorized`],
-    /// [`Error::InvalidResponse`] when the reserved port does not parse, [`Error::Control`].
+    /// [`IgdError::NotSupported`] on a v1 service, [`IgdError::NotAuthorized`],
+    /// [`IgdError::InvalidResponse`] when the reserved port does not parse, [`IgdError::Control`].
     pub async fn add_any_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
         self.bounded("AddAnyPortMapping", async {
             let internal_client = request.internal_client.unwrap_or(self.local_address);

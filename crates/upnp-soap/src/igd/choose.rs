@@ -5,7 +5,7 @@
 use crate::control::{RootDevice, ServiceClient};
 use crate::description::Service;
 
-use super::{Error, Gateway, Result};
+use super::{Gateway, IgdError, Result};
 
 /// The WAN connection service types, most preferred first. A later version of any of them
 /// is accepted too (see [`connection_rank`]).
@@ -30,13 +30,13 @@ impl Gateway {
     /// first).
     ///
     /// # Errors
-    /// [`Error::NoConnectionService`]; [`Error::Control`] with [`crate::Error::OffHost`]
-    /// when every candidate points off the responder; [`Error::LocalAddress`].
+    /// [`IgdError::NoConnectionService`]; [`IgdError::Control`] with [`crate::Error::OffHost`]
+    /// when every candidate points off the responder; [`IgdError::LocalAddress`].
     pub async fn from_root(root: &RootDevice) -> Result<Gateway> {
         let bound = root.http().config().operation_bound();
         match tokio::time::timeout(bound, Gateway::choose(root)).await {
             Ok(result) => result,
-            Err(_) => Err(Error::OperationTimeout {
+            Err(_) => Err(IgdError::OperationTimeout {
                 operation: "choosing the wan connection service",
                 url: Box::new(root.description().location.clone()),
                 timeout: bound,
@@ -60,13 +60,13 @@ impl Gateway {
             candidates.truncate(MAX_CONNECTION_CANDIDATES);
         }
         if candidates.is_empty() {
-            return Err(Error::NoConnectionService {
+            return Err(IgdError::NoConnectionService {
                 location: Box::new(description.location.clone()),
             });
         }
         let responder = root.http().responder();
         let local_address =
-            netinfo::local_address_toward(responder).map_err(|source| Error::LocalAddress {
+            netinfo::local_address_toward(responder).map_err(|source| IgdError::LocalAddress {
                 gateway: responder,
                 source,
             })?;
@@ -90,7 +90,7 @@ impl Gateway {
             return match (gateways.pop(), refused) {
                 (Some(gateway), _) => Ok(gateway),
                 (None, Some(e)) => Err(e.into()),
-                (None, None) => Err(Error::NoConnectionService {
+                (None, None) => Err(IgdError::NoConnectionService {
                     location: Box::new(description.location.clone()),
                 }),
             };

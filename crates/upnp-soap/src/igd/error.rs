@@ -1,4 +1,4 @@
-//! The IGD client's error: [`Error`], everything that can go wrong talking to an Internet
+//! The IGD client's error: [`IgdError`], everything that can go wrong talking to an Internet
 //! Gateway Device beyond the control layer's [`crate::Error`].
 
 use std::net::IpAddr;
@@ -7,13 +7,13 @@ use std::time::Duration;
 use crate::Url;
 use crate::error::code;
 
-/// Shorthand for results whose error is this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Shorthand for results whose error is this module's [`IgdError`].
+pub type Result<T, E = IgdError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong talking to an Internet Gateway Device.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum IgdError {
     /// Fetching, parsing, checking or calling failed, or the device answered a fault not
     /// handled here.
     #[error(transparent)]
@@ -114,13 +114,13 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl IgdError {
     /// The UPnP error code if the gateway refused with a fault, e.g. `Some(714)`.
     pub fn upnp_code(&self) -> Option<u16> {
         match self {
-            Error::Control(e) => e.upnp_code(),
-            Error::NotAuthorized { .. } => Some(code::ACTION_NOT_AUTHORIZED),
-            Error::Conflict { .. } => Some(code::CONFLICT_IN_MAPPING_ENTRY),
+            IgdError::Control(e) => e.upnp_code(),
+            IgdError::NotAuthorized { .. } => Some(code::ACTION_NOT_AUTHORIZED),
+            IgdError::Conflict { .. } => Some(code::CONFLICT_IN_MAPPING_ENTRY),
             _ => None,
         }
     }
@@ -130,9 +130,9 @@ impl Error {
 mod tests {
     use super::*;
 
-    /// A fault as an [`Error`], for tests of code that matches on it.
-    fn fault(code: u16) -> Error {
-        Error::Control(crate::Error::Fault {
+    /// A fault as an [`IgdError`], for tests of code that matches on it.
+    fn fault(code: u16) -> IgdError {
+        IgdError::Control(crate::Error::Fault {
             action: "AddPortMapping".to_owned(),
             url: Box::new(Url::parse("http://127.0.0.1/ctl").unwrap()),
             fault: crate::UpnpError {
@@ -146,7 +146,7 @@ mod tests {
     fn error_codes_and_messages() {
         assert_eq!(fault(718).upnp_code(), Some(718));
         let url = Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap();
-        let e = Error::NotAuthorized {
+        let e = IgdError::NotAuthorized {
             action: "AddPortMapping",
             url: Box::new(url.clone()),
         };
@@ -155,7 +155,7 @@ mod tests {
             "AddPortMapping at http://192.168.1.1:5000/ctl/IPConn was refused: not authorized (upnp error 606)"
         );
         assert_eq!(e.upnp_code(), Some(606));
-        let e = Error::PrivateExternalAddress {
+        let e = IgdError::PrivateExternalAddress {
             url: Box::new(url),
             address: "10.0.0.2".parse().unwrap(),
         };

@@ -10,7 +10,7 @@ use crate::error::code;
 use crate::soap::Arguments;
 use crate::xml;
 
-use super::{Error, Gateway, PortMappingEntry, Protocol, Result};
+use super::{Gateway, IgdError, PortMappingEntry, Protocol, Result};
 
 /// The most entries `port_mappings` reads with `GetGenericPortMappingEntry` (some devices
 /// never answer 713 and repeat entries forever).
@@ -21,7 +21,7 @@ impl Gateway {
     /// none (714).
     ///
     /// # Errors
-    /// [`Error::NotAuthorized`], [`Error::InvalidResponse`], [`Error::Control`].
+    /// [`IgdError::NotAuthorized`], [`IgdError::InvalidResponse`], [`IgdError::Control`].
     pub async fn specific_port_mapping(
         &self,
         protocol: Protocol,
@@ -59,7 +59,7 @@ impl Gateway {
     /// past the end (713, or 714 as some devices answer).
     ///
     /// # Errors
-    /// [`Error::NotAuthorized`], [`Error::InvalidResponse`], [`Error::Control`].
+    /// [`IgdError::NotAuthorized`], [`IgdError::InvalidResponse`], [`IgdError::Control`].
     pub async fn generic_port_mapping(&self, index: u16) -> Result<Option<PortMappingEntry>> {
         self.bounded(
             "GetGenericPortMappingEntry",
@@ -190,7 +190,7 @@ impl Gateway {
                 .list_unbounded(protocol, 0, u16::MAX, true, MAX_GENERIC_ENTRIES)
                 .await
             {
-                Err(Error::NotAuthorized { .. }) => {
+                Err(IgdError::NotAuthorized { .. }) => {
                     self.list_unbounded(protocol, 0, u16::MAX, false, MAX_GENERIC_ENTRIES)
                         .await?
                 }
@@ -207,8 +207,8 @@ impl Gateway {
     /// may refuse that with 606).
     ///
     /// # Errors
-    /// [`Error::NotSupported`] on a v1 service, [`Error::NotAuthorized`],
-    /// [`Error::Control`] (also for a listing that does not parse).
+    /// [`IgdError::NotSupported`] on a v1 service, [`IgdError::NotAuthorized`],
+    /// [`IgdError::Control`] (also for a listing that does not parse).
     pub async fn list_port_mappings(
         &self,
         protocol: Protocol,
