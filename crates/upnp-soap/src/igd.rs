@@ -106,7 +106,7 @@ impl Gateway {
         let local_address =
             netinfo::local_address_toward(responder).map_err(|source| IgdError::LocalAddress {
                 gateway: responder,
-                source,
+                source: Arc::new(source),
             })?;
         let service = Service::resumed(service_type, control_url);
         let mut gateway = Gateway::new(ServiceClient::unchecked(http, service), local_address);

@@ -829,6 +829,10 @@ async fn truncated_and_malformed_xml_and_soap_are_typed_errors() {
             "soap" => assert!(matches!(error, Error::Soap { .. }), "{error}"),
             _ => assert!(matches!(error, Error::Http { .. }), "{error}"),
         }
+        // An answer that is not HTTP is no answer; any of these says the device may not be
+        // the IGD it was.
+        assert_eq!(error.is_unreachable(), kind == "http", "{error}");
+        assert!(error.may_be_stale_igd(), "{error}");
         assert!(
             error.to_string().contains("GetExternalIPAddress")
                 || error.to_string().contains("/ctl/IPConn"),
@@ -886,6 +890,7 @@ async fn a_closed_port_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Connect { .. }), "{error}");
+    assert!(error.is_unreachable() && error.may_be_stale_igd(), "{error}");
 }
 
 #[tokio::test]

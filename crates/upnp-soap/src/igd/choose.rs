@@ -2,6 +2,8 @@
 //! and [`Gateway::from_root`] picks, among a device tree's candidates, one that is connected
 //! and has a public external address.
 
+use std::sync::Arc;
+
 use crate::control::{RootDevice, ServiceClient};
 use crate::description::Service;
 
@@ -68,7 +70,7 @@ impl Gateway {
         let local_address =
             netinfo::local_address_toward(responder).map_err(|source| IgdError::LocalAddress {
                 gateway: responder,
-                source,
+                source: Arc::new(source),
             })?;
 
         let mut gateways = Vec::new();

@@ -2,6 +2,7 @@
 //! Gateway Device beyond the control layer's [`crate::Error`].
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Url;
@@ -11,7 +12,7 @@ use crate::error::code;
 pub type Result<T, E = IgdError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong talking to an Internet Gateway Device.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum IgdError {
     /// Fetching, parsing, checking or calling failed, or the device answered a fault not
@@ -108,9 +109,9 @@ pub enum IgdError {
     LocalAddress {
         /// The gateway's address.
         gateway: IpAddr,
-        /// netinfo's error.
+        /// netinfo's error (shared, so that the error is `Clone`).
         #[source]
-        source: netinfo::Error,
+        source: Arc<netinfo::Error>,
     },
 }
 
@@ -122,6 +123,31 @@ impl IgdError {
             IgdError::NotAuthorized { .. } => Some(code::ACTION_NOT_AUTHORIZED),
             IgdError::Conflict { .. } => Some(code::CONFLICT_IN_MAPPING_ENTRY),
             _ => None,
+        }
+    }
+
+    /// Whether the gateway did not answer: the control layer's
+    /// [`Error::is_unreachable`](crate::Error::is_unreachable), the operation's bound
+    /// elapsed ([`IgdError::OperationTimeout`]), or the gateway reports no external address
+    /// ([`IgdError::NoExternalAddress`]: it has no WAN connection, so its mappings reach
+    /// nothing). Another technique, or a later try, may do better.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            IgdError::Control(e) => e.is_unreachable(),
+            IgdError::NoExternalAddress { .. } | IgdError::OperationTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the device may not be the gateway a caller believes it is (one from a cache,
+    /// or known from a search answer alone): [`is_unreachable`](Self::is_unreachable), or
+    /// the control layer's [`Error::may_be_stale_igd`](crate::Error::may_be_stale_igd) (an
+    /// HTTP error status, a redirect, an unreadable answer, 401 `Invalid Action`). Discover
+    /// the gateway afresh then. The IGD's own refusals (606, conflicts, ...) do not count.
+    pub fn may_be_stale_igd(&self) -> bool {
+        match self {
+            IgdError::Control(e) => e.may_be_stale_igd(),
+            other => other.is_unreachable(),
         }
     }
 }
@@ -140,6 +166,84 @@ mod tests {
                 description: String::new(),
             },
         })
+    }
+
+    #[test]
+    fn predicates_delegate_to_the_control_error() {
+        let url = || Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap());
+        let timeout = Duration::from_secs(1);
+        let table: Vec<(IgdError, bool, bool)> = vec![
+            (
+                IgdError::Control(crate::Error::Timeout {
+                    url: url(),
+                    timeout,
+                }),
+                true,
+                true,
+            ),
+            (fault(code::INVALID_ACTION), false, true),
+            (fault(code::CONFLICT_IN_MAPPING_ENTRY), false, false),
+            (
+                IgdError::Control(crate::Error::Status {
+                    url: url(),
+                    status: http::StatusCode::NOT_FOUND,
+                }),
+                false,
+                true,
+            ),
+            (
+                IgdError::NoExternalAddress {
+                    url: url(),
+                    reported: String::new(),
+                },
+                true,
+                true,
+            ),
+            (
+                IgdError::OperationTimeout {
+                    operation: "AddPortMapping",
+                    url: url(),
+                    timeout,
+                },
+                true,
+                true,
+            ),
+            (
+                IgdError::NotAuthorized {
+                    action: "AddPortMapping",
+                    url: url(),
+                },
+                false,
+                false,
+            ),
+            (
+                IgdError::Conflict {
+                    url: url(),
+                    tried: vec![80],
+                },
+                false,
+                false,
+            ),
+            (
+                IgdError::PrivateExternalAddress {
+                    url: url(),
+                    address: "10.0.0.2".parse().unwrap(),
+                },
+                false,
+                false,
+            ),
+            (
+                IgdError::NoConnectionService { location: url() },
+                false,
+                false,
+            ),
+        ];
+        for (error, unreachable, stale) in table {
+            assert_eq!(error.is_unreachable(), unreachable, "{error:?}");
+            assert_eq!(error.may_be_stale_igd(), stale, "{error:?}");
+            let copy = error.clone();
+            assert_eq!(copy.to_string(), error.to_string());
+        }
     }
 
     #[test]

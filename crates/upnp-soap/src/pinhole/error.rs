@@ -138,7 +138,7 @@ impl fmt::Display for Refusal {
 }
 
 /// Everything that can go wrong controlling a gateway's IPv6 firewall.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PinholeError {
     /// Fetching, parsing or calling failed, or the gateway answered a fault this service
@@ -283,6 +283,29 @@ impl PinholeError {
         }
     }
 
+    /// Whether the gateway did not answer: the control layer's
+    /// [`Error::is_unreachable`](crate::Error::is_unreachable), or the operation's bound
+    /// elapsed ([`PinholeError::OperationTimeout`]).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            PinholeError::Control(e) => e.is_unreachable(),
+            PinholeError::OperationTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the device may not be the gateway a caller believes it is:
+    /// [`is_unreachable`](Self::is_unreachable), or the control layer's
+    /// [`Error::may_be_stale_igd`](crate::Error::may_be_stale_igd) (an HTTP error status, a
+    /// redirect, an unreadable answer, 401 `Invalid Action`). The service's own refusals
+    /// ([`PinholeError::Refused`], [`PinholeError::UnknownId`]) do not count.
+    pub fn may_be_stale_igd(&self) -> bool {
+        match self {
+            PinholeError::Control(e) => e.may_be_stale_igd(),
+            other => other.is_unreachable(),
+        }
+    }
+
     /// Whether this error was found before anything was sent: an input the service does
     /// not allow, or a URL refused.
     pub fn is_refused_before_sending(&self) -> bool {
@@ -344,6 +367,74 @@ mod tests {
             e.to_string(),
             "a pinhole lease of 90000.0 s is outside the 1 s to 86400 s the service allows"
         );
+    }
+
+    #[test]
+    fn predicates_delegate_to_the_control_error() {
+        let url = || Box::new(Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap());
+        let timeout = Duration::from_secs(1);
+        let control_fault = |code| {
+            PinholeError::Control(crate::Error::Fault {
+                action: "AddPinhole".to_owned(),
+                url: url(),
+                fault: crate::UpnpError {
+                    code,
+                    description: String::new(),
+                },
+            })
+        };
+        let table: Vec<(PinholeError, bool, bool)> = vec![
+            (
+                PinholeError::Control(crate::Error::ConnectTimeout {
+                    url: url(),
+                    timeout,
+                }),
+                true,
+                true,
+            ),
+            (control_fault(401), false, true),
+            (control_fault(501), false, false),
+            (
+                PinholeError::OperationTimeout {
+                    action: "AddPinhole",
+                    url: url(),
+                    timeout,
+                },
+                true,
+                true,
+            ),
+            (
+                PinholeError::Refused {
+                    action: "AddPinhole",
+                    url: url(),
+                    refusal: Refusal::FirewallDisabled,
+                    description: String::new(),
+                },
+                false,
+                false,
+            ),
+            (
+                PinholeError::UnknownId {
+                    action: "DeletePinhole",
+                    url: url(),
+                    id: 7,
+                },
+                false,
+                false,
+            ),
+            (
+                PinholeError::LeaseOutOfRange {
+                    lease: Duration::ZERO,
+                },
+                false,
+                false,
+            ),
+        ];
+        for (error, unreachable, stale) in table {
+            assert_eq!(error.is_unreachable(), unreachable, "{error:?}");
+            assert_eq!(error.may_be_stale_igd(), stale, "{error:?}");
+            assert_eq!(error.clone().to_string(), error.to_string());
+        }
     }
 
     #[test]
