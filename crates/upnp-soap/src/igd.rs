@@ -28,7 +28,9 @@
 //! - `types`: [`Protocol`], [`MappingRequest`], [`PortMapping`], [`PortMappingEntry`],
 //!   [`StatusInfo`], [`Deleted`], [`MAX_LEASE`].
 //! - `choose`: [`connection_rank`] and the choice of the WAN connection service.
-//! - `add`: adding mappings, with retries.
+//! - [`policy`]: the fault policy of adding a mapping, a sans-IO state machine
+//!   ([`policy::AddMapping`]): which fault leads to which next attempt.
+//! - `add`: adding mappings, performing what the policy decides.
 //! - `listing`: reading the mapping table, [`parse_port_listing`].
 
 use std::net::IpAddr;
@@ -48,6 +50,7 @@ mod add;
 mod choose;
 mod error;
 mod listing;
+pub mod policy;
 mod types;
 
 pub use choose::{CONNECTION_SERVICE_TYPES, MAX_CONNECTION_CANDIDATES, connection_rank};

@@ -890,7 +890,10 @@ async fn a_closed_port_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Connect { .. }), "{error}");
-    assert!(error.is_unreachable() && error.may_be_stale_igd(), "{error}");
+    assert!(
+        error.is_unreachable() && error.may_be_stale_igd(),
+        "{error}"
+    );
 }
 
 #[tokio::test]

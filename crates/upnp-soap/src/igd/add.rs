@@ -1,18 +1,15 @@
-//! Adding port mappings: [`Gateway::add_port_mapping`] with its retries after conflicts,
-//! equal-port requirements and lease restrictions, and [`Gateway::add_any_port_mapping`].
+//! Adding port mappings: [`Gateway::add_port_mapping`] and [`Gateway::add_any_port_mapping`]
+//! perform the attempts the fault policy ([`AddMapping`], in `policy`) decides, one by one,
+//! and bound the whole in time.
 
 use std::hash::{BuildHasher as _, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use crate::error::code;
 use crate::soap::Arguments;
 
-use super::{Gateway, IgdError, MAX_LEASE, MappingRequest, PortMapping, Result};
-
-/// How many external ports `add_port_mapping` tries after conflicts (718).
-const MAX_PORT_ATTEMPTS: usize = 6;
+use super::policy::{AddAction, AddMapping, Attempt, Failure, Outcome, Step};
+use super::{Gateway, IgdError, MappingRequest, PortMapping, Result};
 
 impl Gateway {
     /// Maps a port (`AddPortMapping`), working around conflicts and lease restrictions
@@ -22,86 +19,18 @@ impl Gateway {
     /// [`IgdError::Conflict`] after six conflicting external ports,
     /// [`IgdError::NotAuthorized`], [`IgdError::Control`] for other failures.
     pub async fn add_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
-        self.bounded("AddPortMapping", self.add_port_mapping_unbounded(request))
+        // Unpredictable across runs, so two hosts in conflict do not walk the same ports.
+        let seed = RandomState::new().hash_one(request.internal_port);
+        let plan = AddMapping::port_mapping(
+            request.internal_port,
+            request.external_port,
+            request.lease,
+            self.v2,
+            self.permanent_leases_only(),
+            seed,
+        );
+        self.bounded("AddPortMapping", self.perform(plan, request))
             .await
-    }
-
-    async fn add_port_mapping_unbounded(&self, request: &MappingRequest) -> Result<PortMapping> {
-        let internal_client = request.internal_client.unwrap_or(self.local_address);
-        let mut lease = self.initial_lease(request.lease);
-        let mut external_port = if request.external_port == 0 {
-            request.internal_port
-        } else {
-            request.external_port
-        };
-        let mut tried = Vec::new();
-        let mut same_ports_required = false;
-        let mut tried_any = false;
-        let random = RandomState::new();
-        loop {
-            let result = self
-                .add_with_lease_fallback(
-                    "AddPortMapping",
-                    external_port,
-                    request,
-                    internal_client,
-                    &mut lease,
-                )
-                .await;
-            let fault = match result {
-                Ok(_) => return Ok(self.granted(request, external_port, internal_client, lease)),
-                Err(e) => match e.upnp_code() {
-                    Some(code) => (code, e),
-                    None => return Err(e),
-                },
-            };
-            match fault {
-                (code::SAME_PORT_VALUES_REQUIRED, _) if !same_ports_required => {
-                    tracing::debug!(
-                        port = request.internal_port,
-                        "the gateway requires equal ports (724)"
-                    );
-                    same_ports_required = true;
-                    tried.push(external_port);
-                    external_port = request.internal_port;
-                }
-                (code::CONFLICT_IN_MAPPING_ENTRY | code::SAME_PORT_VALUES_REQUIRED, _) => {
-                    tried.push(external_port);
-                    tracing::debug!(port = external_port, "external port taken (718)");
-                    if same_ports_required || tried.len() >= MAX_PORT_ATTEMPTS {
-                        return Err(IgdError::Conflict {
-                            url: Box::new(self.control_url().clone()),
-                            tried,
-                        });
-                    }
-                    if self.v2 && !tried_any {
-                        tried_any = true;
-                        match self
-                            .add_any(request, external_port, internal_client, &mut lease)
-                            .await
-                        {
-                            Ok(port) => {
-                                return Ok(self.granted(request, port, internal_client, lease));
-                            }
-                            Err(e) if e.upnp_code().is_some_and(is_conflict) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    // A random unprivileged port not tried yet.
-                    external_port = (0u32..)
-                        .map(|salt| {
-                            let hash = random.hash_one((request.internal_port, tried.len(), salt));
-                            1024 + (hash % (65536 - 1024)) as u16
-                        })
-                        .find(|candidate| !tried.contains(candidate))
-                        .unwrap_or(request.internal_port);
-                }
-                (code::ACTION_NOT_AUTHORIZED, _) => {
-                    return Err(self.not_authorized("AddPortMapping"));
-                }
-                (_, e) => return Err(e),
-            }
-        }
     }
 
     /// Asks the gateway to pick a free external port (`AddAnyPortMapping`, v2 only),
@@ -112,61 +41,93 @@ impl Gateway {
     /// [`IgdError::NotSupported`] on a v1 service, [`IgdError::NotAuthorized`],
     /// [`IgdError::InvalidResponse`] when the reserved port does not parse, [`IgdError::Control`].
     pub async fn add_any_port_mapping(&self, request: &MappingRequest) -> Result<PortMapping> {
-        self.bounded("AddAnyPortMapping", async {
-            let internal_client = request.internal_client.unwrap_or(self.local_address);
-            let mut lease = self.initial_lease(request.lease);
-            let wanted = if request.external_port == 0 {
-                request.internal_port
-            } else {
-                request.external_port
-            };
-            let port = self
-                .add_any(request, wanted, internal_client, &mut lease)
-                .await?;
-            Ok(self.granted(request, port, internal_client, lease))
-        })
-        .await
+        let plan = AddMapping::any_port_mapping(
+            request.internal_port,
+            request.external_port,
+            request.lease,
+            self.v2,
+            self.permanent_leases_only(),
+        );
+        self.bounded("AddAnyPortMapping", self.perform(plan, request))
+            .await
     }
 
-    /// One `AddPortMapping` or `AddAnyPortMapping`, retried once with lease 0 when the
-    /// gateway refuses a finite lease (725, or 402 answering one).
-    async fn add_with_lease_fallback(
+    /// Makes the attempts `plan` asks for until it grants or fails, and remembers what it
+    /// learnt about permanent leases.
+    async fn perform(&self, mut plan: AddMapping, request: &MappingRequest) -> Result<PortMapping> {
+        let internal_client = request.internal_client.unwrap_or(self.local_address);
+        let mut step = plan.start();
+        loop {
+            match step {
+                Step::Send(attempt) => {
+                    let outcome = self.attempt(attempt, request, internal_client).await;
+                    let believed = plan.permanent_only();
+                    step = plan.handle(outcome);
+                    if plan.permanent_only() != believed {
+                        self.permanent_only
+                            .store(plan.permanent_only(), Ordering::Relaxed);
+                    }
+                }
+                Step::Granted {
+                    external_port,
+                    lease,
+                } => return Ok(self.granted(request, external_port, internal_client, lease)),
+                Step::Failed(failure) => {
+                    return Err(match failure {
+                        Failure::Conflict { tried } => IgdError::Conflict {
+                            url: Box::new(self.control_url().clone()),
+                            tried,
+                        },
+                        Failure::NotAuthorized(action) => self.not_authorized(action.as_str()),
+                        Failure::NotSupported(action) => self.not_supported(action.as_str()),
+                        Failure::Error(error) => error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt, its answer read as the policy's [`Outcome`].
+    async fn attempt(
         &self,
-        action: &'static str,
-        external_port: u16,
+        attempt: Attempt,
         request: &MappingRequest,
         internal_client: IpAddr,
-        lease: &mut u32,
-    ) -> Result<Arguments> {
-        let first = self
-            .add_once(action, external_port, request, internal_client, *lease)
-            .await;
-        match first {
-            Err(e)
-                if *lease != 0
-                    && matches!(
-                        e.upnp_code(),
-                        Some(code::ONLY_PERMANENT_LEASES_SUPPORTED | code::INVALID_ARGS)
-                    ) =>
-            {
-                tracing::debug!(%action, code = ?e.upnp_code(), "the gateway refuses a finite lease; retrying with a permanent one");
-                let was = self.permanent_only.swap(true, Ordering::Relaxed);
-                let asked = *lease;
-                *lease = 0;
-                let retry = self
-                    .add_once(action, external_port, request, internal_client, 0)
-                    .await;
-                if retry
-                    .as_ref()
-                    .is_err_and(|e| e.upnp_code() == Some(code::INVALID_ARGS))
-                {
-                    // 402 again: the lease was not what it objected to.
-                    self.permanent_only.store(was, Ordering::Relaxed);
-                    *lease = asked;
-                }
-                retry
+    ) -> Outcome<IgdError> {
+        let action = attempt.action.as_str();
+        let reply = match self
+            .add_once(
+                action,
+                attempt.external_port,
+                request,
+                internal_client,
+                attempt.lease,
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => {
+                return match error.upnp_code() {
+                    Some(code) => Outcome::Fault { code, error },
+                    None => Outcome::Failed(error),
+                };
             }
-            other => other,
+        };
+        if attempt.action == AddAction::AddPortMapping {
+            return Outcome::Accepted {
+                external_port: attempt.external_port,
+            };
+        }
+        // The spec names it NewReservedPort; miniupnpd's SCPD calls it NewExternalPort.
+        let reserved = reply
+            .get("NewReservedPort")
+            .or_else(|| reply.get("NewExternalPort"))
+            .unwrap_or_default();
+        match reserved.trim().parse::<u16>() {
+            Ok(port) if port != 0 => Outcome::Accepted {
+                external_port: port,
+            },
+            _ => Outcome::Failed(self.invalid(action, "NewReservedPort", reserved)),
         }
     }
 
@@ -198,38 +159,6 @@ impl Gateway {
         .await
     }
 
-    async fn add_any(
-        &self,
-        request: &MappingRequest,
-        external_port: u16,
-        internal_client: IpAddr,
-        lease: &mut u32,
-    ) -> Result<u16> {
-        const ACTION: &str = "AddAnyPortMapping";
-        if !self.v2 {
-            return Err(self.not_supported(ACTION));
-        }
-        let reply = self
-            .add_with_lease_fallback(ACTION, external_port, request, internal_client, lease)
-            .await?;
-        // The spec names it NewReservedPort; miniupnpd's SCPD calls it NewExternalPort.
-        let reserved = reply
-            .get("NewReservedPort")
-            .or_else(|| reply.get("NewExternalPort"))
-            .unwrap_or_default();
-        match reserved.trim().parse::<u16>() {
-            Ok(port) if port != 0 => Ok(port),
-            _ => Err(self.invalid(ACTION, "NewReservedPort", reserved)),
-        }
-    }
-
-    fn initial_lease(&self, lease: Duration) -> u32 {
-        if self.permanent_leases_only() || lease.is_zero() {
-            return 0;
-        }
-        lease.min(MAX_LEASE).as_secs().max(1) as u32
-    }
-
     fn granted(
         &self,
         request: &MappingRequest,
@@ -243,17 +172,8 @@ impl Gateway {
             internal_client,
             internal_port: request.internal_port,
             description: request.description.clone(),
-            lease: Duration::from_secs(lease.into()),
+            lease: std::time::Duration::from_secs(lease.into()),
             permanent: lease == 0,
         }
     }
-}
-
-fn is_conflict(code: u16) -> bool {
-    matches!(
-        code,
-        code::CONFLICT_IN_MAPPING_ENTRY
-            | code::NO_PORT_MAPS_AVAILABLE
-            | code::CONFLICT_WITH_OTHER_MECHANISMS
-    )
 }
