@@ -13,7 +13,7 @@
 //! Every public operation is bounded as a whole by [`Config::operation_bound`]: retries
 //! after conflicts, lease fallbacks and table listings included.
 //!
-//! Error codes handled by [`Gateway::add_port_mapping`]:
+//! Error codes handled by [`Gateway::add_port_mapping`] (decided by [`policy::AddMapping`]):
 //! - 718 `ConflictInMappingEntry`: another client holds the port. `AddAnyPortMapping` is
 //!   tried on a v2 service, then a few other external ports; nobody's mapping is deleted.
 //! - 724 `SamePortValuesRequired`: retried with the external port equal to the internal one.
