@@ -468,10 +468,14 @@ mod tests {
             .collect()
     }
 
+    /// A name, the plan, the outcomes, every step expected, and the belief in
+    /// permanent-only leases at the end.
+    type Case = (&'static str, AddMapping, Vec<Said>, Vec<Step<u16>>, bool);
+
     #[test]
     fn the_decisions_table() {
         use Said::{Fault as F, Nothing, Ok as Y};
-        let cases: Vec<(&str, AddMapping, Vec<Said>, Vec<Step<u16>>, bool)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "accepted at once",
                 v1(7000, 7000, HOUR),
