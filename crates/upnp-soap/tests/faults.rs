@@ -2,6 +2,11 @@
 //! that answer with lease restrictions, conflicts, off-host URLs, huge or hostile XML,
 //! silence, and redirects. Each test checks the typed error, that nothing panics, and that
 //! nothing is fetched from anywhere but the responder.
+//!
+//! Which retry follows which fault is tested without sockets in `igd::policy`; what stays
+//! here needs a socket. The file is long because its fake router (the first 270 lines) is
+//! shared by every test: splitting it means moving that router into a module the test
+//! files share, worth doing when a second file needs it.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
