@@ -72,7 +72,7 @@ pub enum Error {
     /// A UPnP IGD operation failed (the message names the control URL and the action).
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Upnp(Arc<upnp_soap::igd::Error>),
+    Upnp(Arc<upnp_soap::IgdError>),
 
     /// Fetching or parsing the UPnP description failed.
     #[cfg(feature = "upnp")]
@@ -82,7 +82,7 @@ pub enum Error {
     /// A UPnP IPv6 pinhole operation (`WANIPv6FirewallControl`) failed.
     #[cfg(feature = "upnp")]
     #[error(transparent)]
-    Pinhole(Arc<upnp_soap::pinhole::Error>),
+    Pinhole(Arc<upnp_soap::PinholeError>),
 
     /// The SSDP search could not run.
     #[cfg(feature = "upnp")]
@@ -158,13 +158,13 @@ impl Error {
             | Error::OperationTimedOut { .. }
             | Error::NoInternetGatewayDevice { .. } => true,
             #[cfg(feature = "pcp")]
-            Error::PortControl(error) => lower::pmp_unreachable(error),
+            Error::PortControl(error) => error.is_unreachable(),
             #[cfg(feature = "upnp")]
-            Error::Upnp(error) => lower::igd_unreachable(error),
+            Error::Upnp(error) => error.is_unreachable(),
             #[cfg(feature = "upnp")]
-            Error::UpnpControl(error) => lower::upnp_unreachable(error),
+            Error::UpnpControl(error) => error.is_unreachable(),
             #[cfg(feature = "upnp")]
-            Error::Pinhole(error) => lower::pinhole_unreachable(error),
+            Error::Pinhole(error) => error.is_unreachable(),
             _ => false,
         }
     }
@@ -175,12 +175,11 @@ impl Error {
     pub fn may_be_stale(&self) -> bool {
         match self {
             #[cfg(feature = "upnp")]
-            Error::Upnp(error) => match &**error {
-                upnp_soap::igd::Error::Control(control) => lower::upnp_stale(control),
-                _ => self.is_unreachable(),
-            },
+            Error::Upnp(error) => error.may_be_stale_igd(),
             #[cfg(feature = "upnp")]
-            Error::UpnpControl(error) => lower::upnp_stale(error),
+            Error::UpnpControl(error) => error.may_be_stale_igd(),
+            #[cfg(feature = "upnp")]
+            Error::Pinhole(error) => error.may_be_stale_igd(),
             other => other.is_unreachable(),
         }
     }
@@ -230,15 +229,15 @@ impl From<ClientError> for Error {
 }
 
 #[cfg(feature = "upnp")]
-impl From<upnp_soap::igd::Error> for Error {
-    fn from(error: upnp_soap::igd::Error) -> Error {
+impl From<upnp_soap::IgdError> for Error {
+    fn from(error: upnp_soap::IgdError) -> Error {
         Error::Upnp(Arc::new(error))
     }
 }
 
 #[cfg(feature = "upnp")]
-impl From<upnp_soap::pinhole::Error> for Error {
-    fn from(error: upnp_soap::pinhole::Error) -> Error {
+impl From<upnp_soap::PinholeError> for Error {
+    fn from(error: upnp_soap::PinholeError) -> Error {
         Error::Pinhole(Arc::new(error))
     }
 }
@@ -278,73 +277,6 @@ impl From<Error> for std::io::Error {
 impl Error {
     fn io_message(error: &std::io::Error) -> String {
         error.to_string()
-    }
-}
-
-/// What the lower crates' errors mean for the facade.
-mod lower {
-    #[cfg(feature = "pcp")]
-    use natpmp_proto::tokio::ClientError;
-
-    #[cfg(feature = "pcp")]
-    pub(super) fn pmp_unreachable(error: &ClientError) -> bool {
-        matches!(
-            error,
-            ClientError::TimedOut { .. }
-                | ClientError::NotSupported { .. }
-                | ClientError::VersionMismatch { .. }
-                | ClientError::Io { .. }
-        )
-    }
-
-    #[cfg(feature = "upnp")]
-    pub(super) fn igd_unreachable(error: &upnp_soap::igd::Error) -> bool {
-        match error {
-            upnp_soap::igd::Error::Control(error) => upnp_unreachable(error),
-            upnp_soap::igd::Error::NoExternalAddress { .. }
-            | upnp_soap::igd::Error::OperationTimeout { .. } => true,
-            _ => false,
-        }
-    }
-
-    #[cfg(feature = "upnp")]
-    pub(super) fn pinhole_unreachable(error: &upnp_soap::pinhole::Error) -> bool {
-        match error {
-            upnp_soap::pinhole::Error::Control(error) => upnp_unreachable(error),
-            upnp_soap::pinhole::Error::OperationTimeout { .. } => true,
-            _ => false,
-        }
-    }
-
-    #[cfg(feature = "upnp")]
-    pub(super) fn upnp_unreachable(error: &upnp_soap::Error) -> bool {
-        matches!(
-            error,
-            upnp_soap::Error::Connect { .. }
-                | upnp_soap::Error::ConnectTimeout { .. }
-                | upnp_soap::Error::Timeout { .. }
-                | upnp_soap::Error::DeadlinePassed { .. }
-                | upnp_soap::Error::Http { .. }
-        )
-    }
-
-    #[cfg(feature = "upnp")]
-    pub(super) fn upnp_stale(error: &upnp_soap::Error) -> bool {
-        if upnp_unreachable(error) {
-            return true;
-        }
-        match error {
-            upnp_soap::Error::Fault { fault, .. } => fault.code == upnp_soap::code::INVALID_ACTION,
-            other => matches!(
-                other,
-                upnp_soap::Error::Status { .. }
-                    | upnp_soap::Error::ActionStatus { .. }
-                    | upnp_soap::Error::Redirect { .. }
-                    | upnp_soap::Error::Xml { .. }
-                    | upnp_soap::Error::Soap { .. }
-                    | upnp_soap::Error::MissingElement { .. }
-            ),
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! in a SOAP fault.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Url;
@@ -106,7 +107,10 @@ pub mod code {
 
 /// Everything that can go wrong fetching or parsing a description or SCPD, checking the
 /// arguments of an action, or calling it.
-#[derive(Debug, thiserror::Error)]
+///
+/// It is `Clone` (the socket and hyper errors are shared behind an [`Arc`]) so that callers
+/// can store it and hand it on.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A URL in a description (or the LOCATION) could not be parsed or resolved.
@@ -143,7 +147,7 @@ pub enum Error {
         url: Box<Url>,
         /// The socket error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 
     /// The TCP connection was not made within the connect timeout.
@@ -179,7 +183,7 @@ pub enum Error {
         url: Box<Url>,
         /// hyper's error.
         #[source]
-        source: hyper::Error,
+        source: Arc<hyper::Error>,
     },
 
     /// The response body could not be read.
@@ -409,6 +413,48 @@ impl Error {
         )
     }
 
+    /// Whether the device did not answer at all: the TCP connection was refused or not
+    /// made in time, the exchange did not finish in time, the caller's deadline passed
+    /// before asking, or HTTP failed below the status line (a dropped connection, a response
+    /// that is not HTTP). Nothing at the URL is speaking to us: the device may be gone, or
+    /// be somewhere else now.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+                | Error::Timeout { .. }
+                | Error::DeadlinePassed { .. }
+                | Error::Http { .. }
+        )
+    }
+
+    /// Whether the device at this URL may not be the Internet Gateway Device a caller
+    /// believes it is (one remembered in a cache, or known from a search answer alone): it
+    /// is unreachable ([`is_unreachable`](Self::is_unreachable)), or something answers but
+    /// not as that device would: an HTTP error status, a redirect, XML or SOAP that does not
+    /// read, a missing element, or UPnP error 401 `Invalid Action` (no such action at this
+    /// control URL). A caller that sees this should discover the gateway afresh rather
+    /// than report a refusal. Other faults (718, 606, ...) are real answers of the right
+    /// device and do not count.
+    pub fn may_be_stale_igd(&self) -> bool {
+        match self {
+            Error::Fault { fault, .. } => fault.code == code::INVALID_ACTION,
+            other => {
+                other.is_unreachable()
+                    || matches!(
+                        other,
+                        Error::Status { .. }
+                            | Error::ActionStatus { .. }
+                            | Error::Redirect { .. }
+                            | Error::Xml { .. }
+                            | Error::Soap { .. }
+                            | Error::MissingElement { .. }
+                    )
+            }
+        }
+    }
+
     /// Adds where a document came from to a parse error ("scpd" → "scpd from http://...").
     pub(crate) fn with_source(self, url: &Url) -> Error {
         match self {
@@ -436,6 +482,177 @@ mod tests {
             "{}",
             std::mem::size_of::<Error>()
         );
+    }
+
+    fn url() -> Box<Url> {
+        Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap())
+    }
+
+    fn fault(code: u16) -> Error {
+        Error::Fault {
+            action: "AddPortMapping".to_owned(),
+            url: url(),
+            fault: UpnpError {
+                code,
+                description: String::new(),
+            },
+        }
+    }
+
+    /// Every kind of control error with (is_unreachable, may_be_stale_igd). The one not
+    /// here, `Http`, needs a hyper error that only a socket makes: tests/faults.rs checks it.
+    fn predicate_table() -> Vec<(Error, bool, bool)> {
+        let text = |s: &str| s.to_owned();
+        let timeout = Duration::from_secs(2);
+        vec![
+            (
+                Error::Connect {
+                    url: url(),
+                    source: Arc::new(std::io::ErrorKind::ConnectionRefused.into()),
+                },
+                true,
+                true,
+            ),
+            (
+                Error::ConnectTimeout {
+                    url: url(),
+                    timeout,
+                },
+                true,
+                true,
+            ),
+            (
+                Error::Timeout {
+                    url: url(),
+                    timeout,
+                },
+                true,
+                true,
+            ),
+            (Error::DeadlinePassed { url: url() }, true, true),
+            (
+                Error::Status {
+                    url: url(),
+                    status: StatusCode::NOT_FOUND,
+                },
+                false,
+                true,
+            ),
+            (
+                Error::ActionStatus {
+                    action: text("GetExternalIPAddress"),
+                    url: url(),
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                },
+                false,
+                true,
+            ),
+            (
+                Error::Redirect {
+                    url: url(),
+                    status: StatusCode::FOUND,
+                    location: None,
+                },
+                false,
+                true,
+            ),
+            (
+                Error::Xml {
+                    document: text("soap response"),
+                    reason: text("eof"),
+                },
+                false,
+                true,
+            ),
+            (
+                Error::MissingElement {
+                    document: text("device description"),
+                    element: "device",
+                },
+                false,
+                true,
+            ),
+            (
+                Error::Soap {
+                    action: text("GetStatusInfo"),
+                    reason: text("no response element"),
+                },
+                false,
+                true,
+            ),
+            (fault(code::INVALID_ACTION), false, true),
+            (fault(code::INVALID_ARGS), false, false),
+            (fault(code::ACTION_NOT_AUTHORIZED), false, false),
+            (fault(code::CONFLICT_IN_MAPPING_ENTRY), false, false),
+            (fault(code::ACTION_FAILED), false, false),
+            (
+                Error::Body {
+                    url: url(),
+                    reason: text("reset"),
+                },
+                false,
+                false,
+            ),
+            (
+                Error::BodyTooLarge {
+                    url: url(),
+                    limit: 1,
+                },
+                false,
+                false,
+            ),
+            (
+                Error::OffHost {
+                    url: url(),
+                    responder: "10.0.0.1".parse().unwrap(),
+                },
+                false,
+                false,
+            ),
+            (Error::UnsupportedScheme { url: url() }, false, false),
+            (
+                Error::InvalidUrl {
+                    url: text("x"),
+                    reason: text("no scheme"),
+                },
+                false,
+                false,
+            ),
+            (
+                Error::UnknownAction {
+                    service_type: text("urn:x"),
+                    action: text("Nope"),
+                },
+                false,
+                false,
+            ),
+            (Error::InvalidName { name: text("a b") }, false, false),
+        ]
+    }
+
+    #[test]
+    fn unreachable_and_stale_igd_predicates() {
+        for (error, unreachable, stale) in predicate_table() {
+            assert_eq!(
+                error.is_unreachable(),
+                unreachable,
+                "is_unreachable: {error:?}"
+            );
+            assert_eq!(
+                error.may_be_stale_igd(),
+                stale,
+                "may_be_stale_igd: {error:?}"
+            );
+            // Unreachable always implies possibly stale.
+            assert!(!error.is_unreachable() || error.may_be_stale_igd());
+        }
+    }
+
+    #[test]
+    fn errors_are_clone() {
+        for (error, _, _) in predicate_table() {
+            assert_eq!(error.clone().to_string(), error.to_string());
+        }
     }
 
     #[test]

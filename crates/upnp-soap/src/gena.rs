@@ -29,6 +29,7 @@
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
@@ -63,7 +64,7 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(3);
 const QUEUE: usize = 16;
 
 /// What went wrong subscribing or reading an event.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenaError {
     /// The HTTP exchange failed (connect, timeout, URL not on the device, ...).
@@ -89,8 +90,8 @@ pub enum GenaError {
     Listen {
         /// The local address it tried.
         address: IpAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shared, so that the error is `Clone`).
+        source: Arc<std::io::Error>,
     },
     /// A `NOTIFY` head was not one: too long, not UTF-8, not `NOTIFY`, a bad header.
     #[error("malformed event notification: {0}")]
@@ -398,11 +399,11 @@ impl EventListener {
             .await
             .map_err(|source| GenaError::Listen {
                 address: local,
-                source,
+                source: Arc::new(source),
             })?;
         let bound = listener.local_addr().map_err(|source| GenaError::Listen {
             address: local,
-            source,
+            source: Arc::new(source),
         })?;
         let callback = match bound {
             SocketAddr::V4(a) => format!("http://{}:{}/natkit/events", a.ip(), a.port()),

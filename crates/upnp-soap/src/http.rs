@@ -6,6 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -281,7 +282,7 @@ impl HttpClient {
             Ok(Err(source)) => {
                 return Err(Error::Connect {
                     url: Box::new(url.clone()),
-                    source,
+                    source: Arc::new(source),
                 });
             }
             Err(_) => {
@@ -311,7 +312,7 @@ impl HttpClient {
     ) -> Result<Response> {
         let http_error = |source| Error::Http {
             url: Box::new(url.clone()),
-            source,
+            source: Arc::new(source),
         };
         let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
             .title_case_headers(true)

@@ -91,7 +91,9 @@
 //!
 //! - `url`: [`Url`], [`UrlError`]: parsing and resolving the URLs of descriptions.
 //! - `error`: [`Error`] (HTTP, XML, URL, argument checks, faults), [`UpnpError`] (a
-//!   device's `<UPnPError>`), and the well-known codes in [`code`].
+//!   device's `<UPnPError>`), and the well-known codes in [`code`]. The IGD client's
+//!   [`IgdError`] and the firewall control's [`PinholeError`] wrap [`Error`] and are
+//!   re-exported here.
 //! - `http`: [`Config`] and [`HttpClient`], the hyper 1 client pinned to the responder.
 //! - `xml` (private): bounded parsing of untrusted XML (size, depth, element count, no
 //!   DTD) and the shared helpers; [`escape`].
@@ -142,6 +144,8 @@ pub use discover::{
 };
 pub use error::{Error, Result, UpnpError, code};
 pub use http::{Config, HttpClient};
+pub use igd::IgdError;
+pub use pinhole::PinholeError;
 pub use scpd::{Action, AllowedRange, Argument, Direction, Scpd, StateVariable};
 pub use soap::Arguments;
 pub use url::{MAX_URL_LEN, Url, UrlError};

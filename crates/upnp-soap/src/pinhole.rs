@@ -21,7 +21,7 @@
 //! Requests are checked before sending (lease 1 s to 86400 s, an internal port, an internal
 //! client a WAN host can reach) and every answer is parsed against its data type
 //! ([`InvalidValue`] otherwise). The service's error codes come back as
-//! [`Error::Refused`] with a [`Refusal`] (606, 701 to 709); every operation is bounded by
+//! [`PinholeError::Refused`] with a [`Refusal`] (606, 701 to 709); every operation is bounded by
 //! [`Config::operation_bound`].
 //!
 //! # Talking to the gateway over IPv6
@@ -40,14 +40,14 @@
 //! - `AddPinhole` over IPv4, for another host's address, or to a port below 1024: 606
 //!   ([`Refusal::NotAuthorized`]); protocol 65535: 707; protocols other than TCP, UDP and
 //!   UDP-Lite: 705.
-//! - An unknown id answers 402 `Invalid Args`, not 704 ([`Error::UnknownId`]); test with
-//!   [`Error::is_no_such_pinhole`], which covers both.
+//! - An unknown id answers 402 `Invalid Args`, not 704 ([`PinholeError::UnknownId`]); test with
+//!   [`PinholeError::is_no_such_pinhole`], which covers both.
 //! - Its rules count no packets: `GetPinholePackets` answers 0 even after traffic went
 //!   through, so `CheckPinholeWorking` answers 709 ([`Refusal::NoPacketSent`]).
 //! - `GetOutboundPinholeTimeout` is not implemented (501, a [`crate::Error::Fault`]).
 //!
 //! Link-local router addresses (`fe80::...`) are not supported: reaching them needs a zone
-//! id, which neither [`Url`] nor the HTTP client carries ([`Error::LinkLocalRouter`]). Use
+//! id, which neither [`Url`] nor the HTTP client carries ([`PinholeError::LinkLocalRouter`]). Use
 //! the router's global or unique local address (miniupnpd announces its LOCATION on IPv6
 //! with one).
 //!
@@ -85,7 +85,7 @@ pub use answer::{
     InvalidValue, MAX_REPORTED_VALUE, parse_firewall_status, parse_is_working,
     parse_outbound_pinhole_timeout, parse_pinhole_packets, parse_unique_id,
 };
-pub use error::{Error, Refusal, Result};
+pub use error::{PinholeError, Refusal, Result};
 pub use request::{FirewallStatus, MAX_LEASE, MIN_LEASE, Pinhole, PinholeRequest, Protocol};
 
 pub use crate::igd::Deleted;
@@ -128,14 +128,15 @@ impl FirewallControl {
     /// module's own checks.
     ///
     /// # Errors
-    /// [`Error::NoFirewallControl`]; [`Error::Control`] with [`crate::Error::OffHost`] when
+    /// [`PinholeError::NoFirewallControl`]; [`PinholeError::Control`] with [`crate::Error::OffHost`] when
     /// its control URL is not on the responder.
     pub fn from_root(root: &RootDevice) -> Result<FirewallControl> {
         let description = root.description();
-        let service =
-            FirewallControl::find_in(description).ok_or_else(|| Error::NoFirewallControl {
+        let service = FirewallControl::find_in(description).ok_or_else(|| {
+            PinholeError::NoFirewallControl {
                 location: Box::new(description.location.clone()),
-            })?;
+            }
+        })?;
         root.http().check_url(&service.control_url)?;
         Ok(FirewallControl::new(ServiceClient::unchecked(
             root.http().clone(),
@@ -158,7 +159,7 @@ impl FirewallControl {
     /// without fetching anything: the first call shows whether it is still there.
     ///
     /// # Errors
-    /// [`Error::Control`] with [`crate::Error::OffHost`] or
+    /// [`PinholeError::Control`] with [`crate::Error::OffHost`] or
     /// [`crate::Error::UnsupportedScheme`] for a URL not on `responder`.
     pub fn resume(responder: IpAddr, config: Config, control_url: &Url) -> Result<FirewallControl> {
         let http = HttpClient::new(responder, config);
@@ -174,7 +175,7 @@ impl FirewallControl {
     /// found over IPv4 whose daemon also listens on IPv6 (miniupnpd does, on the same port).
     ///
     /// # Errors
-    /// [`Error::LinkLocalRouter`] for a link-local `router`; [`Error::Control`] with
+    /// [`PinholeError::LinkLocalRouter`] for a link-local `router`; [`PinholeError::Control`] with
     /// [`crate::Error::InvalidUrl`] if the rewritten URL does not parse.
     pub fn over_ipv6(&self, router: Ipv6Addr) -> Result<FirewallControl> {
         let control_url = ipv6_location(self.control_url(), router)?;
@@ -227,8 +228,8 @@ impl FirewallControl {
     /// The firewall's state (`GetFirewallStatus`).
     ///
     /// # Errors
-    /// [`Error::Refused`] (606), [`Error::InvalidResponse`], [`Error::OperationTimeout`],
-    /// [`Error::Control`].
+    /// [`PinholeError::Refused`] (606), [`PinholeError::InvalidResponse`], [`PinholeError::OperationTimeout`],
+    /// [`PinholeError::Control`].
     pub async fn firewall_status(&self) -> Result<FirewallStatus> {
         const ACTION: &str = "GetFirewallStatus";
         let reply = self.call(ACTION, &[]).await?;
@@ -240,9 +241,9 @@ impl FirewallControl {
     /// sent; its ports may be 0, the wildcard).
     ///
     /// # Errors
-    /// [`Error::InvalidInternalClient`] and [`Error::InvalidRemoteHost`] before sending;
-    /// [`Error::Refused`] (606, 702, 705), [`Error::InvalidResponse`],
-    /// [`Error::OperationTimeout`], [`Error::Control`].
+    /// [`PinholeError::InvalidInternalClient`] and [`PinholeError::InvalidRemoteHost`] before sending;
+    /// [`PinholeError::Refused`] (606, 702, 705), [`PinholeError::InvalidResponse`],
+    /// [`PinholeError::OperationTimeout`], [`PinholeError::Control`].
     pub async fn outbound_pinhole_timeout(&self, request: &PinholeRequest) -> Result<Duration> {
         const ACTION: &str = "GetOutboundPinholeTimeout";
         request.check_addresses()?;
@@ -253,9 +254,9 @@ impl FirewallControl {
     /// Opens a pinhole (`AddPinhole`).
     ///
     /// # Errors
-    /// The checks of [`PinholeRequest::check`] before sending; [`Error::Refused`] (606, 701
-    /// to 708), [`Error::InvalidResponse`] when the `UniqueID` does not parse,
-    /// [`Error::OperationTimeout`], [`Error::Control`].
+    /// The checks of [`PinholeRequest::check`] before sending; [`PinholeError::Refused`] (606, 701
+    /// to 708), [`PinholeError::InvalidResponse`] when the `UniqueID` does not parse,
+    /// [`PinholeError::OperationTimeout`], [`PinholeError::Control`].
     pub async fn add_pinhole(&self, request: &PinholeRequest) -> Result<Pinhole> {
         const ACTION: &str = "AddPinhole";
         let arguments = request.add_pinhole_arguments()?;
@@ -271,10 +272,10 @@ impl FirewallControl {
     /// Sets a pinhole's lease anew, counted from now (`UpdatePinhole`).
     ///
     /// # Errors
-    /// [`Error::LeaseOutOfRange`] before sending; [`Error::Refused`] (606, 704 when the
-    /// pinhole is gone), [`Error::UnknownId`] (miniupnpd's 402 for a pinhole that is gone):
-    /// [`Error::is_no_such_pinhole`] says both; [`Error::OperationTimeout`],
-    /// [`Error::Control`].
+    /// [`PinholeError::LeaseOutOfRange`] before sending; [`PinholeError::Refused`] (606, 704 when the
+    /// pinhole is gone), [`PinholeError::UnknownId`] (miniupnpd's 402 for a pinhole that is gone):
+    /// [`PinholeError::is_no_such_pinhole`] says both; [`PinholeError::OperationTimeout`],
+    /// [`PinholeError::Control`].
     pub async fn update_pinhole(&self, id: u16, lease: Duration) -> Result<Pinhole> {
         const ACTION: &str = "UpdatePinhole";
         let seconds = request::lease_seconds(lease)?;
@@ -296,9 +297,9 @@ impl FirewallControl {
     /// Closes a pinhole (`DeletePinhole`).
     ///
     /// # Errors
-    /// [`Error::Refused`] (606, 704 when there is no such pinhole), [`Error::UnknownId`]
-    /// (miniupnpd's answer for no such pinhole), [`Error::OperationTimeout`],
-    /// [`Error::Control`].
+    /// [`PinholeError::Refused`] (606, 704 when there is no such pinhole), [`PinholeError::UnknownId`]
+    /// (miniupnpd's answer for no such pinhole), [`PinholeError::OperationTimeout`],
+    /// [`PinholeError::Control`].
     pub async fn delete_pinhole(&self, id: u16) -> Result<()> {
         self.call_on("DeletePinhole", id, &[("UniqueID", id.to_string())])
             .await
@@ -306,7 +307,7 @@ impl FirewallControl {
     }
 
     /// Closes a pinhole (`DeletePinhole`) and says whether it was there: no such pinhole
-    /// ([`Error::is_no_such_pinhole`]: 704 `NoSuchEntry`, or miniupnpd's 402) is
+    /// ([`PinholeError::is_no_such_pinhole`]: 704 `NoSuchEntry`, or miniupnpd's 402) is
     /// [`Deleted::NotThere`], not an error.
     ///
     /// # Errors
@@ -322,8 +323,8 @@ impl FirewallControl {
     /// How many packets went through a pinhole (`GetPinholePackets`).
     ///
     /// # Errors
-    /// [`Error::Refused`] (606, 704), [`Error::UnknownId`], [`Error::InvalidResponse`],
-    /// [`Error::OperationTimeout`], [`Error::Control`] (401 from a gateway without the
+    /// [`PinholeError::Refused`] (606, 704), [`PinholeError::UnknownId`], [`PinholeError::InvalidResponse`],
+    /// [`PinholeError::OperationTimeout`], [`PinholeError::Control`] (401 from a gateway without the
     /// action).
     pub async fn pinhole_packets(&self, id: u16) -> Result<u32> {
         const ACTION: &str = "GetPinholePackets";
@@ -336,10 +337,10 @@ impl FirewallControl {
     /// Whether traffic goes through a pinhole (`CheckPinholeWorking`).
     ///
     /// # Errors
-    /// [`Error::Refused`] with [`Refusal::NoPacketSent`] (709) while no packet has gone
-    /// through, so the answer is not known yet; 606, 704; [`Error::UnknownId`],
-    /// [`Error::InvalidResponse`],
-    /// [`Error::OperationTimeout`], [`Error::Control`] (401 from a gateway without the
+    /// [`PinholeError::Refused`] with [`Refusal::NoPacketSent`] (709) while no packet has gone
+    /// through, so the answer is not known yet; 606, 704; [`PinholeError::UnknownId`],
+    /// [`PinholeError::InvalidResponse`],
+    /// [`PinholeError::OperationTimeout`], [`PinholeError::Control`] (401 from a gateway without the
     /// optional action).
     pub async fn check_pinhole_working(&self, id: u16) -> Result<bool> {
         const ACTION: &str = "CheckPinholeWorking";
@@ -350,14 +351,14 @@ impl FirewallControl {
     }
 
     /// Calls `action` within the operation bound, turning the service's error codes into
-    /// [`Error::Refused`].
+    /// [`PinholeError::Refused`].
     async fn call(&self, action: &'static str, arguments: &[(&str, String)]) -> Result<Arguments> {
         let pairs: Vec<(&str, &str)> = arguments.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let bound = self.client.http().config().operation_bound();
         let result = match tokio::time::timeout(bound, self.client.call(action, &pairs)).await {
             Ok(result) => result,
             Err(_) => {
-                return Err(Error::OperationTimeout {
+                return Err(PinholeError::OperationTimeout {
                     action,
                     url: Box::new(self.control_url().clone()),
                     timeout: bound,
@@ -373,14 +374,14 @@ impl FirewallControl {
             }) => match Refusal::from_code(fault.code) {
                 Some(refusal) => {
                     tracing::debug!(%action, code = fault.code, description = %fault.description, "the gateway refused");
-                    Err(Error::Refused {
+                    Err(PinholeError::Refused {
                         action,
                         url,
                         refusal,
                         description: fault.description,
                     })
                 }
-                None => Err(Error::Control(crate::Error::Fault {
+                None => Err(PinholeError::Control(crate::Error::Fault {
                     action: name,
                     url,
                     fault,
@@ -391,7 +392,7 @@ impl FirewallControl {
     }
 
     /// [`call`](Self::call) for an action on the pinhole `id` whose other arguments (a lease)
-    /// were checked: 402 can then only be about the id ([`Error::UnknownId`]).
+    /// were checked: 402 can then only be about the id ([`PinholeError::UnknownId`]).
     async fn call_on(
         &self,
         action: &'static str,
@@ -401,7 +402,7 @@ impl FirewallControl {
         match self.call(action, arguments).await {
             Err(e) if e.upnp_code() == Some(crate::code::INVALID_ARGS) => {
                 tracing::debug!(%action, id, "402 answering a well-formed pinhole id: taken as an unknown id");
-                Err(Error::UnknownId {
+                Err(PinholeError::UnknownId {
                     action,
                     url: Box::new(self.control_url().clone()),
                     id,
@@ -411,8 +412,8 @@ impl FirewallControl {
         }
     }
 
-    fn invalid(&self, action: &'static str, problem: InvalidValue) -> Error {
-        Error::InvalidResponse {
+    fn invalid(&self, action: &'static str, problem: InvalidValue) -> PinholeError {
+        PinholeError::InvalidResponse {
             action,
             url: Box::new(self.control_url().clone()),
             problem,
@@ -426,11 +427,11 @@ impl FirewallControl {
 /// the same port.
 ///
 /// # Errors
-/// [`Error::LinkLocalRouter`] for a link-local `router` (a zone id would be needed);
-/// [`Error::Control`] with [`crate::Error::InvalidUrl`] if the result does not parse.
+/// [`PinholeError::LinkLocalRouter`] for a link-local `router` (a zone id would be needed);
+/// [`PinholeError::Control`] with [`crate::Error::InvalidUrl`] if the result does not parse.
 pub fn ipv6_location(url: &Url, router: Ipv6Addr) -> Result<Url> {
     if router.is_unicast_link_local() {
-        return Err(Error::LinkLocalRouter { address: router });
+        return Err(PinholeError::LinkLocalRouter { address: router });
     }
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let text = format!(
@@ -439,7 +440,7 @@ pub fn ipv6_location(url: &Url, router: Ipv6Addr) -> Result<Url> {
         url.request_target()
     );
     Url::parse(&text).map_err(|e: UrlError| {
-        Error::Control(crate::Error::InvalidUrl {
+        PinholeError::Control(crate::Error::InvalidUrl {
             url: text,
             reason: e.to_string(),
         })
@@ -521,7 +522,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             v4.over_ipv6("fe80::1".parse().unwrap()),
-            Err(Error::LinkLocalRouter { .. })
+            Err(PinholeError::LinkLocalRouter { .. })
         ));
     }
 
@@ -561,7 +562,7 @@ mod tests {
         let e = FirewallControl::resume("fd77::2".parse().unwrap(), Config::default(), &url)
             .unwrap_err();
         assert!(
-            matches!(e, Error::Control(crate::Error::OffHost { .. })),
+            matches!(e, PinholeError::Control(crate::Error::OffHost { .. })),
             "{e:?}"
         );
     }

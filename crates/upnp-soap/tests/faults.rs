@@ -2,6 +2,11 @@
 //! that answer with lease restrictions, conflicts, off-host URLs, huge or hostile XML,
 //! silence, and redirects. Each test checks the typed error, that nothing panics, and that
 //! nothing is fetched from anywhere but the responder.
+//!
+//! Which retry follows which fault is tested without sockets in `igd::policy`; what stays
+//! here needs a socket. The file is long because its fake router (the first 270 lines) is
+//! shared by every test: splitting it means moving that router into a module the test
+//! files share, worth doing when a second file needs it.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -314,32 +319,9 @@ async fn only_permanent_leases_725_is_retried_with_lease_zero_and_remembered() {
 }
 
 #[tokio::test]
-async fn invalid_args_402_on_a_lease_is_retried_with_lease_zero() {
-    let router = FakeRouter::igd(|seen| match (seen.action(), lease_of(seen).as_deref()) {
-        ("AddPortMapping", Some("0")) => success("AddPortMapping", &[]),
-        ("AddPortMapping", _) => fault(402, "Invalid Args"),
-        (other, _) => fault(401, other),
-    })
-    .await;
-    let gateway = gateway(&router).await;
-    let mapping = gateway.add_port_mapping(&request(7200)).await.unwrap();
-    assert!(mapping.permanent);
-    assert!(gateway.permanent_leases_only());
-    assert_eq!(router.actions().len(), 2);
-}
-
-#[tokio::test]
-async fn invalid_args_402_that_is_not_about_the_lease_is_reported() {
-    let router = FakeRouter::igd(|_| fault(402, "Invalid Args")).await;
-    let gateway = gateway(&router).await;
-    let error = gateway.add_port_mapping(&request(7200)).await.unwrap_err();
-    assert_eq!(error.upnp_code(), Some(402));
-    assert!(!gateway.permanent_leases_only());
-    assert_eq!(router.actions(), ["AddPortMapping", "AddPortMapping"]);
-}
-
-#[tokio::test]
 async fn a_router_that_always_says_718_gives_a_conflict_error_after_bounded_tries() {
+    // Which ports and actions follow each 718 is the policy's (igd::policy's tests); here,
+    // what the wire shows: the error, its message, nothing deleted, and no waiting.
     let router = FakeRouter::igd(|seen| match seen.action() {
         "AddPortMapping" | "AddAnyPortMapping" => fault(718, "ConflictInMappingEntry"),
         other => fault(401, other),
@@ -348,27 +330,21 @@ async fn a_router_that_always_says_718_gives_a_conflict_error_after_bounded_trie
     let gateway = gateway(&router).await;
     let start = Instant::now();
     let error = gateway.add_port_mapping(&request(3600)).await.unwrap_err();
-    let igd::Error::Conflict { tried, .. } = &error else {
+    let igd::IgdError::Conflict { tried, .. } = &error else {
         panic!("{error}");
     };
     assert_eq!(tried.len(), 6, "{tried:?}");
     assert_eq!(tried[0], 7000);
-    let mut unique = tried.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(unique.len(), tried.len(), "{tried:?}");
     assert!(error.to_string().contains("718"), "{error}");
     let actions = router.actions();
-    assert_eq!(
-        actions.iter().filter(|a| *a == "AddPortMapping").count(),
-        6,
-        "{actions:?}"
-    );
-    assert_eq!(
-        actions.iter().filter(|a| *a == "AddAnyPortMapping").count(),
-        1,
-        "{actions:?}"
-    );
+    let sent_ports: Vec<String> = router
+        .seen()
+        .iter()
+        .filter(|s| s.action() == "AddPortMapping")
+        .map(|s| argument(s, "NewExternalPort"))
+        .collect();
+    let tried_text: Vec<String> = tried.iter().map(u16::to_string).collect();
+    assert_eq!(sent_ports, tried_text, "{actions:?}");
     // Nobody's mapping was deleted to make room.
     assert!(
         !actions.iter().any(|a| a.starts_with("Delete")),
@@ -385,35 +361,17 @@ async fn conflict_718_then_add_any_port_mapping_grants_the_reserved_port() {
         other => fault(401, other),
     })
     .await;
-    let mapping = gateway(&router)
-        .await
-        .add_port_mapping(&request(3600))
-        .await
-        .unwrap();
-    assert_eq!(mapping.external_port, 7123);
-    assert_eq!(router.actions(), ["AddPortMapping", "AddAnyPortMapping"]);
-}
-
-#[tokio::test]
-async fn same_port_values_required_724_retries_with_equal_ports() {
-    let router = FakeRouter::igd(|seen| match seen.action() {
-        "AddPortMapping"
-            if argument(seen, "NewExternalPort") == argument(seen, "NewInternalPort") =>
-        {
-            success("AddPortMapping", &[])
-        }
-        "AddPortMapping" => fault(724, "SamePortValuesRequired"),
-        other => fault(401, other),
-    })
-    .await;
-    let request = MappingRequest::new(Protocol::Udp, 6000, 5000, Duration::from_secs(60));
+    let request = MappingRequest::new(Protocol::Udp, 7000, 7000, Duration::from_secs(3600));
     let mapping = gateway(&router)
         .await
         .add_port_mapping(&request)
         .await
         .unwrap();
-    assert_eq!((mapping.external_port, mapping.internal_port), (6000, 6000));
+    assert_eq!(mapping.external_port, 7123);
     assert_eq!(mapping.protocol, Protocol::Udp);
+    assert_eq!(router.actions(), ["AddPortMapping", "AddAnyPortMapping"]);
+    let any = &router.seen()[router.seen().len() - 1];
+    assert_eq!(argument(any, "NewProtocol"), "UDP");
 }
 
 #[tokio::test]
@@ -424,7 +382,7 @@ async fn not_authorized_606_is_a_clear_error() {
     assert!(
         matches!(
             error,
-            igd::Error::NotAuthorized {
+            igd::IgdError::NotAuthorized {
                 action: "AddPortMapping",
                 ..
             }
@@ -442,7 +400,7 @@ async fn not_authorized_606_is_a_clear_error() {
         .unwrap_err();
     assert!(matches!(
         error,
-        igd::Error::NotAuthorized {
+        igd::IgdError::NotAuthorized {
             action: "DeletePortMapping",
             ..
         }
@@ -469,15 +427,15 @@ async fn no_wan_and_double_nat_external_addresses_are_not_success() {
         let error = gateway(&router).await.external_address().await.unwrap_err();
         match check {
             "no external" => assert!(
-                matches!(error, igd::Error::NoExternalAddress { .. }),
+                matches!(error, igd::IgdError::NoExternalAddress { .. }),
                 "{error}"
             ),
             "private" => assert!(
-                matches!(error, igd::Error::PrivateExternalAddress { address, .. } if address.to_string() == reported),
+                matches!(error, igd::IgdError::PrivateExternalAddress { address, .. } if address.to_string() == reported),
                 "{error}"
             ),
             _ => assert!(
-                matches!(error, igd::Error::InvalidResponse { .. }),
+                matches!(error, igd::IgdError::InvalidResponse { .. }),
                 "{error}"
             ),
         }
@@ -579,7 +537,7 @@ async fn location_on_another_host_is_refused_without_fetching() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::OffHost { .. })),
+        matches!(error, igd::IgdError::Control(Error::OffHost { .. })),
         "{error}"
     );
     // Names and https are refused too.
@@ -617,7 +575,7 @@ async fn control_and_scpd_urls_on_another_host_are_never_contacted() {
     let error = Gateway::connect(&router.location(), LOCALHOST, quick())
         .await
         .unwrap_err();
-    let igd::Error::Control(Error::OffHost { url, responder }) = &error else {
+    let igd::IgdError::Control(Error::OffHost { url, responder }) = &error else {
         panic!("{error}");
     };
     assert_eq!(url.host_str(), "127.0.0.2");
@@ -654,7 +612,7 @@ async fn control_and_scpd_urls_on_another_host_are_never_contacted() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::OffHost { .. })),
+        matches!(error, igd::IgdError::Control(Error::OffHost { .. })),
         "{error}"
     );
     assert!(elsewhere.seen().is_empty());
@@ -764,7 +722,7 @@ async fn billion_laughs_is_rejected() {
     let router = FakeRouter::igd(move |_| ok_xml(&hostile)).await;
     let error = gateway(&router).await.external_address().await.unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::Xml { .. })),
+        matches!(error, igd::IgdError::Control(Error::Xml { .. })),
         "{error}"
     );
 }
@@ -820,7 +778,7 @@ async fn truncated_and_malformed_xml_and_soap_are_typed_errors() {
         let router =
             FakeRouter::igd(move |_| answer.lock().unwrap().take().unwrap_or(Answer::Hangup)).await;
         let error = gateway(&router).await.external_address().await.unwrap_err();
-        let igd::Error::Control(error) = error else {
+        let igd::IgdError::Control(error) = error else {
             panic!("{error}");
         };
         match kind {
@@ -829,6 +787,10 @@ async fn truncated_and_malformed_xml_and_soap_are_typed_errors() {
             "soap" => assert!(matches!(error, Error::Soap { .. }), "{error}"),
             _ => assert!(matches!(error, Error::Http { .. }), "{error}"),
         }
+        // An answer that is not HTTP is no answer; any of these says the device may not be
+        // the IGD it was.
+        assert_eq!(error.is_unreachable(), kind == "http", "{error}");
+        assert!(error.may_be_stale_igd(), "{error}");
         assert!(
             error.to_string().contains("GetExternalIPAddress")
                 || error.to_string().contains("/ctl/IPConn"),
@@ -868,7 +830,7 @@ async fn a_router_that_never_answers_times_out_within_the_timeout() {
     assert!(
         matches!(
             error,
-            igd::Error::Control(Error::Timeout { .. }) | igd::Error::OperationTimeout { .. }
+            igd::IgdError::Control(Error::Timeout { .. }) | igd::IgdError::OperationTimeout { .. }
         ),
         "{error}"
     );
@@ -886,6 +848,10 @@ async fn a_closed_port_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Connect { .. }), "{error}");
+    assert!(
+        error.is_unreachable() && error.may_be_stale_igd(),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -915,7 +881,7 @@ async fn redirects_are_not_followed() {
         FakeRouter::igd(move |_| Answer::Http(307, vec![("Location", to.clone())], vec![])).await;
     let error = gateway(&router).await.external_address().await.unwrap_err();
     assert!(
-        matches!(error, igd::Error::Control(Error::Redirect { .. })),
+        matches!(error, igd::IgdError::Control(Error::Redirect { .. })),
         "{error}"
     );
     assert!(target.seen().is_empty());
@@ -1038,7 +1004,10 @@ async fn with_several_connections_the_connected_public_one_is_chosen() {
         .list_port_mappings(Protocol::Tcp, 1, 2, false, 0)
         .await
         .unwrap_err();
-    assert!(matches!(error, igd::Error::NotSupported { .. }), "{error}");
+    assert!(
+        matches!(error, igd::IgdError::NotSupported { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -1049,7 +1018,7 @@ async fn a_description_without_a_connection_service_is_a_typed_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, igd::Error::NoConnectionService { .. }),
+        matches!(error, igd::IgdError::NoConnectionService { .. }),
         "{error}"
     );
     assert!(error.to_string().contains(router.location().as_str()));
@@ -1313,7 +1282,7 @@ async fn an_operation_bound_covers_every_retry() {
     assert!(
         matches!(
             error,
-            igd::Error::OperationTimeout {
+            igd::IgdError::OperationTimeout {
                 operation: "AddPortMapping",
                 ..
             }

@@ -396,7 +396,7 @@ fn refused_mappings_are_a_not_authorized_error() {
     for result in [low_port, for_other] {
         let error = result.unwrap_err();
         assert!(
-            matches!(error, upnp_soap::igd::Error::NotAuthorized { .. }),
+            matches!(error, upnp_soap::igd::IgdError::NotAuthorized { .. }),
             "{error}"
         );
         assert_eq!(error.upnp_code(), Some(606));

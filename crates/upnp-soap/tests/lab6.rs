@@ -259,7 +259,7 @@ fn miniupnpd_refusals_are_typed() {
     assert!(
         matches!(
             e,
-            upnp_soap::pinhole::Error::Control(upnp_soap::Error::Fault { .. })
+            upnp_soap::pinhole::PinholeError::Control(upnp_soap::Error::Fault { .. })
         ),
         "{e:?}"
     );

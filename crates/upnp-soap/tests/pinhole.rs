@@ -350,7 +350,7 @@ async fn every_error_code_of_the_service_is_a_typed_refusal() {
             "{message}"
         );
         match e {
-            pinhole::Error::Refused { description, .. } => {
+            pinhole::PinholeError::Refused { description, .. } => {
                 assert_eq!(description, "whatever the gateway says");
             }
             other => panic!("{other:?}"),
@@ -363,7 +363,10 @@ async fn every_error_code_of_the_service_is_a_typed_refusal() {
         assert_eq!(e.refusal(), None);
         assert_eq!(e.upnp_code(), Some(other));
         assert!(
-            matches!(e, pinhole::Error::Control(upnp_soap::Error::Fault { .. })),
+            matches!(
+                e,
+                pinhole::PinholeError::Control(upnp_soap::Error::Fault { .. })
+            ),
             "{e:?}"
         );
     }
@@ -391,7 +394,7 @@ async fn miniupnpds_402_for_an_unknown_id_is_no_such_pinhole() {
     assert!(
         matches!(
             e,
-            pinhole::Error::UnknownId {
+            pinhole::PinholeError::UnknownId {
                 action: "UpdatePinhole",
                 id: 9,
                 ..
@@ -413,7 +416,10 @@ async fn miniupnpds_402_for_an_unknown_id_is_no_such_pinhole() {
     let e = firewall.add_pinhole(&request()).await.unwrap_err();
     assert!(!e.is_no_such_pinhole());
     assert!(
-        matches!(e, pinhole::Error::Control(upnp_soap::Error::Fault { .. })),
+        matches!(
+            e,
+            pinhole::PinholeError::Control(upnp_soap::Error::Fault { .. })
+        ),
         "{e:?}"
     );
 }
@@ -443,7 +449,7 @@ async fn malformed_answers_are_typed_errors() {
     ] {
         set(add_response(inner));
         match firewall.add_pinhole(&request()).await {
-            Err(pinhole::Error::InvalidResponse {
+            Err(pinhole::PinholeError::InvalidResponse {
                 action, problem, ..
             }) => {
                 assert_eq!(action, "AddPinhole");
@@ -466,18 +472,22 @@ async fn malformed_answers_are_typed_errors() {
     set(b"<html>not soap</html>".to_vec());
     assert!(matches!(
         firewall.firewall_status().await,
-        Err(pinhole::Error::Control(upnp_soap::Error::Soap { .. }))
+        Err(pinhole::PinholeError::Control(
+            upnp_soap::Error::Soap { .. }
+        ))
     ));
     set(b"<<<".to_vec());
     assert!(matches!(
         firewall.delete_pinhole(1).await,
-        Err(pinhole::Error::Control(upnp_soap::Error::Xml { .. }))
+        Err(pinhole::PinholeError::Control(upnp_soap::Error::Xml { .. }))
     ));
     // Another action's answer is not this one's.
     set(add_response("<UniqueID>1</UniqueID>"));
     assert!(matches!(
         firewall.pinhole_packets(1).await,
-        Err(pinhole::Error::Control(upnp_soap::Error::Soap { .. }))
+        Err(pinhole::PinholeError::Control(
+            upnp_soap::Error::Soap { .. }
+        ))
     ));
     // A huge value inside a body under the cap: refused, and reported cut.
     set(add_response(&format!(
@@ -485,7 +495,7 @@ async fn malformed_answers_are_typed_errors() {
         "9".repeat(40_000)
     )));
     match firewall.add_pinhole(&request()).await {
-        Err(pinhole::Error::InvalidResponse { problem, .. }) => {
+        Err(pinhole::PinholeError::InvalidResponse { problem, .. }) => {
             assert_eq!(
                 problem.value.map(|v| v.len()),
                 Some(pinhole::MAX_REPORTED_VALUE)
@@ -497,7 +507,7 @@ async fn malformed_answers_are_typed_errors() {
     set(add_response(&"x".repeat(200 * 1024)));
     assert!(matches!(
         firewall.add_pinhole(&request()).await,
-        Err(pinhole::Error::Control(
+        Err(pinhole::PinholeError::Control(
             upnp_soap::Error::BodyTooLarge { .. }
         ))
     ));
@@ -515,7 +525,7 @@ async fn a_silent_gateway_is_an_operation_timeout() {
     assert!(
         matches!(
             e,
-            pinhole::Error::OperationTimeout {
+            pinhole::PinholeError::OperationTimeout {
                 action: "AddPinhole",
                 ..
             }
@@ -546,7 +556,10 @@ async fn requests_the_service_forbids_are_not_sent() {
         .update_pinhole(1, Duration::from_secs(100_000))
         .await
         .unwrap_err();
-    assert!(matches!(e, pinhole::Error::LeaseOutOfRange { .. }), "{e:?}");
+    assert!(
+        matches!(e, pinhole::PinholeError::LeaseOutOfRange { .. }),
+        "{e:?}"
+    );
     // The outbound timeout takes wildcard ports.
     let mut flow = request();
     flow.internal_port = 0;

@@ -1,4 +1,4 @@
-//! The errors of the IPv6 firewall control client: [`Error`], and [`Refusal`], the error codes
+//! The errors of the IPv6 firewall control client: [`PinholeError`], and [`Refusal`], the error codes
 //! of WANIPv6FirewallControl:1 a gateway answers with.
 
 use std::fmt;
@@ -10,8 +10,8 @@ use crate::error::Seconds;
 
 use super::answer::InvalidValue;
 
-/// Shorthand for results whose error is this module's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Shorthand for results whose error is this module's [`PinholeError`].
+pub type Result<T, E = PinholeError> = std::result::Result<T, E>;
 
 /// A gateway's refusal of a firewall control action: the error codes WANIPv6FirewallControl:1
 /// defines for its actions (and 606 of the Device Architecture, which the service lists
@@ -138,9 +138,9 @@ impl fmt::Display for Refusal {
 }
 
 /// Everything that can go wrong controlling a gateway's IPv6 firewall.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum PinholeError {
     /// Fetching, parsing or calling failed, or the gateway answered a fault this service
     /// does not define (401 when it lacks an optional action, 402, 501, ...).
     #[error(transparent)]
@@ -169,7 +169,7 @@ pub enum Error {
     /// The gateway answered 402 (`Invalid Args`) to an action on a pinhole id whose only
     /// argument it can object to is that id, sent well-formed: miniupnpd 2.3.1 (nftables
     /// backend) answers so for an id it does not hold, where the standard says 704. See
-    /// [`Error::is_no_such_pinhole`].
+    /// [`PinholeError::is_no_such_pinhole`].
     #[error(
         "{action} at {url}: the gateway holds no pinhole {id} (it answered upnp error 402 Invalid Args, as miniupnpd does for an unknown id)"
     )]
@@ -250,25 +250,25 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl PinholeError {
     /// The UPnP error code if the gateway refused, e.g. `Some(704)`.
     pub fn upnp_code(&self) -> Option<u16> {
         match self {
-            Error::Control(e) => e.upnp_code(),
-            Error::Refused { refusal, .. } => Some(refusal.code()),
-            Error::UnknownId { .. } => Some(crate::code::INVALID_ARGS),
+            PinholeError::Control(e) => e.upnp_code(),
+            PinholeError::Refused { refusal, .. } => Some(refusal.code()),
+            PinholeError::UnknownId { .. } => Some(crate::code::INVALID_ARGS),
             _ => None,
         }
     }
 
     /// Whether the gateway holds no such pinhole: 704 (`NoSuchEntry`), or the 402 miniupnpd
-    /// answers instead ([`Error::UnknownId`]). A pinhole that expired or was deleted (or a
+    /// answers instead ([`PinholeError::UnknownId`]). A pinhole that expired or was deleted (or a
     /// gateway that restarted) reads so: open it again rather than refresh it.
     pub fn is_no_such_pinhole(&self) -> bool {
         matches!(
             self,
-            Error::UnknownId { .. }
-                | Error::Refused {
+            PinholeError::UnknownId { .. }
+                | PinholeError::Refused {
                     refusal: Refusal::NoSuchEntry,
                     ..
                 }
@@ -278,8 +278,31 @@ impl Error {
     /// The refusal, if the gateway refused with one of the service's codes.
     pub fn refusal(&self) -> Option<Refusal> {
         match self {
-            Error::Refused { refusal, .. } => Some(*refusal),
+            PinholeError::Refused { refusal, .. } => Some(*refusal),
             _ => None,
+        }
+    }
+
+    /// Whether the gateway did not answer: the control layer's
+    /// [`Error::is_unreachable`](crate::Error::is_unreachable), or the operation's bound
+    /// elapsed ([`PinholeError::OperationTimeout`]).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            PinholeError::Control(e) => e.is_unreachable(),
+            PinholeError::OperationTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the device may not be the gateway a caller believes it is:
+    /// [`is_unreachable`](Self::is_unreachable), or the control layer's
+    /// [`Error::may_be_stale_igd`](crate::Error::may_be_stale_igd) (an HTTP error status, a
+    /// redirect, an unreadable answer, 401 `Invalid Action`). The service's own refusals
+    /// ([`PinholeError::Refused`], [`PinholeError::UnknownId`]) do not count.
+    pub fn may_be_stale_igd(&self) -> bool {
+        match self {
+            PinholeError::Control(e) => e.may_be_stale_igd(),
+            other => other.is_unreachable(),
         }
     }
 
@@ -287,12 +310,12 @@ impl Error {
     /// not allow, or a URL refused.
     pub fn is_refused_before_sending(&self) -> bool {
         match self {
-            Error::Control(e) => e.is_refused_before_sending(),
-            Error::LeaseOutOfRange { .. }
-            | Error::InternalPortWildcard { .. }
-            | Error::InvalidInternalClient { .. }
-            | Error::InvalidRemoteHost { .. }
-            | Error::LinkLocalRouter { .. } => true,
+            PinholeError::Control(e) => e.is_refused_before_sending(),
+            PinholeError::LeaseOutOfRange { .. }
+            | PinholeError::InternalPortWildcard { .. }
+            | PinholeError::InvalidInternalClient { .. }
+            | PinholeError::InvalidRemoteHost { .. }
+            | PinholeError::LinkLocalRouter { .. } => true,
             _ => false,
         }
     }
@@ -323,7 +346,7 @@ mod tests {
     #[test]
     fn messages_name_action_url_and_code() {
         let url = Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap();
-        let e = Error::Refused {
+        let e = PinholeError::Refused {
             action: "DeletePinhole",
             url: Box::new(url),
             refusal: Refusal::NoSuchEntry,
@@ -336,7 +359,7 @@ mod tests {
         assert_eq!(e.upnp_code(), Some(704));
         assert_eq!(e.refusal(), Some(Refusal::NoSuchEntry));
         assert!(!e.is_refused_before_sending());
-        let e = Error::LeaseOutOfRange {
+        let e = PinholeError::LeaseOutOfRange {
             lease: Duration::from_secs(90_000),
         };
         assert!(e.is_refused_before_sending());
@@ -347,11 +370,79 @@ mod tests {
     }
 
     #[test]
+    fn predicates_delegate_to_the_control_error() {
+        let url = || Box::new(Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap());
+        let timeout = Duration::from_secs(1);
+        let control_fault = |code| {
+            PinholeError::Control(crate::Error::Fault {
+                action: "AddPinhole".to_owned(),
+                url: url(),
+                fault: crate::UpnpError {
+                    code,
+                    description: String::new(),
+                },
+            })
+        };
+        let table: Vec<(PinholeError, bool, bool)> = vec![
+            (
+                PinholeError::Control(crate::Error::ConnectTimeout {
+                    url: url(),
+                    timeout,
+                }),
+                true,
+                true,
+            ),
+            (control_fault(401), false, true),
+            (control_fault(501), false, false),
+            (
+                PinholeError::OperationTimeout {
+                    action: "AddPinhole",
+                    url: url(),
+                    timeout,
+                },
+                true,
+                true,
+            ),
+            (
+                PinholeError::Refused {
+                    action: "AddPinhole",
+                    url: url(),
+                    refusal: Refusal::FirewallDisabled,
+                    description: String::new(),
+                },
+                false,
+                false,
+            ),
+            (
+                PinholeError::UnknownId {
+                    action: "DeletePinhole",
+                    url: url(),
+                    id: 7,
+                },
+                false,
+                false,
+            ),
+            (
+                PinholeError::LeaseOutOfRange {
+                    lease: Duration::ZERO,
+                },
+                false,
+                false,
+            ),
+        ];
+        for (error, unreachable, stale) in table {
+            assert_eq!(error.is_unreachable(), unreachable, "{error:?}");
+            assert_eq!(error.may_be_stale_igd(), stale, "{error:?}");
+            assert_eq!(error.clone().to_string(), error.to_string());
+        }
+    }
+
+    #[test]
     fn errors_stay_small() {
         assert!(
-            std::mem::size_of::<Error>() <= 128,
+            std::mem::size_of::<PinholeError>() <= 128,
             "{}",
-            std::mem::size_of::<Error>()
+            std::mem::size_of::<PinholeError>()
         );
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use super::error::{Error, Result};
+use super::error::{PinholeError, Result};
 
 /// The shortest lease `AddPinhole` and `UpdatePinhole` take (`A_ARG_TYPE_LeaseTime`).
 pub const MIN_LEASE: Duration = Duration::from_secs(1);
@@ -132,15 +132,15 @@ impl PinholeRequest {
     /// Checks the request as `AddPinhole` would send it.
     ///
     /// # Errors
-    /// [`Error::LeaseOutOfRange`], [`Error::InternalPortWildcard`],
-    /// [`Error::InvalidInternalClient`] (unspecified, loopback, multicast, link-local or
-    /// IPv4-mapped: no WAN host can reach those), [`Error::InvalidRemoteHost`] (unspecified
+    /// [`PinholeError::LeaseOutOfRange`], [`PinholeError::InternalPortWildcard`],
+    /// [`PinholeError::InvalidInternalClient`] (unspecified, loopback, multicast, link-local or
+    /// IPv4-mapped: no WAN host can reach those), [`PinholeError::InvalidRemoteHost`] (unspecified
     /// or multicast).
     pub fn check(&self) -> Result<()> {
         lease_seconds(self.lease)?;
         self.check_addresses()?;
         if self.internal_port == 0 {
-            return Err(Error::InternalPortWildcard {
+            return Err(PinholeError::InternalPortWildcard {
                 internal_client: self.internal_client,
             });
         }
@@ -151,7 +151,7 @@ impl PinholeRequest {
     /// wildcard ports and has no lease).
     pub(crate) fn check_addresses(&self) -> Result<()> {
         if let Some(reason) = unusable_internal_client(self.internal_client) {
-            return Err(Error::InvalidInternalClient {
+            return Err(PinholeError::InvalidInternalClient {
                 address: self.internal_client,
                 reason,
             });
@@ -165,7 +165,7 @@ impl PinholeRequest {
                 None
             };
             if let Some(reason) = reason {
-                return Err(Error::InvalidRemoteHost { address, reason });
+                return Err(PinholeError::InvalidRemoteHost { address, reason });
             }
         }
         Ok(())
@@ -218,14 +218,14 @@ fn unusable_internal_client(address: Ipv6Addr) -> Option<&'static str> {
 /// The lease in whole seconds, within [`MIN_LEASE`] and [`MAX_LEASE`].
 ///
 /// # Errors
-/// [`Error::LeaseOutOfRange`].
+/// [`PinholeError::LeaseOutOfRange`].
 pub(crate) fn lease_seconds(lease: Duration) -> Result<u32> {
     let seconds = lease.as_secs();
     if (MIN_LEASE.as_secs()..=MAX_LEASE.as_secs()).contains(&seconds) {
         // Within 86400, so it fits.
         Ok(seconds as u32)
     } else {
-        Err(Error::LeaseOutOfRange { lease })
+        Err(PinholeError::LeaseOutOfRange { lease })
     }
 }
 
@@ -329,7 +329,7 @@ mod tests {
             let mut r = request();
             r.lease = lease;
             assert!(
-                matches!(r.check(), Err(Error::LeaseOutOfRange { lease: l }) if l == lease),
+                matches!(r.check(), Err(PinholeError::LeaseOutOfRange { lease: l }) if l == lease),
                 "{lease:?}"
             );
         }
@@ -353,21 +353,23 @@ mod tests {
             let mut r = request();
             r.internal_client = address.parse().unwrap();
             match r.check() {
-                Err(Error::InvalidInternalClient { reason: got, .. }) => assert_eq!(got, reason),
+                Err(PinholeError::InvalidInternalClient { reason: got, .. }) => {
+                    assert_eq!(got, reason)
+                }
                 other => panic!("{address}: {other:?}"),
             }
         }
         for address in ["::", "ff0e::1"] {
             let r = request().with_remote_host(Some(address.parse().unwrap()));
             assert!(
-                matches!(r.check(), Err(Error::InvalidRemoteHost { .. })),
+                matches!(r.check(), Err(PinholeError::InvalidRemoteHost { .. })),
                 "{address}"
             );
         }
         let mut r = request();
         r.internal_port = 0;
         let e = r.check().unwrap_err();
-        assert!(matches!(e, Error::InternalPortWildcard { .. }));
+        assert!(matches!(e, PinholeError::InternalPortWildcard { .. }));
         assert!(e.is_refused_before_sending());
         // A unique local address is fine.
         let mut r = request();
