@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use sync_wrapper::SyncFuture;
+
 use crate::error::Result;
 use crate::nat::Nat;
 
@@ -39,25 +41,31 @@ impl Nat {
     /// }
     /// # }
     /// ```
-    pub async fn dual_stack<T, F, Fut>(&self, operation: F) -> DualStack<T>
+    pub fn dual_stack<T, F, Fut>(
+        &self,
+        operation: F,
+    ) -> impl Future<Output = DualStack<T>> + Send + Sync
     where
-        F: Fn(Nat) -> Fut,
-        Fut: Future<Output = Result<T>>,
+        F: Fn(Nat) -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+        T: Send,
     {
-        let grace = self.options().ipv6_grace();
-        let first = operation(self.clone());
-        let second = operation(self.ipv6());
-        tokio::pin!(first);
-        tokio::pin!(second);
-        let ipv4 = tokio::select! {
-            biased;
-            ipv4 = &mut first => ipv4,
-            // The IPv6 side came first: wait for the IPv4 side as usual.
-            ipv6 = &mut second => {
-                return DualStack { ipv4: first.await, ipv6: Some(ipv6) };
-            }
-        };
-        let ipv6 = tokio::time::timeout(grace, second).await.ok();
-        DualStack { ipv4, ipv6 }
+        SyncFuture::new(async move {
+            let grace = self.options().ipv6_grace();
+            let first = operation(self.clone());
+            let second = operation(self.ipv6());
+            tokio::pin!(first);
+            tokio::pin!(second);
+            let ipv4 = tokio::select! {
+                biased;
+                ipv4 = &mut first => ipv4,
+                // The IPv6 side came first: wait for the IPv4 side as usual.
+                ipv6 = &mut second => {
+                    return DualStack { ipv4: first.await, ipv6: Some(ipv6) };
+                }
+            };
+            let ipv6 = tokio::time::timeout(grace, second).await.ok();
+            DualStack { ipv4, ipv6 }
+        })
     }
 }

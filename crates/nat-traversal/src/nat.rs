@@ -2,8 +2,11 @@
 //! work is done by the core (`core.rs`), the one-shot operations (`ops.rs`), persistent
 //! mappings (`persistent.rs`) and public sockets (`public.rs`).
 
+use std::future::Future;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
+use sync_wrapper::SyncFuture;
 
 use tokio::sync::broadcast;
 
@@ -106,8 +109,8 @@ impl Nat {
     ///
     /// # Errors
     /// [`Error::Network`](crate::Error::Network) when the default gateway cannot be found.
-    pub async fn probe(&self) -> Result<ProbeReport> {
-        self.probe_with(|_| {}).await
+    pub fn probe(&self) -> impl Future<Output = Result<ProbeReport>> + Send + Sync {
+        SyncFuture::new(async move { self.probe_with(|_| {}).await })
     }
 
     /// [`probe`](Self::probe), calling `on_result` with each technique's line the moment
@@ -115,11 +118,11 @@ impl Nat {
     ///
     /// # Errors
     /// As [`probe`](Self::probe).
-    pub async fn probe_with(
+    pub fn probe_with(
         &self,
         mut on_result: impl FnMut(&ProbeResult) + Send,
-    ) -> Result<ProbeReport> {
-        self.core.probe(&mut on_result).await
+    ) -> impl Future<Output = Result<ProbeReport>> + Send + Sync {
+        SyncFuture::new(async move { self.core.probe(&mut on_result).await })
     }
 
     /// The report of the last probe, if there was one.
@@ -133,8 +136,10 @@ impl Nat {
     /// [`Error::NoTechniqueAvailable`](crate::Error::NoTechniqueAvailable) when none
     /// answered within the probe timeout; [`Error::Network`](crate::Error::Network) when the
     /// default gateway cannot be found.
-    pub async fn selected_technique(&self) -> Result<Arc<dyn NatTechnique>> {
-        Ok(self.core.select().await?.technique)
+    pub fn selected_technique(
+        &self,
+    ) -> impl Future<Output = Result<Arc<dyn NatTechnique>>> + Send + Sync {
+        SyncFuture::new(async move { Ok(self.core.select().await?.technique) })
     }
 
     /// Forgets the technique in use, so the next call chooses again.

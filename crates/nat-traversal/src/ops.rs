@@ -9,8 +9,11 @@
 mod list;
 mod unmap;
 
+use std::future::Future;
+
 use std::net::IpAddr;
 use std::sync::Arc;
+use sync_wrapper::SyncFuture;
 
 pub use unmap::{UnmapReport, UnmapResult};
 
@@ -67,32 +70,34 @@ impl Nat {
     /// # Errors
     /// [`Error::NoTechniqueAvailable`] when no allowed technique answers;
     /// [`Error::Network`] when the default gateway cannot be found; the technique's errors.
-    pub async fn external_address(&self) -> Result<ExternalAddress> {
-        if let Some(kind) = self.core.sole() {
-            // One technique allowed: asked at once, without a probe.
-            let (technique, address) = self
-                .core
-                .operate(Some(kind), |t| async move { t.external_address().await })
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            return Ok(self.observed(&technique, address));
-        }
-        let before = self.core.probes_run();
-        let selection = self.core.select().await.map_err(|e| self.unavailable(e))?;
-        let probed = (self.core.probes_run() != before)
-            .then(|| self.core.last_report())
-            .flatten()
-            .filter(|report| report.selected() == Some(selection.technique.kind()))
-            .and_then(|report| report.external_address());
-        let (technique, address) = match probed {
-            Some(address) => (selection.technique, address),
-            None => self
-                .core
-                .operate(None, |t| async move { t.external_address().await })
-                .await
-                .map_err(|e| self.unavailable(e))?,
-        };
-        Ok(self.observed(&technique, address))
+    pub fn external_address(&self) -> impl Future<Output = Result<ExternalAddress>> + Send + Sync {
+        SyncFuture::new(async move {
+            if let Some(kind) = self.core.sole() {
+                // One technique allowed: asked at once, without a probe.
+                let (technique, address) = self
+                    .core
+                    .operate(Some(kind), |t| async move { t.external_address().await })
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                return Ok(self.observed(&technique, address));
+            }
+            let before = self.core.probes_run();
+            let selection = self.core.select().await.map_err(|e| self.unavailable(e))?;
+            let probed = (self.core.probes_run() != before)
+                .then(|| self.core.last_report())
+                .flatten()
+                .filter(|report| report.selected() == Some(selection.technique.kind()))
+                .and_then(|report| report.external_address());
+            let (technique, address) = match probed {
+                Some(address) => (selection.technique, address),
+                None => self
+                    .core
+                    .operate(None, |t| async move { t.external_address().await })
+                    .await
+                    .map_err(|e| self.unavailable(e))?,
+            };
+            Ok(self.observed(&technique, address))
+        })
     }
 
     fn observed(
@@ -119,10 +124,21 @@ impl Nat {
     /// # Errors
     /// As [`selected_technique`](Self::selected_technique), and the technique's own errors;
     /// [`Error::Unsupported`] for an IPv6 pinhole with only NAT-PMP allowed.
-    pub async fn map(&self, request: &MapRequest) -> Result<Mapping> {
-        if request.is_ipv6() && !self.is_ipv6() {
-            return Box::pin(self.ipv6().map(request)).await;
-        }
+    pub fn map<'a>(
+        &'a self,
+        request: &'a MapRequest,
+    ) -> impl Future<Output = Result<Mapping>> + Send + Sync + 'a {
+        SyncFuture::new(async move {
+            if request.is_ipv6() && !self.is_ipv6() {
+                self.ipv6().map_here(request).await
+            } else {
+                self.map_here(request).await
+            }
+        })
+    }
+
+    /// [`map`](Self::map) on this side.
+    async fn map_here(&self, request: &MapRequest) -> Result<Mapping> {
         let sole = self.core.sole();
         let probed = match sole {
             // One technique allowed: asked at once, without a probe.

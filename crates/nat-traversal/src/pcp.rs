@@ -7,8 +7,11 @@ mod nonce;
 
 pub use nonce::stable_nonce;
 
+use std::future::Future;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use sync_wrapper::SyncFuture;
 
 use async_trait::async_trait;
 
@@ -41,35 +44,43 @@ pub struct PmpTechnique {
 
 impl PmpTechnique {
     /// A PCP client for `gateway`, each operation bounded by `timeout`.
-    pub async fn pcp(gateway: IpAddr, timeout: Duration) -> Result<PmpTechnique> {
-        PmpTechnique::new(gateway, Technique::Pcp, timeout).await
+    pub fn pcp(
+        gateway: IpAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<PmpTechnique>> + Send + Sync {
+        SyncFuture::new(async move { PmpTechnique::new(gateway, Technique::Pcp, timeout).await })
     }
 
     /// A NAT-PMP client for `gateway`, each operation bounded by `timeout`.
-    pub async fn nat_pmp(gateway: IpAddr, timeout: Duration) -> Result<PmpTechnique> {
-        PmpTechnique::new(gateway, Technique::NatPmp, timeout).await
+    pub fn nat_pmp(
+        gateway: IpAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<PmpTechnique>> + Send + Sync {
+        SyncFuture::new(async move { PmpTechnique::new(gateway, Technique::NatPmp, timeout).await })
     }
 
     /// A client over an existing configuration (a fake server's port in tests, other
     /// schedules). `kind` must be [`Technique::Pcp`] or [`Technique::NatPmp`] and decides the
     /// version.
-    pub async fn with_config(
+    pub fn with_config(
         gateway: IpAddr,
         kind: Technique,
         config: ClientConfig,
-    ) -> Result<PmpTechnique> {
-        let version = match kind {
-            Technique::Pcp => VersionChoice::Pcp,
-            Technique::NatPmp => VersionChoice::NatPmp,
-            Technique::Upnp | Technique::Other(_) => {
-                return Err(Error::Unsupported {
-                    technique: kind,
-                    what: "be spoken by a NAT-PMP/PCP client".into(),
-                });
-            }
-        };
-        let client = Client::with_config(gateway, ClientConfig { version, ..config }).await?;
-        Ok(PmpTechnique { client, kind })
+    ) -> impl Future<Output = Result<PmpTechnique>> + Send + Sync {
+        SyncFuture::new(async move {
+            let version = match kind {
+                Technique::Pcp => VersionChoice::Pcp,
+                Technique::NatPmp => VersionChoice::NatPmp,
+                Technique::Upnp | Technique::Other(_) => {
+                    return Err(Error::Unsupported {
+                        technique: kind,
+                        what: "be spoken by a NAT-PMP/PCP client".into(),
+                    });
+                }
+            };
+            let client = Client::with_config(gateway, ClientConfig { version, ..config }).await?;
+            Ok(PmpTechnique { client, kind })
+        })
     }
 
     async fn new(gateway: IpAddr, kind: Technique, timeout: Duration) -> Result<PmpTechnique> {

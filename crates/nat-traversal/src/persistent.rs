@@ -8,8 +8,11 @@ mod events;
 mod host;
 mod task;
 
+use std::future::Future;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use sync_wrapper::SyncFuture;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -78,36 +81,38 @@ impl PersistentMappingBuilder {
     ///
     /// # Errors
     /// [`Error::NoRuntime`] outside a tokio runtime.
-    pub async fn start(self) -> Result<PersistentMapping> {
-        let what = self.request.describe();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(Error::NoRuntime {
-                what: format!("a persistent mapping of {what}"),
-            });
-        };
-        let (sender, receiver) = watch::channel(PortAssignments::new());
-        let (commands, command_receiver) = mpsc::unbounded_channel();
-        let (first, first_done) = oneshot::channel();
-        let status = Arc::new(Mutex::new(Status {
-            mapping: None,
-            last_error: None,
-            events: broadcast::channel(EVENTS).0,
-        }));
-        let task = task::Task::new(
-            self.host,
-            self.request,
-            self.bound,
-            sender,
-            self.callback,
-            Arc::clone(&status),
-        );
-        runtime.spawn(task.run(command_receiver, first));
-        let _ = first_done.await;
-        Ok(PersistentMapping {
-            commands,
-            assignments: receiver,
-            status,
-            what,
+    pub fn start(self) -> impl Future<Output = Result<PersistentMapping>> + Send + Sync {
+        SyncFuture::new(async move {
+            let what = self.request.describe();
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return Err(Error::NoRuntime {
+                    what: format!("a persistent mapping of {what}"),
+                });
+            };
+            let (sender, receiver) = watch::channel(PortAssignments::new());
+            let (commands, command_receiver) = mpsc::unbounded_channel();
+            let (first, first_done) = oneshot::channel();
+            let status = Arc::new(Mutex::new(Status {
+                mapping: None,
+                last_error: None,
+                events: broadcast::channel(EVENTS).0,
+            }));
+            let task = task::Task::new(
+                self.host,
+                self.request,
+                self.bound,
+                sender,
+                self.callback,
+                Arc::clone(&status),
+            );
+            runtime.spawn(task.run(command_receiver, first));
+            let _ = first_done.await;
+            Ok(PersistentMapping {
+                commands,
+                assignments: receiver,
+                status,
+                what,
+            })
         })
     }
 }
@@ -215,12 +220,14 @@ impl PersistentMapping {
     /// # Errors
     /// The technique's error when the deletion failed (the set is published empty anyway);
     /// [`Error::Stopped`] when the task was already gone.
-    pub async fn stop(self) -> Result<()> {
-        let (reply, done) = oneshot::channel();
-        self.commands
-            .send(Command::Stop(reply))
-            .map_err(|_| self.stopped())?;
-        done.await.map_err(|_| self.stopped())?
+    pub fn stop(self) -> impl Future<Output = Result<()>> + Send + Sync {
+        SyncFuture::new(async move {
+            let (reply, done) = oneshot::channel();
+            self.commands
+                .send(Command::Stop(reply))
+                .map_err(|_| self.stopped())?;
+            done.await.map_err(|_| self.stopped())?
+        })
     }
 
     fn stopped(&self) -> Error {

@@ -1,8 +1,11 @@
 //! [`PublicTcpListener`] and [`PublicUdpSocket`]: tokio sockets kept reachable from the
 //! internet by a [`PersistentMapping`] of their port.
 
+use std::future::Future;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use sync_wrapper::SyncFuture;
 
 use tokio::net::{TcpListener, ToSocketAddrs, UdpSocket};
 use tokio::sync::watch;
@@ -51,10 +54,12 @@ impl PublicTcpListener {
     ///
     /// # Errors
     /// As [`PersistentMapping::stop`].
-    pub async fn close(self) -> Result<()> {
-        let result = stop_both(self.mapping, self.mapping_v6).await;
-        drop(self.listener);
-        result
+    pub fn close(self) -> impl Future<Output = Result<()>> + Send + Sync {
+        SyncFuture::new(async move {
+            let result = stop_both(self.mapping, self.mapping_v6).await;
+            drop(self.listener);
+            result
+        })
     }
 }
 
@@ -95,10 +100,12 @@ impl PublicUdpSocket {
     ///
     /// # Errors
     /// As [`PersistentMapping::stop`].
-    pub async fn close(self) -> Result<()> {
-        let result = stop_both(self.mapping, self.mapping_v6).await;
-        drop(self.socket);
-        result
+    pub fn close(self) -> impl Future<Output = Result<()>> + Send + Sync {
+        SyncFuture::new(async move {
+            let result = stop_both(self.mapping, self.mapping_v6).await;
+            drop(self.socket);
+            result
+        })
     }
 }
 
@@ -133,19 +140,24 @@ impl Nat {
     /// # Errors
     /// [`Error::Io`] when the listener cannot be bound; [`Error::NoRuntime`] outside a tokio
     /// runtime.
-    pub async fn tcp_listen_public(&self, addr: impl ToSocketAddrs) -> Result<PublicTcpListener> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(Error::io("cannot open a tcp listener"))?;
-        let bound = listener
-            .local_addr()
-            .map_err(Error::io("cannot read the listener's address"))?;
-        let kept = self.keep_public(Protocol::Tcp, bound).await?;
-        Ok(PublicTcpListener {
-            listener,
-            mapping: kept.mapping,
-            mapping_v6: kept.mapping_v6,
-            combined: kept.combined,
+    pub fn tcp_listen_public(
+        &self,
+        addr: impl ToSocketAddrs + Send,
+    ) -> impl Future<Output = Result<PublicTcpListener>> + Send + Sync {
+        SyncFuture::new(async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(Error::io("cannot open a tcp listener"))?;
+            let bound = listener
+                .local_addr()
+                .map_err(Error::io("cannot read the listener's address"))?;
+            let kept = self.keep_public(Protocol::Tcp, bound).await?;
+            Ok(PublicTcpListener {
+                listener,
+                mapping: kept.mapping,
+                mapping_v6: kept.mapping_v6,
+                combined: kept.combined,
+            })
         })
     }
 
@@ -155,19 +167,24 @@ impl Nat {
     /// # Errors
     /// [`Error::Io`] when the socket cannot be bound; [`Error::NoRuntime`] outside a tokio
     /// runtime.
-    pub async fn udp_bind_public(&self, addr: impl ToSocketAddrs) -> Result<PublicUdpSocket> {
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(Error::io("cannot bind a udp socket"))?;
-        let bound = socket
-            .local_addr()
-            .map_err(Error::io("cannot read the socket's address"))?;
-        let kept = self.keep_public(Protocol::Udp, bound).await?;
-        Ok(PublicUdpSocket {
-            socket,
-            mapping: kept.mapping,
-            mapping_v6: kept.mapping_v6,
-            combined: kept.combined,
+    pub fn udp_bind_public(
+        &self,
+        addr: impl ToSocketAddrs + Send,
+    ) -> impl Future<Output = Result<PublicUdpSocket>> + Send + Sync {
+        SyncFuture::new(async move {
+            let socket = UdpSocket::bind(addr)
+                .await
+                .map_err(Error::io("cannot bind a udp socket"))?;
+            let bound = socket
+                .local_addr()
+                .map_err(Error::io("cannot read the socket's address"))?;
+            let kept = self.keep_public(Protocol::Udp, bound).await?;
+            Ok(PublicUdpSocket {
+                socket,
+                mapping: kept.mapping,
+                mapping_v6: kept.mapping_v6,
+                combined: kept.combined,
+            })
         })
     }
 
@@ -233,14 +250,18 @@ impl Nat {
 ///
 /// # Errors
 /// As [`Nat::tcp_listen_public`].
-pub async fn tcp_listen_public(addr: impl ToSocketAddrs) -> Result<PublicTcpListener> {
-    Nat::shared().tcp_listen_public(addr).await
+pub fn tcp_listen_public(
+    addr: impl ToSocketAddrs + Send,
+) -> impl Future<Output = Result<PublicTcpListener>> + Send + Sync {
+    SyncFuture::new(async move { Nat::shared().tcp_listen_public(addr).await })
 }
 
 /// [`Nat::udp_bind_public`] on the process-wide [`Nat::shared`].
 ///
 /// # Errors
 /// As [`Nat::udp_bind_public`].
-pub async fn udp_bind_public(addr: impl ToSocketAddrs) -> Result<PublicUdpSocket> {
-    Nat::shared().udp_bind_public(addr).await
+pub fn udp_bind_public(
+    addr: impl ToSocketAddrs + Send,
+) -> impl Future<Output = Result<PublicUdpSocket>> + Send + Sync {
+    SyncFuture::new(async move { Nat::shared().udp_bind_public(addr).await })
 }

@@ -11,9 +11,12 @@ mod pinhole;
 
 pub use pinhole::PinholeTechnique;
 
+use std::future::Future;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use sync_wrapper::SyncFuture;
 
 use async_trait::async_trait;
 use upnp_soap::igd::{Gateway, MappingRequest};
@@ -50,23 +53,28 @@ impl UpnpTechnique {
     /// unicast to `gateway:1900`, answers from `gateway` itself only), and opens its WAN
     /// connection service. `timeout` bounds the search and the whole of each later
     /// operation.
-    pub async fn discover(gateway: IpAddr, timeout: Duration) -> Result<UpnpTechnique> {
-        UpnpTechnique::discover_with(gateway, timeout, false).await
+    pub fn discover(
+        gateway: IpAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<UpnpTechnique>> + Send + Sync {
+        SyncFuture::new(async move { UpnpTechnique::discover_with(gateway, timeout, false).await })
     }
 
     /// [`discover`](Self::discover); with `allow_other_igd`, an IGD on another LAN host is
     /// taken when none answered on `gateway` within the search (it is then not
     /// [`on_default_gateway`](Self::on_default_gateway), and outputs should say so).
-    pub async fn discover_with(
+    pub fn discover_with(
         gateway: IpAddr,
         timeout: Duration,
         allow_other_igd: bool,
-    ) -> Result<UpnpTechnique> {
-        Ok(
-            UpnpTechnique::search(gateway, timeout, allow_other_igd, false)
-                .await?
-                .0,
-        )
+    ) -> impl Future<Output = Result<UpnpTechnique>> + Send + Sync {
+        SyncFuture::new(async move {
+            Ok(
+                UpnpTechnique::search(gateway, timeout, allow_other_igd, false)
+                    .await?
+                    .0,
+            )
+        })
     }
 
     /// The search behind [`discover_with`](Self::discover_with). With `quick`, a gateway
@@ -163,14 +171,16 @@ impl UpnpTechnique {
 
     /// Opens the WAN connection service described at `location` (from an SSDP answer sent
     /// by `responder`).
-    pub async fn connect(
+    pub fn connect(
         location: &Url,
         responder: IpAddr,
         config: Config,
-    ) -> Result<UpnpTechnique> {
-        let gateway = Gateway::connect(location, responder, config).await?;
-        tracing::debug!(control_url = %gateway.control_url(), service = %gateway.service_type(), "upnp gateway");
-        Ok(UpnpTechnique::from_gateway(gateway, responder))
+    ) -> impl Future<Output = Result<UpnpTechnique>> + Send + Sync {
+        SyncFuture::new(async move {
+            let gateway = Gateway::connect(location, responder, config).await?;
+            tracing::debug!(control_url = %gateway.control_url(), service = %gateway.service_type(), "upnp gateway");
+            Ok(UpnpTechnique::from_gateway(gateway, responder))
+        })
     }
 
     /// A technique over an IGD client already opened.

@@ -1,8 +1,11 @@
 //! Deleting this host's mapping of a port, or of every port, whichever technique made it,
 //! and the [`UnmapReport`] of what each technique did.
 
+use std::future::Future;
+
 use std::fmt;
 use std::net::IpAddr;
+use sync_wrapper::SyncFuture;
 
 use crate::error::{Error, Result};
 use crate::nat::Nat;
@@ -119,70 +122,76 @@ impl Nat {
     /// [`Error::NoTechniqueAvailable`] when no technique could be asked;
     /// [`Error::NotRemoved`] when a mapping of the port exists that no allowed technique may
     /// delete (a PCP mapping made by another program, with its own nonce).
-    pub async fn unmap_port(&self, protocol: Protocol, internal_port: u16) -> Result<UnmapReport> {
-        let mut order = self.core.allowed();
-        if let Some(maker) = self.core.maker(protocol, internal_port) {
-            if let Some(at) = order.iter().position(|&t| t == maker) {
-                order.remove(at);
-                order.insert(0, maker);
-            }
-        }
-        let mut results: Vec<UnmapResult> = Vec::new();
-        let ask = |kind: Technique| async move {
-            let outcome = self
-                .core
-                .operate(Some(kind), |t| async move {
-                    t.unmap_port(protocol, internal_port).await
-                })
-                .await
-                .map(|(_, outcome)| outcome);
-            UnmapResult {
-                technique: kind,
-                outcome,
-            }
-        };
-        let removed = |results: &[UnmapResult]| {
-            results
-                .iter()
-                .any(|r| matches!(r.outcome, Ok(Unmapped::Removed { .. })))
-        };
-        // The known maker alone first.
-        if let Some(&first) = order.first() {
-            if self.core.maker(protocol, internal_port) == Some(first) {
-                results.push(ask(first).await);
-                order.remove(0);
-            }
-        }
-        let (can_tell, cannot_tell): (Vec<Technique>, Vec<Technique>) =
-            order.into_iter().partition(|&t| t.can_verify_deletion());
-        if !removed(&results) && !can_tell.is_empty() {
-            let mut asking = Unordered::new();
-            for &kind in &can_tell {
-                asking.push(ask(kind));
-            }
-            while let Some(result) = asking.next().await {
-                let done = matches!(result.outcome, Ok(Unmapped::Removed { .. }));
-                results.push(result);
-                if done {
-                    break;
+    pub fn unmap_port(
+        &self,
+        protocol: Protocol,
+        internal_port: u16,
+    ) -> impl Future<Output = Result<UnmapReport>> + Send + Sync {
+        SyncFuture::new(async move {
+            let mut order = self.core.allowed();
+            if let Some(maker) = self.core.maker(protocol, internal_port) {
+                if let Some(at) = order.iter().position(|&t| t == maker) {
+                    order.remove(at);
+                    order.insert(0, maker);
                 }
             }
-        }
-        if !removed(&results) {
-            for kind in cannot_tell {
-                let result = ask(kind).await;
-                let answered = result.outcome.is_ok();
-                results.push(result);
-                if answered {
-                    self.confirm_with_pcp(protocol, internal_port, &mut results)
-                        .await;
+            let mut results: Vec<UnmapResult> = Vec::new();
+            let ask = |kind: Technique| async move {
+                let outcome = self
+                    .core
+                    .operate(Some(kind), |t| async move {
+                        t.unmap_port(protocol, internal_port).await
+                    })
+                    .await
+                    .map(|(_, outcome)| outcome);
+                UnmapResult {
+                    technique: kind,
+                    outcome,
+                }
+            };
+            let removed = |results: &[UnmapResult]| {
+                results
+                    .iter()
+                    .any(|r| matches!(r.outcome, Ok(Unmapped::Removed { .. })))
+            };
+            // The known maker alone first.
+            if let Some(&first) = order.first() {
+                if self.core.maker(protocol, internal_port) == Some(first) {
+                    results.push(ask(first).await);
+                    order.remove(0);
                 }
             }
-        }
-        self.core.forget_maker(protocol, internal_port);
-        let report = self.conclude(protocol, Some(internal_port), results)?;
-        self.core.forget_pinholes(protocol, Some(internal_port));
-        Ok(report)
+            let (can_tell, cannot_tell): (Vec<Technique>, Vec<Technique>) =
+                order.into_iter().partition(|&t| t.can_verify_deletion());
+            if !removed(&results) && !can_tell.is_empty() {
+                let mut asking = Unordered::new();
+                for &kind in &can_tell {
+                    asking.push(ask(kind));
+                }
+                while let Some(result) = asking.next().await {
+                    let done = matches!(result.outcome, Ok(Unmapped::Removed { .. }));
+                    results.push(result);
+                    if done {
+                        break;
+                    }
+                }
+            }
+            if !removed(&results) {
+                for kind in cannot_tell {
+                    let result = ask(kind).await;
+                    let answered = result.outcome.is_ok();
+                    results.push(result);
+                    if answered {
+                        self.confirm_with_pcp(protocol, internal_port, &mut results)
+                            .await;
+                    }
+                }
+            }
+            self.core.forget_maker(protocol, internal_port);
+            let report = self.conclude(protocol, Some(internal_port), results)?;
+            self.core.forget_pinholes(protocol, Some(internal_port));
+            Ok(report)
+        })
     }
 
     /// NAT-PMP's "done" says nothing; when PCP saw a mapping it could not delete, PCP is
@@ -228,24 +237,29 @@ impl Nat {
     /// # Errors
     /// [`Error::NoTechniqueAvailable`] when no technique could be asked;
     /// [`Error::NotRemoved`] when every technique that answered refused.
-    pub async fn unmap_all(&self, protocol: Protocol) -> Result<UnmapReport> {
-        let mut order = self.core.allowed();
-        order.sort_by_key(|&t| t != Technique::Upnp);
-        let mut results = Vec::new();
-        for kind in order {
-            let outcome = self
-                .core
-                .operate(Some(kind), |t| async move { t.unmap_all(protocol).await })
-                .await
-                .map(|(_, outcome)| outcome);
-            results.push(UnmapResult {
-                technique: kind,
-                outcome,
-            });
-        }
-        let report = self.conclude(protocol, None, results)?;
-        self.core.forget_pinholes(protocol, None);
-        Ok(report)
+    pub fn unmap_all(
+        &self,
+        protocol: Protocol,
+    ) -> impl Future<Output = Result<UnmapReport>> + Send + Sync {
+        SyncFuture::new(async move {
+            let mut order = self.core.allowed();
+            order.sort_by_key(|&t| t != Technique::Upnp);
+            let mut results = Vec::new();
+            for kind in order {
+                let outcome = self
+                    .core
+                    .operate(Some(kind), |t| async move { t.unmap_all(protocol).await })
+                    .await
+                    .map(|(_, outcome)| outcome);
+                results.push(UnmapResult {
+                    technique: kind,
+                    outcome,
+                });
+            }
+            let report = self.conclude(protocol, None, results)?;
+            self.core.forget_pinholes(protocol, None);
+            Ok(report)
+        })
     }
 
     fn conclude(

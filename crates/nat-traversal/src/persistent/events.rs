@@ -1,7 +1,10 @@
 //! [`MappingEvent`]: what happened to a kept mapping, each with its reason, as
 //! [`PersistentMapping::events`](crate::PersistentMapping::events) tells it.
 
+use std::future::Future;
+
 use std::fmt;
+use sync_wrapper::SyncFuture;
 
 use tokio::sync::broadcast;
 
@@ -121,16 +124,20 @@ impl MappingEvents {
     /// The next event; `None` once the mapping stopped. Events a slow reader missed are
     /// skipped (the mapping's [`current`](crate::PersistentMapping::current) state says
     /// where it stands).
-    pub async fn next(&mut self) -> Option<MappingEvent> {
-        if let Some(first) = self.first.take() {
-            return Some(first);
-        }
-        loop {
-            match self.receiver.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
+    // An async `next`, as tokio's receivers have: not `Iterator::next`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> impl Future<Output = Option<MappingEvent>> + Send + Sync {
+        SyncFuture::new(async move {
+            if let Some(first) = self.first.take() {
+                return Some(first);
             }
-        }
+            loop {
+                match self.receiver.recv().await {
+                    Ok(event) => return Some(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 }

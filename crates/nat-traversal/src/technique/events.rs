@@ -7,7 +7,9 @@
 //! in use and needs to know none of this.
 
 use std::future::Future;
+
 use std::net::IpAddr;
+use sync_wrapper::SyncFuture;
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -46,8 +48,8 @@ pub struct EventSender(mpsc::Sender<TechniqueEvent>);
 impl EventSender {
     /// Sends `event`; `false` when nobody listens any more (stop listening then). When the
     /// watcher is behind, the event waits.
-    pub async fn send(&self, event: TechniqueEvent) -> bool {
-        self.0.send(event).await.is_ok()
+    pub fn send(&self, event: TechniqueEvent) -> impl Future<Output = bool> + Send + Sync {
+        SyncFuture::new(async move { self.0.send(event).await.is_ok() })
     }
 }
 
@@ -125,11 +127,15 @@ impl TechniqueEvents {
 
     /// The next event; `None` once the technique stopped reporting (its producer ended).
     /// A stream made by [`none`](Self::none) never yields and never ends.
-    pub async fn next(&mut self) -> Option<TechniqueEvent> {
-        match &mut self.receiver {
-            Some(receiver) => receiver.recv().await,
-            None => std::future::pending().await,
-        }
+    // An async `next`, as tokio's receivers have: not `Iterator::next`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> impl Future<Output = Option<TechniqueEvent>> + Send + Sync {
+        SyncFuture::new(async move {
+            match &mut self.receiver {
+                Some(receiver) => receiver.recv().await,
+                None => std::future::pending().await,
+            }
+        })
     }
 }
 

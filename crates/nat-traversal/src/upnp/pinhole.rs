@@ -19,10 +19,13 @@
 //! `AddPinhole` for the same pinhole (miniupnpd answers with the existing one's id,
 //! refreshing it), then deletes that id.
 
+use std::future::Future;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
+use sync_wrapper::SyncFuture;
 
 use async_trait::async_trait;
 use upnp_soap::pinhole::{self, FirewallControl, PinholeRequest};
@@ -56,83 +59,88 @@ impl PinholeTechnique {
     /// # Errors
     /// [`Error::Network`] when this host has no global IPv6 address toward `gateway`;
     /// [`Error::NoInternetGatewayDevice`] when no usable service answered.
-    pub async fn discover(gateway: IpAddr, timeout: Duration) -> Result<PinholeTechnique> {
-        let started = std::time::Instant::now();
-        let local = match netinfo::local_address_toward(gateway)? {
-            IpAddr::V6(local) => local,
-            IpAddr::V4(_) => {
-                return Err(Error::NoInternetGatewayDevice {
-                    gateway,
-                    waited: started.elapsed(),
-                    reason: "the gateway is not an ipv6 address".to_owned(),
-                });
-            }
-        };
-        let prefix_len = netinfo::global_ipv6_addresses()
-            .ok()
-            .and_then(|all| all.into_iter().find(|a| a.address == local))
-            .map_or(64, |a| a.prefix_len);
-        let config = Config {
-            connect_timeout: timeout.min(Config::default().connect_timeout),
-            timeout,
-            ..Config::default()
-        }
-        .with_operation_timeout(timeout);
-        let search = ssdp::SearchOptions::default()
-            .targets([
-                pinhole::SERVICE_TYPE,
-                "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
-            ])
-            .ipv6(true)
-            .scan_time(timeout)
-            .sends(4, Duration::from_millis(300));
-        let mut answers = ssdp::search_with(&search).await?;
-        let mut tried: Vec<String> = Vec::new();
-        let mut fetched = std::collections::HashSet::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        // Every fetch ends by the search's deadline too.
-        let config = config.with_deadline(deadline.into_std());
-        while let Ok(Some(answer)) =
-            tokio::time::timeout_at(deadline, answers.next_response()).await
-        {
-            // ssdp caps the answers per responder; this caps the descriptions fetched.
-            if fetched.len() >= upnp_soap::MAX_DESCRIPTIONS {
-                break;
-            }
-            let Some((location, host)) = usable_location(&answer, local, prefix_len) else {
-                if tried.len() < 4 {
-                    tried.push(format!(
-                        "{} from {} (not on this link's prefix)",
-                        answer.location,
-                        answer.source.ip()
-                    ));
+    pub fn discover(
+        gateway: IpAddr,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<PinholeTechnique>> + Send + Sync {
+        SyncFuture::new(async move {
+            let started = std::time::Instant::now();
+            let local = match netinfo::local_address_toward(gateway)? {
+                IpAddr::V6(local) => local,
+                IpAddr::V4(_) => {
+                    return Err(Error::NoInternetGatewayDevice {
+                        gateway,
+                        waited: started.elapsed(),
+                        reason: "the gateway is not an ipv6 address".to_owned(),
+                    });
                 }
-                continue;
             };
-            if !fetched.insert(location.clone()) {
-                continue;
+            let prefix_len = netinfo::global_ipv6_addresses()
+                .ok()
+                .and_then(|all| all.into_iter().find(|a| a.address == local))
+                .map_or(64, |a| a.prefix_len);
+            let config = Config {
+                connect_timeout: timeout.min(Config::default().connect_timeout),
+                timeout,
+                ..Config::default()
             }
-            match FirewallControl::connect(&location, IpAddr::V6(host), config).await {
-                Ok(control) => {
-                    answers.stop();
-                    tracing::debug!(%location, control_url = %control.control_url(), "upnp ipv6 firewall control");
-                    return Ok(PinholeTechnique::new(control, gateway, local));
+            .with_operation_timeout(timeout);
+            let search = ssdp::SearchOptions::default()
+                .targets([
+                    pinhole::SERVICE_TYPE,
+                    "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
+                ])
+                .ipv6(true)
+                .scan_time(timeout)
+                .sends(4, Duration::from_millis(300));
+            let mut answers = ssdp::search_with(&search).await?;
+            let mut tried: Vec<String> = Vec::new();
+            let mut fetched = std::collections::HashSet::new();
+            let deadline = tokio::time::Instant::now() + timeout;
+            // Every fetch ends by the search's deadline too.
+            let config = config.with_deadline(deadline.into_std());
+            while let Ok(Some(answer)) =
+                tokio::time::timeout_at(deadline, answers.next_response()).await
+            {
+                // ssdp caps the answers per responder; this caps the descriptions fetched.
+                if fetched.len() >= upnp_soap::MAX_DESCRIPTIONS {
+                    break;
                 }
-                Err(error) => {
+                let Some((location, host)) = usable_location(&answer, local, prefix_len) else {
                     if tried.len() < 4 {
-                        tried.push(format!("{location}: {error}"));
+                        tried.push(format!(
+                            "{} from {} (not on this link's prefix)",
+                            answer.location,
+                            answer.source.ip()
+                        ));
+                    }
+                    continue;
+                };
+                if !fetched.insert(location.clone()) {
+                    continue;
+                }
+                match FirewallControl::connect(&location, IpAddr::V6(host), config).await {
+                    Ok(control) => {
+                        answers.stop();
+                        tracing::debug!(%location, control_url = %control.control_url(), "upnp ipv6 firewall control");
+                        return Ok(PinholeTechnique::new(control, gateway, local));
+                    }
+                    Err(error) => {
+                        if tried.len() < 4 {
+                            tried.push(format!("{location}: {error}"));
+                        }
                     }
                 }
             }
-        }
-        Err(Error::NoInternetGatewayDevice {
-            gateway,
-            waited: started.elapsed(),
-            reason: if tried.is_empty() {
-                "no WANIPv6FirewallControl service answered an ipv6 search".to_owned()
-            } else {
-                format!("no usable WANIPv6FirewallControl: {}", tried.join("; "))
-            },
+            Err(Error::NoInternetGatewayDevice {
+                gateway,
+                waited: started.elapsed(),
+                reason: if tried.is_empty() {
+                    "no WANIPv6FirewallControl service answered an ipv6 search".to_owned()
+                } else {
+                    format!("no usable WANIPv6FirewallControl: {}", tried.join("; "))
+                },
+            })
         })
     }
 
