@@ -60,6 +60,7 @@ mod error;
 mod netns;
 mod probe;
 mod router;
+pub mod wait;
 mod wire;
 pub mod zoo;
 
