@@ -66,6 +66,8 @@ fn show(assignments: &PortAssignments) {
 /// Resolves on Ctrl-C, or on SIGTERM (how service managers and `kill` stop a program) where
 /// there is one. The SIGTERM handler is installed here, at the call, so a SIGTERM that comes
 /// before the first poll is not lost (nor fatal).
+// Elsewhere nothing is installed before the first poll, and clippy would have it `async fn`.
+#[cfg_attr(not(unix), allow(clippy::manual_async_fn))]
 fn shutdown() -> impl Future<Output = ()> {
     #[cfg(unix)]
     let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());

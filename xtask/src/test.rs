@@ -74,8 +74,9 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
 
 /// Crates alone with fewer features than the workspace build unifies to: each must still
 /// compile cleanly and pass its tests (an unused import or a gated item used outside its
-/// gate shows only here).
-const FEATURE_SUBSETS: [&[&str]; 5] = [
+/// gate shows only here). Each example program alone with its own feature, too: it must
+/// build with no more than its story's crates.
+const FEATURE_SUBSETS: [&[&str]; 9] = [
     &["-p", "natkit-ssdp", "--no-default-features"],
     &["-p", "natkit-natpmp-proto"],
     &["-p", "natkit-netinfo"],
@@ -89,6 +90,34 @@ const FEATURE_SUBSETS: [&[&str]; 5] = [
     &[
         "-p",
         "natkit-nat-traversal",
+        "--no-default-features",
+        "--features",
+        "upnp",
+    ],
+    &[
+        "-p",
+        "natkit-examples",
+        "--no-default-features",
+        "--features",
+        "natpmp",
+    ],
+    &[
+        "-p",
+        "natkit-examples",
+        "--no-default-features",
+        "--features",
+        "facade",
+    ],
+    &[
+        "-p",
+        "natkit-examples",
+        "--no-default-features",
+        "--features",
+        "ssdp",
+    ],
+    &[
+        "-p",
+        "natkit-examples",
         "--no-default-features",
         "--features",
         "upnp",
