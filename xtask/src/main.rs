@@ -2,7 +2,11 @@
 //!
 //! - `cargo xtask test`: system packages, formatting, clippy (also for the other desktop
 //!   targets and on the MSRV), unit and lab tests, `cargo package --workspace` with
-//!   verification, fuzz smoke runs, docs; ends with the number of lab tests that ran.
+//!   verification, fuzz smoke runs, docs; ends by comparing the lab tests that ran with
+//!   `xtask/lab-tests.txt` (a missing or an unlisted one fails under CI and wherever the lab
+//!   can run).
+//! - `cargo xtask lab-tests [--update] [--log FILE]`: that comparison for a run's log, or the
+//!   list rewritten from one.
 //! - `cargo xtask cross [TARGET...]`: clippy for Windows, macOS and FreeBSD.
 //! - `cargo xtask msrv`: clippy on the declared minimum Rust version.
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
@@ -15,6 +19,7 @@ mod bench_net;
 mod bench_peers;
 mod cross;
 mod lab;
+mod lab_tests;
 mod man;
 mod msrv;
 mod package;
@@ -55,6 +60,7 @@ fn dispatch() -> Result<()> {
     match command.as_str() {
         "test" => test::run_all(rest),
         "lab" => lab::run_lab(rest),
+        "lab-tests" => lab_tests::run_lab_tests(rest),
         "man" => man::write_man_page(),
         "bench" => bench::run_bench(rest),
         "cross" => cross::run_cross(rest),
@@ -82,6 +88,10 @@ cargo xtask lab shell [--name N] [HOST]   a shell on lan (default), router or wa
 cargo xtask lab exec [--name N] [--host HOST] -- CMD...
 cargo xtask lab demo          start a lab and show what natctl sees from its LAN
 cargo xtask lab --help        the lab commands in full
+cargo xtask lab-tests [--update] [--log FILE]
+                              compare the last run's lab tests (target/natlab-ran.log) with
+                              xtask/lab-tests.txt; --update rewrites the list from a full
+                              test run (or from FILE)
 cargo xtask man               natctl's man page, from its clap definition (target/man/natctl.1)
 cargo xtask bench [--runs N] [--only natctl|facade|rtt|loss|peers|stop]
                               natctl against natpmpc/upnpc, the facade, igd-next and

@@ -110,6 +110,7 @@ fn members(root: &Path) -> Result<Vec<Member>> {
         .map(|entry| entry.path().join("Cargo.toml"))
         .filter(|path| path.exists())
         .collect();
+    manifests.push(root.join("examples/Cargo.toml"));
     manifests.push(root.join("xtask/Cargo.toml"));
     manifests.sort();
     manifests
@@ -166,7 +167,7 @@ fn table_value(manifest: &str, table: &str, key: &str) -> Option<String> {
 }
 
 /// Where cargo writes: `CARGO_TARGET_DIR` or the workspace's `target/`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -201,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn this_workspace_publishes_six_natkit_packages_and_not_natlab_or_xtask() {
+    fn this_workspace_publishes_six_natkit_packages_and_not_natlab_examples_or_xtask() {
         let members = members(&root()).unwrap();
         let mut published: Vec<&str> = members
             .iter()
@@ -225,6 +226,6 @@ mod tests {
             .filter(|m| !m.published)
             .map(|m| m.name.as_str())
             .collect();
-        assert_eq!(unpublished, ["natlab", "xtask"]);
+        assert_eq!(unpublished, ["natlab", "natkit-examples", "xtask"]);
     }
 }

@@ -24,7 +24,7 @@
 //! # Example
 //!
 //! A listener reachable from the internet (this talks to your router, so it is not run
-//! here; `examples/public_tcp_echo.rs` is a complete program):
+//! here; the workspace's `examples/public_tcp_echo.rs` is a complete program):
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), nat_traversal::Error> {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use nat_traversal::{
     MapRequest, Nat, NatOptions, PortAssignments, ProbeOutcome, Protocol, Technique,
 };
+use natlab::wait::{poll, wait_until};
 use natlab::{Lab, LabConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -46,28 +47,20 @@ fn v4(address: SocketAddr) -> SocketAddrV4 {
     }
 }
 
-/// Polls `check` every 20 ms until it holds or `limit` passes; returns how long it took.
+/// Polls `check` until it holds or `limit` passes; returns how long it took.
 fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return Some(started.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+    poll(limit, || check().then(|| started.elapsed()))
 }
 
 /// Whether the router holds `count` redirections. miniupnpd refreshes a mapping by deleting
-/// and adding its rule again, so one listing may miss a rule being refreshed: look a few
-/// times.
+/// and adding its rule again, so one listing may miss a rule being refreshed: look again
+/// for up to half a second.
 fn router_holds(lab: &Lab, count: usize) -> bool {
-    (0..5).any(|attempt| {
-        if attempt > 0 {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        lab.redirections().unwrap().len() == count
+    poll(Duration::from_millis(500), || {
+        (lab.redirections().unwrap().len() == count).then_some(())
     })
+    .is_some()
 }
 
 /// miniupnpd's log line for a mapping that lapsed (was not refreshed in time).
@@ -279,6 +272,10 @@ fn a_persistent_mapping_is_made_again_after_a_router_reboot() {
             "{name}"
         );
 
+        // A deliberate passage of time, not a wait for anything: miniupnpd's boot id (and its
+        // epoch) count whole seconds, so a router that restarts within the second it started
+        // in looks the same as before. A real reboot takes longer than a second.
+        std::thread::sleep(Duration::from_millis(1100));
         lab.reboot_router().unwrap();
         // A failed `tcp_reaches` waits out its 2 s window, so poll the router's rules first
         // and prove forwarding once they are back.
@@ -303,6 +300,7 @@ fn a_new_external_address_is_published_within_two_seconds() {
         return;
     };
     for ((name, preference, port), last_octet) in KEPT_BY.into_iter().zip([9u8, 10, 11]) {
+        let log_start = lab.miniupnpd_log().len();
         let (changes, published) = mpsc::channel::<PortAssignments>();
         let (finish, finished) = tokio::sync::oneshot::channel::<()>();
         let worker = on_lan(&lab, move || async move {
@@ -326,8 +324,27 @@ fn a_new_external_address_is_published_within_two_seconds() {
             Some(IpAddr::V4(lab.external_address())),
             "{name}"
         );
-        // Let the announcement listener join the group.
-        std::thread::sleep(Duration::from_millis(200));
+        // What hears of the change must be listening before the change: the NAT-PMP/PCP
+        // announcement listener's socket, or the router's GENA subscription for UPnP (the
+        // facade says nothing of either; the kernel and the router's log do).
+        if preference == [Technique::Upnp] {
+            wait_until(
+                &format!("{name}: the router to take the GENA subscription"),
+                Duration::from_secs(5),
+                || {
+                    let log = lab.miniupnpd_log();
+                    let log = &log[log_start.min(log.len())..];
+                    log.contains("ProcessHTTPSubscribe")
+                        && log.contains("sending event notify message")
+                },
+            );
+        } else {
+            wait_until(
+                &format!("{name}: the announcement listener's socket on port 5350"),
+                Duration::from_secs(5),
+                || natlab::wait::udp_port_bound(lab.lan(), natpmp_proto::ANNOUNCE_PORT),
+            );
+        }
         let new_address = std::net::Ipv4Addr::new(44, 0, 0, last_octet);
         lab.set_external_address(new_address).unwrap();
         let changed = Instant::now();
@@ -417,7 +434,9 @@ fn a_hundred_persistent_mappings_stay_alive_across_refresh_cycles() {
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
     let publics: Vec<SocketAddr> = publics.into_iter().filter_map(|(p, _)| p).collect();
-    // Granted for 10 s, refreshed every 5 s: 16 s is three refresh cycles.
+    // Granted for 10 s, refreshed every 5 s: 16 s is three refresh cycles. The time passing
+    // is what is tested (the mappings must outlive their lifetime), so this sleeps, looking
+    // once a second.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(16) {
         std::thread::sleep(Duration::from_secs(1));
@@ -475,7 +494,8 @@ fn a_persistent_mapping_stays_up_under_loss() {
     let external = v4(set
         .public_address()
         .unwrap_or_else(|| panic!("not mapped: {error:?}")));
-    // Refreshed every 4 s: three cycles, checked twice a second.
+    // Refreshed every 4 s: three cycles, checked twice a second. The time passing is what is
+    // tested (the mapping must outlive its lifetime under loss), so this sleeps.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(13) {
         assert!(

@@ -6,6 +6,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use natlab::wait::{Lines, poll, wait_for, wait_until};
 use natlab::{Host, Lab, LabConfig};
 
 /// natctl on `host`, its UPnP cache kept apart per lab (not in the user's cache directory,
@@ -450,20 +451,20 @@ fn natctl_map_keep_holds_the_mapping_until_sigterm_then_deletes_it() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut stdout = Lines::new(child.stdout.take().unwrap());
+    // natctl prints its first event once the router has answered.
+    stdout.expect_within("natctl's first event", Duration::from_secs(5), |_| true);
     assert!(
         lab.tcp_reaches(lab.lan(), 4830, lab.external_socket(4830))
             .unwrap()
     );
     // A router reboot: the kept mapping comes back by itself.
     lab.reboot_router().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the kept mapping back in the router's table",
+        Duration::from_secs(10),
+        || !lab.redirections().unwrap().is_empty(),
+    );
     assert!(
         lab.tcp_reaches(lab.lan(), 4830, lab.external_socket(4830))
             .unwrap()
@@ -472,8 +473,7 @@ fn natctl_map_keep_holds_the_mapping_until_sigterm_then_deletes_it() {
     nix_kill(child.id(), "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let mut text = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    let text = stdout.rest_within(Duration::from_secs(5)).join("\n");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -486,6 +486,19 @@ fn natctl_map_keep_holds_the_mapping_until_sigterm_then_deletes_it() {
     );
     assert_eq!(lines.last().unwrap()["event"], "deleted", "{text}");
     assert!(lab.redirections().unwrap().is_empty());
+}
+
+/// The length of miniupnpd's log once it has stopped growing (nothing logged for 300 ms),
+/// so that what comes after is caused by what the test does next.
+fn settled_log_len(lab: &Lab) -> usize {
+    let mut last = (lab.miniupnpd_log().len(), Instant::now());
+    wait_for("miniupnpd's log to settle", Duration::from_secs(10), || {
+        let length = lab.miniupnpd_log().len();
+        if length != last.0 {
+            last = (length, Instant::now());
+        }
+        (last.1.elapsed() >= Duration::from_millis(300)).then_some(length)
+    })
 }
 
 fn nix_kill(pid: u32, signal: &str) {
@@ -605,10 +618,9 @@ fn natctl_speaks_one_json_schema_and_exits_by_the_book() {
         "rounded to 0.1 ms"
     );
 
-    // Usage errors: exit 2, nothing sent (the router logs every request it gets; the
-    // probe's SSDP answers may still be logged a moment later).
-    std::thread::sleep(Duration::from_secs(2));
-    let log_before = lab.miniupnpd_log().len();
+    // Usage errors: exit 2, nothing sent (the router logs every request it gets). The
+    // probe's SSDP answers may still be logged a moment later: start once the log is quiet.
+    let log_before = settled_log_len(&lab);
     for args in [
         &["map", "tcp", "0"][..],
         &["map", "tcp", "8080", "--lifetime", "0"],
@@ -625,13 +637,26 @@ fn natctl_speaks_one_json_schema_and_exits_by_the_book() {
         assert_eq!(error["kind"], "usage", "{error}");
         assert!(!error["error"].as_str().unwrap().is_empty());
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let log = lab.miniupnpd_log();
-    assert_eq!(
-        log.len(),
-        log_before,
-        "a usage error sent a request: {}",
-        &log[log_before.min(log.len())..]
+    // One request that is sent, after them: once the router logged it, it has logged
+    // anything the usage errors might have sent before it, and that must be nothing else.
+    let marker = natctl(lab.lan(), &["external-ip", "--via", "pmp"]);
+    assert!(marker.status.success(), "{marker:?}");
+    let log = wait_for(
+        "the router's log of the marker request",
+        Duration::from_secs(5),
+        || {
+            let log = lab.miniupnpd_log();
+            log[log_before.min(log.len())..]
+                .contains("NAT-PMP public address request")
+                .then_some(log)
+        },
+    );
+    let sent = &log[log_before..];
+    assert!(
+        sent.matches("request received from").count() == 1
+            && !sent.contains("SSDP M-SEARCH")
+            && !sent.contains("HTTP REQUEST"),
+        "a usage error sent a request: {sent}"
     );
 
     let completions = natctl(lab.lan(), &["completions", "bash"]);
@@ -653,7 +678,7 @@ fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
         return;
     };
     // External port 80 is outside the router's allowed range: every attempt is refused.
-    let child = lab
+    let mut child = lab
         .lan()
         .command(env!("CARGO_BIN_EXE_natctl"))
         .args(["--json", "--timeout", "2", "map", "tcp", "80", "--keep"])
@@ -661,11 +686,14 @@ fn natctl_keep_says_when_nothing_is_mapped_and_fails() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    let mut stdout = Lines::new(child.stdout.take().unwrap());
+    let stderr = Lines::new(child.stderr.take().unwrap());
+    stdout.expect_within("natctl's first event", Duration::from_secs(10), |_| true);
     nix_kill(child.id(), "TERM");
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let status = child.wait().unwrap();
+    let stderr = stderr.rest_within(Duration::from_secs(5)).join("\n");
+    assert_eq!(status.code(), Some(1), "{status:?}: {stderr}");
+    let text = stdout.rest_within(Duration::from_secs(5)).join("\n");
     let events: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -779,27 +807,25 @@ fn natctl_keep_follows_a_upnp_router_restart_at_once() {
         return;
     };
     let mut child = keep_via_upnp(&lab, "4840");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut stdout = Lines::new(child.stdout.take().unwrap());
+    stdout.expect_within("natctl's first event", Duration::from_secs(5), |_| true);
     assert!(
         lab.tcp_reaches(lab.lan(), 4840, lab.external_socket(4840))
             .unwrap()
     );
-    // miniupnpd's boot id is its start time in seconds: a real reboot takes longer than
-    // one, and so must this one, or the new daemon announces the old id.
+    // A deliberate passage of time, not a wait for an event: miniupnpd's boot id is its
+    // start time in seconds, a real reboot takes longer than one, and so must this one, or
+    // the new daemon announces the old id.
     std::thread::sleep(Duration::from_millis(1100));
     // The reboot flushes the rules (they may be back before anyone looks).
     lab.reboot_router().unwrap();
     // miniupnpd announces itself as it starts; the refresh would come only after half an
     // hour. Allow 2 s.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while lab.redirections().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let restored = poll(Duration::from_secs(2), || {
+        (!lab.redirections().unwrap().is_empty()).then_some(())
+    });
     assert!(
-        !lab.redirections().unwrap().is_empty(),
+        restored.is_some(),
         "not mapped again within 2 s of the restart:\n{}\n{}",
         lab.miniupnpd_log(),
         std::fs::read_to_string(lab.dir().join("keep.log")).unwrap_or_default()
@@ -817,40 +843,34 @@ fn natctl_keep_follows_a_upnp_router_restart_at_once() {
 /// GENA event at once and printed, not at the next refresh half an hour later.
 #[test]
 fn natctl_keep_prints_a_upnp_routers_new_address_at_once() {
-    use std::io::BufRead as _;
     let Some(lab) = Lab::for_test(upnp_only()) else {
         return;
     };
     let mut child = keep_via_upnp(&lab, "4841");
-    let (lines, received) = std::sync::mpsc::channel::<(Instant, String)>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
+    let mut received = Lines::new(child.stdout.take().unwrap());
     let log = |lab: &Lab| std::fs::read_to_string(lab.dir().join("keep.log")).unwrap_or_default();
     let (_, first) = received
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap_or_else(|_| panic!("no mapping printed:\n{}", log(&lab)));
+        .next_within(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no mapping printed:\n{}", log(&lab)));
     let old = lab.external_address().to_string();
     assert!(first.contains(&old), "{first}");
-    // The subscription is made in the background once the mapping holds; the change comes
-    // well after it, so that it is the change's event that is seen, not the initial one.
-    std::thread::sleep(Duration::from_secs(3));
+    // The subscription is made in the background once the mapping holds; the change must
+    // come after it and after the subscription's initial event, so that it is the change's
+    // event that is seen. natctl says nothing of the subscription; the router logs both.
+    wait_until(
+        "the router to take natctl's GENA subscription and send its initial event",
+        Duration::from_secs(10),
+        || {
+            let log = lab.miniupnpd_log();
+            log.contains("ProcessHTTPSubscribe") && log.contains("sending event notify message")
+        },
+    );
     let new = std::net::Ipv4Addr::new(44, 0, 0, 77);
     let changed = Instant::now();
     lab.set_external_address(new).unwrap();
-    let mut printed = None;
-    while let Ok((at, line)) = received.recv_timeout(Duration::from_secs(3)) {
-        if line.contains("44.0.0.77") {
-            printed = Some(at);
-            break;
-        }
-    }
+    let printed = received
+        .find_within(Duration::from_secs(3), |line| line.contains("44.0.0.77"))
+        .map(|(at, _)| at);
     let printed =
         printed.unwrap_or_else(|| panic!("the new address was never printed:\n{}", log(&lab)));
     // The figure docs/BENCHMARKS.md quotes.

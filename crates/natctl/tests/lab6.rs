@@ -7,8 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use natlab::wait::{poll, wait_until};
 use natlab::{Host, Lab, LabConfig};
 
 /// natctl on `host`, its cache directory (the UPnP cache, the pinhole record) kept apart per
@@ -142,19 +143,21 @@ fn natctl_keep_restores_a_pinhole_after_a_router_restart() {
         .stderr(std::fs::File::create(lab.dir().join("keep6.log")).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lab.pinholes().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the pinhole in the router's firewall",
+        Duration::from_secs(5),
+        || !lab.pinholes().unwrap().is_empty(),
+    );
     assert!(lab.tcp_reaches_v6(lab.lan(), 8083).unwrap());
+    // A deliberate passage of time, not a wait for an event: miniupnpd's epoch and boot id
+    // count whole seconds, so a restart within the first second would look like no restart.
     std::thread::sleep(Duration::from_millis(1100));
     lab.reboot_router().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while lab.pinholes().unwrap().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let restored = poll(Duration::from_secs(2), || {
+        (!lab.pinholes().unwrap().is_empty()).then_some(())
+    });
     assert!(
-        !lab.pinholes().unwrap().is_empty(),
+        restored.is_some(),
         "not restored within 2 s:\n{}\n{}",
         lab.miniupnpd_log(),
         std::fs::read_to_string(lab.dir().join("keep6.log")).unwrap_or_default()

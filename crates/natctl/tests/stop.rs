@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use natlab::wait::poll;
 use natlab::{Host, Lab, LabConfig};
 
 /// One `natctl --json map udp PORT --keep --via VIA` on `host`, its standard output read
@@ -117,16 +118,11 @@ fn wait_all(keepers: Vec<Keeper>, limit: Duration) -> Vec<Stopped> {
     keepers
         .into_iter()
         .map(|mut keeper| {
-            let status = loop {
-                if let Some(status) = keeper.child.try_wait().unwrap() {
-                    break status;
-                }
-                if Instant::now() > deadline {
-                    let _ = keeper.child.kill();
-                    break keeper.child.wait().unwrap();
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let status = poll(left, || keeper.child.try_wait().unwrap()).unwrap_or_else(|| {
+                let _ = keeper.child.kill();
+                keeper.child.wait().unwrap()
+            });
             let mut stderr = String::new();
             if let Some(mut pipe) = keeper.child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);

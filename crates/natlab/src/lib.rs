@@ -71,6 +71,7 @@ mod probe;
 mod router;
 mod skip;
 mod topology;
+pub mod wait;
 mod wire;
 pub mod zoo;
 

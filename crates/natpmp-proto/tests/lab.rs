@@ -144,6 +144,9 @@ fn announcement_listener_sees_the_router_restart() {
         .lan()
         .block_on(move || async move {
             let mut listener = AnnouncementListener::bind(GATEWAY).await?;
+            // A deliberate passage of time, not a wait for an event: the router's epoch
+            // counts whole seconds, and a restart within its first second would announce the
+            // epoch the listener already saw, so no reset would show.
             tokio::time::sleep(Duration::from_millis(1100)).await;
             let rebooted = tokio::task::spawn_blocking(move || lab_inner.reboot_router()).await;
             assert!(matches!(rebooted, Ok(Ok(()))));
@@ -218,7 +221,8 @@ fn the_same_client_sees_the_epoch_go_back() {
                 let first = client
                     .map(Protocol::Udp, 5300, 5300, Duration::from_secs(600))
                     .await?;
-                // Let the epoch grow past the RFCs' 2 s tolerance, so the reset is visible.
+                // Let the epoch grow past the RFCs' 2 s tolerance, so the reset is visible (a
+                // deliberate passage of time, not a wait for an event).
                 tokio::time::sleep(Duration::from_millis(4500)).await;
                 let rebooted = tokio::task::spawn_blocking(move || lab_inner.reboot_router()).await;
                 assert!(matches!(rebooted, Ok(Ok(()))));
@@ -325,6 +329,7 @@ fn forged_replies_from_a_rogue_lan_host_are_ignored() {
     let rogue = lab.lan_hosts()[1].clone();
     for version in VERSIONS {
         let (client_port_tx, client_port_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let (flooding_tx, flooding_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop_rogue = stop.clone();
         // The rogue floods the client's port with answers claiming 6.6.6.6 and a mapping.
@@ -338,11 +343,19 @@ fn forged_replies_from_a_rogue_lan_host_are_ignored() {
                 p
             };
             let mut sent = 0;
+            let mut flooding = Some(flooding_tx);
             while !stop_rogue.load(std::sync::atomic::Ordering::Relaxed) {
                 let _ = socket.send_to(&forged_address, target);
                 let _ = socket.send_to(&forged_pcp, target);
                 forged_address[11] = forged_address[11].wrapping_add(1);
                 sent += 2;
+                // Forged answers already wait at the client's socket when it starts asking.
+                if sent >= 50 {
+                    if let Some(flooding) = flooding.take() {
+                        let _ = flooding.send(());
+                    }
+                }
+                // Paces the flood (a thousand pairs a second), not a wait for anything.
                 std::thread::sleep(Duration::from_millis(1));
             }
             sent
@@ -352,7 +365,8 @@ fn forged_replies_from_a_rogue_lan_host_are_ignored() {
             .block_on(move || async move {
                 let client = Client::with_config(GATEWAY, config(version)).await?;
                 client_port_tx.send(client.local_addr()?).unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // The client's requests go out only once the flood is under way (25 pairs sent).
+                flooding_rx.await.unwrap();
                 let address = client.external_address().await?;
                 let mapping = client
                     .map(Protocol::Tcp, 5500, 5500, Duration::from_secs(600))

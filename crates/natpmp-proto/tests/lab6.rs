@@ -247,7 +247,8 @@ fn a_router_restart_is_seen_over_ipv6() {
             let first = client
                 .map(Protocol::Tcp, 4400, 4400, Duration::from_secs(600))
                 .await?;
-            // Let the epoch grow past the RFC's tolerance, so the reset is visible.
+            // Let the epoch grow past the RFC's tolerance, so the reset is visible (a
+            // deliberate passage of time, not a wait for an event).
             tokio::time::sleep(Duration::from_millis(3100)).await;
             let rebooted = tokio::task::spawn_blocking(move || lab_inner.reboot_router()).await;
             assert!(matches!(rebooted, Ok(Ok(()))));
@@ -315,7 +316,13 @@ fn miniupnpd_announces_a_restart_on_ff02_1_from_another_link_local_address() {
     };
     let lan = listen(lab.lan());
     let wan = listen(lab.wan());
-    std::thread::sleep(Duration::from_millis(300));
+    for host in [lab.lan(), lab.wan()] {
+        natlab::wait::wait_until(
+            &format!("the listener on {} port 5350", host.netns()),
+            Duration::from_secs(5),
+            || natlab::wait::udp_port_bound(host, natpmp_proto::ANNOUNCE_PORT),
+        );
+    }
     lab.reboot_router().unwrap();
     let lan = lan.join().unwrap().unwrap();
     let wan = wan.join().unwrap().unwrap();

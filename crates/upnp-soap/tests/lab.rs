@@ -511,6 +511,15 @@ fn open_lan(lab: &Lab) {
     }
 }
 
+/// Waits until a socket on `host` joined SSDP's multicast group (the rogue is listening).
+fn wait_for_ssdp_group(host: &natlab::Host) {
+    natlab::wait::wait_until(
+        &format!("{} to join 239.255.255.250", host.netns()),
+        Duration::from_secs(5),
+        || natlab::wait::multicast_joined(host, Ipv4Addr::new(239, 255, 255, 250)),
+    );
+}
+
 /// A rogue IGD on the second LAN host: it answers every M-SEARCH at once, first with
 /// `flood` made-up answers (each its own USN and LOCATION), then with a LOCATION of its own
 /// that serves a complete IGD description. It runs for `for_how_long`.
@@ -582,8 +591,8 @@ fn a_rogue_igd_and_a_flood_on_another_lan_host_never_win_over_the_gateway() {
                 .block_on(move || rogue_igd(rogue_address, 5000, Duration::from_secs(4)))
                 .unwrap()
         });
-        // Let the rogue join the group before the search.
-        std::thread::sleep(Duration::from_millis(300));
+        // The rogue must be in the SSDP group before the search.
+        wait_for_ssdp_group(rogue_host);
         let (result, elapsed) = lab
             .lan()
             .block_on(|| async {
@@ -617,7 +626,7 @@ fn an_igd_off_the_gateway_is_used_only_when_allowed_and_then_labelled() {
                 .block_on(move || rogue_igd(rogue_address, 0, Duration::from_secs(4)))
                 .unwrap()
         });
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for_ssdp_group(rogue_host);
         let (refused, allowed) = lab
             .lan()
             .block_on(|| async {
