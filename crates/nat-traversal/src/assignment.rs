@@ -25,9 +25,9 @@ impl PortAssignment {
     /// For a public assignment, whether the internet can really reach it (a gateway behind
     /// double NAT or carrier-grade NAT maps ports nobody outside can use); `None` for a
     /// local one.
-    pub fn reachability(&self) -> Option<crate::Reachability> {
+    pub fn reachability(&self) -> Option<crate::reach::Reachability> {
         self.technique
-            .map(|_| crate::Reachability::of(self.address.ip()))
+            .map(|_| crate::reach::Reachability::of(self.address.ip()))
     }
 }
 

@@ -20,7 +20,7 @@ pub use unmap::{UnmapReport, UnmapResult};
 use crate::error::{Error, Result};
 use crate::nat::Nat;
 use crate::reach::Reachability;
-use crate::technique::{MapRequest, Mapping, Technique};
+use crate::technique::{MapRequest, Mapping, NatTechnique, Technique};
 
 /// The gateway's external address, and who said so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +100,7 @@ impl Nat {
         })
     }
 
-    fn observed(
-        &self,
-        technique: &Arc<dyn crate::NatTechnique>,
-        address: IpAddr,
-    ) -> ExternalAddress {
+    fn observed(&self, technique: &Arc<dyn NatTechnique>, address: IpAddr) -> ExternalAddress {
         self.core.observe_external_address(address);
         ExternalAddress {
             address,

@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use nat_traversal::{
-    MapRequest, Mapping, MappingEvent, Nat, NatEvent, NatOptions, NatTechnique, Protocol,
-    Result, Technique, TechniqueEvent, TechniqueEvents, async_trait,
+    MapRequest, Mapping, MappingEvent, Nat, NatEvent, NatOptions, NatTechnique, Protocol, Result,
+    Technique, TechniqueEvent, TechniqueEvents, async_trait,
 };
 use tokio::sync::broadcast;
 use tokio::time::Instant;

@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use nat_traversal::{
     DualStack, Error, ExternalAddress, MapRequest, Mapping, MappingEvent, MappingEvents, Nat,
     NatEvent, NatOptions, PersistentMapping, PersistentMappingBuilder, ProbeReport, Protocol,
-    PublicTcpListener, PublicUdpSocket, RecordedPinhole, TableEntry, TechniqueEvents,
-    UnmapReport,
+    PublicTcpListener, PublicUdpSocket, RecordedPinhole, TableEntry, TechniqueEvents, UnmapReport,
 };
 
 fn handle<T: Send + Sync>() {}

@@ -1,4 +1,9 @@
 //! Lab tests of natctl's network commands, run on a LAN host behind the real router.
+//!
+//! Longer than the ~700 lines a file should hold: every command is proven here against one
+//! shared lab helper set (natctl run on the LAN host, its JSON read, the router's rules
+//! counted), and splitting the commands into files would copy those helpers or hide them in
+//! a module the single-file test binaries cannot share without a `mod` of their own.
 // natlab builds network namespaces: Linux only.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::event::NatEvent;
 use crate::options::NatOptions;
 use crate::probe::Selection;
-use crate::technique::{MapRequest, Mapping, Technique};
+use crate::technique::{MapRequest, Mapping, Protocol, Technique};
 
 /// Keeps the `Nat`'s watcher running while held.
 pub(crate) type WatchLease = Box<dyn std::any::Any + Send + Sync>;
@@ -50,5 +50,5 @@ pub(crate) trait Host: Send + Sync + std::fmt::Debug + 'static {
 
     /// A kept pinhole was granted (`Some`), or deleted (`None`, with its protocol and port):
     /// the pinhole record follows, when the `Nat` keeps one.
-    fn pinhole_kept(&self, mapping: Option<&Mapping>, protocol: crate::Protocol, port: u16);
+    fn pinhole_kept(&self, mapping: Option<&Mapping>, protocol: Protocol, port: u16);
 }

@@ -146,6 +146,28 @@ pub(super) fn recase(case: HeaderCase, name: &str) -> String {
     }
 }
 
+/// One HTTP request, as far as a fixture cares.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) target: String,
+    /// Header names lowercased.
+    pub(super) headers: Vec<(String, String)>,
+    /// Header names as sent.
+    pub(super) raw_names: Vec<String>,
+    pub(super) body: String,
+}
+
+impl Request {
+    /// The value of header `name` (lowercase), if present.
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::HeaderCase;
 use super::documents::{CIF_CONTROL, CIF_SCPD, L3F_CONTROL, L3F_SCPD};
-use super::engine::{Engine, recase};
+use super::engine::{Engine, Request, recase};
 use super::igd::{INVALID_ACTION, INVALID_ARGS, soap_action};
 
 /// The longest request head read.
@@ -49,28 +49,6 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>) {
     let response = engine.respond(&request, peer).await;
     let _ = stream.write_all(&response).await;
     let _ = stream.shutdown().await;
-}
-
-/// One HTTP request, as far as a fixture cares.
-#[derive(Debug)]
-pub(super) struct Request {
-    pub(super) method: String,
-    pub(super) target: String,
-    /// Header names lowercased.
-    pub(super) headers: Vec<(String, String)>,
-    /// Header names as sent.
-    pub(super) raw_names: Vec<String>,
-    pub(super) body: String,
-}
-
-impl Request {
-    /// The value of header `name` (lowercase), if present.
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// Reads one request with bounded head and body; `None` for anything malformed.

@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use super::engine::{Engine, Entry, Proto, Table, escape, unescape};
-use super::http::Request;
+use super::engine::{Engine, Entry, Proto, Request, Table, escape, unescape};
 use super::{Connection, MAX_MAPPINGS};
 
 /// A SOAP fault: UPnP error code and description.
