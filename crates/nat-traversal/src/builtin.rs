@@ -44,9 +44,14 @@ pub(crate) async fn make(
         }
         #[cfg(feature = "upnp")]
         Technique::Upnp if gateway.is_ipv6() => {
+            let recorded = options
+                .pinhole_record()
+                .map(|path| crate::pinholes::PinholeRecord::new(path).upnp_ids())
+                .unwrap_or_default();
             let technique = PinholeTechnique::discover(gateway, options.probe_timeout())
                 .await?
-                .with_description(options.description());
+                .with_description(options.description())
+                .with_known_pinholes(recorded);
             Ok(Made {
                 technique: Arc::new(technique),
                 provisional: false,

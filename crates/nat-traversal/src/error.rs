@@ -122,14 +122,13 @@ pub enum Error {
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
 
-    /// A mapping exists that no allowed technique may delete, or every technique refused
-    /// the deletion.
-    #[error("cannot remove {what}: {why}")]
+    /// Every technique that answered refused the deletion.
+    #[error("cannot remove {what}: the gateway refused ({})", Tried(.refusals))]
     NotRemoved {
         /// What was to be removed, e.g. "the TCP mapping of port 8080".
         what: String,
-        /// What the techniques said.
-        why: String,
+        /// Each technique that refused, with the gateway's answer (its result code).
+        refusals: Vec<(Technique, Error)>,
     },
 
     /// The persistent mapping's background task is gone (its runtime shut down).

@@ -123,6 +123,7 @@ impl PmpTechnique {
             epoch_reset: granted.epoch_reset,
             on_default_gateway: true,
             pcp_nonce: granted.nonce,
+            pinhole_id: None,
         }
     }
 }
@@ -170,7 +171,7 @@ impl NatTechnique for PmpTechnique {
         match self.client.delete(&self.lower(mapping)).await {
             // A deletion whose earlier attempt worked but whose answer was lost is answered
             // "no such mapping" (miniupnpd: NO_RESOURCES): it is gone, which was the point.
-            Err(error) if deletion_outcome(&error) == Some(Unmapped::NotThere) => Ok(()),
+            Err(error) if already_deleted(&error) => Ok(()),
             other => Ok(other?),
         }
     }
@@ -192,12 +193,7 @@ impl NatTechnique for PmpTechnique {
             .client
             .unmap_with_nonce(protocol.into(), 0, self.nonce(protocol, 0))
             .await;
-        match self.deletion(result)? {
-            // PCP's delete-all matches no nonce of ours: a refusal here says the gateway
-            // does not do it, not that some mapping is someone else's.
-            Unmapped::HeldElsewhere { reason } => Ok(Unmapped::Refused { reason }),
-            other => Ok(other),
-        }
+        self.deletion(result)
     }
 }
 
@@ -207,33 +203,32 @@ impl PmpTechnique {
         stable_nonce(self.client.client_address(), protocol, internal_port)
     }
 
-    /// What a deletion's answer says about the mapping.
+    /// What a deletion's answer says about the mapping, for any server: NAT-PMP's answer
+    /// and PCP's SUCCESS are the same whether or not there was one (RFC 6886 §3.4, RFC 6887
+    /// §15); a result code is a refusal, whatever a given server means by it (miniupnpd
+    /// answers NO_RESOURCES when it holds no such mapping, and NOT_AUTHORIZED when it holds
+    /// one made with another nonce: docs/ARCHITECTURE.md keeps such habits, and nothing
+    /// here assumes them).
     fn deletion(&self, result: Result<(), ClientError>) -> Result<Unmapped> {
         match result {
-            Ok(()) => Ok(match self.kind {
-                Technique::NatPmp => Unmapped::Unverifiable,
-                _ => Unmapped::Removed { count: None },
+            Ok(()) => Ok(Unmapped::CannotTell),
+            Err(error) if error.result_code().is_some() => Ok(Unmapped::Refused {
+                error: error.into(),
             }),
-            Err(error) => match deletion_outcome(&error) {
-                Some(outcome) => Ok(outcome),
-                None => Err(error.into()),
-            },
+            Err(error) => Err(error.into()),
         }
     }
 }
 
-/// How a gateway's refusal of a PCP deletion reads. miniupnpd answers NO_RESOURCES when it
-/// holds no mapping of the port for this host, and NOT_AUTHORIZED when it holds one made
-/// with another nonce (another technique or program). RFC 6887 servers answer SUCCESS to
-/// the deletion of nothing.
-fn deletion_outcome(error: &ClientError) -> Option<Unmapped> {
-    match error.result_code()? {
-        AnyResultCode::Pcp(pcp::ResultCode::NoResources) => Some(Unmapped::NotThere),
-        AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized) => Some(Unmapped::HeldElsewhere {
-            reason: "PCP NOT_AUTHORIZED: made by another technique or program".into(),
-        }),
-        _ => None,
-    }
+/// Whether a refusal of the deletion of a mapping this process holds means it is gone
+/// already: miniupnpd answers NO_RESOURCES to a deletion whose earlier copy it carried out
+/// (the answer was lost and the request sent again). Only for a mapping known to have
+/// existed, where "gone" is what stopping it asks for.
+fn already_deleted(error: &ClientError) -> bool {
+    matches!(
+        error.result_code(),
+        Some(AnyResultCode::Pcp(pcp::ResultCode::NoResources))
+    )
 }
 
 #[cfg(test)]
@@ -241,23 +236,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pcp_deletion_refusals_read_as_outcomes() {
+    fn only_a_refused_repeat_deletion_of_a_held_mapping_reads_as_gone() {
         let refused = |code| ClientError::Refused {
             gateway: "192.168.77.1:5351".parse().expect("address"),
             operation: "deletion".into(),
             code: AnyResultCode::Pcp(code),
         };
-        assert_eq!(
-            deletion_outcome(&refused(pcp::ResultCode::NoResources)),
-            Some(Unmapped::NotThere)
-        );
-        assert!(matches!(
-            deletion_outcome(&refused(pcp::ResultCode::NotAuthorized)),
-            Some(Unmapped::HeldElsewhere { .. })
-        ));
-        assert_eq!(
-            deletion_outcome(&refused(pcp::ResultCode::MalformedRequest)),
-            None
-        );
+        assert!(already_deleted(&refused(pcp::ResultCode::NoResources)));
+        assert!(!already_deleted(&refused(pcp::ResultCode::NotAuthorized)));
+        assert!(!already_deleted(&refused(pcp::ResultCode::MalformedRequest)));
     }
 }

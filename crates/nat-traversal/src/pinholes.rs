@@ -2,8 +2,9 @@
 //! kept in a [`LineStore`] so that any later process can list and remove them, since
 //! neither PCP nor UPnP's `WANIPv6FirewallControl` has a request that lists pinholes.
 //!
-//! A line per pinhole, `address protocol port technique expires`, `expires` in Unix seconds
-//! (0: kept by a running persistent mapping, until it says otherwise). A record is a note,
+//! A line per pinhole, `address protocol port technique expires [id]`, `expires` in Unix
+//! seconds (0: kept by a running persistent mapping, until it says otherwise), `id` the UPnP
+//! pinhole's `UniqueID`, which is how UPnP deletes it (it has no delete by port). A record is a note,
 //! not the truth: a gateway may have dropped a pinhole (a restart), or another program may
 //! have deleted it.
 
@@ -31,6 +32,9 @@ pub struct RecordedPinhole {
     pub technique: Technique,
     /// When it expires unless refreshed; `None` while a persistent mapping keeps it.
     pub expires: Option<SystemTime>,
+    /// The id UPnP's `WANIPv6FirewallControl` deletes it by (its `UniqueID`), for a UPnP
+    /// pinhole.
+    pub pinhole_id: Option<u16>,
 }
 
 impl RecordedPinhole {
@@ -55,12 +59,17 @@ impl Line for RecordedPinhole {
         let port = fields.next()?.parse().ok().filter(|&p| p != 0)?;
         let technique = fields.next()?.parse().ok()?;
         let expires: u64 = fields.next()?.parse().ok()?;
+        let pinhole_id = match fields.next() {
+            Some(id) => Some(id.parse().ok()?),
+            None => None,
+        };
         fields.next().is_none().then_some(RecordedPinhole {
             address,
             protocol,
             port,
             technique,
             expires: (expires != 0).then(|| UNIX_EPOCH + Duration::from_secs(expires)),
+            pinhole_id,
         })
     }
 
@@ -72,8 +81,9 @@ impl Line for RecordedPinhole {
         let expires = self.expires.map_or(0, |at| {
             at.duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs())
         });
+        let id = self.pinhole_id.map(|id| format!(" {id}")).unwrap_or_default();
         Some(format!(
-            "{} {} {} {} {expires}",
+            "{} {} {} {} {expires}{id}",
             self.address,
             self.protocol.as_str(),
             self.port,
@@ -111,6 +121,7 @@ impl PinholeRecord {
             port: mapping.internal_port,
             technique: mapping.technique,
             expires: (!kept).then(|| SystemTime::now() + mapping.lifetime),
+            pinhole_id: mapping.pinhole_id,
         };
         self.0.update(|records: &mut Vec<RecordedPinhole>| {
             records.retain(|p| {
@@ -120,6 +131,16 @@ impl PinholeRecord {
             });
             records.push(pinhole);
         });
+    }
+
+    /// The UPnP pinholes recorded with their id: (protocol, port, id).
+    #[cfg(feature = "upnp")]
+    pub(crate) fn upnp_ids(&self) -> Vec<(Protocol, u16, u16)> {
+        self.read()
+            .into_iter()
+            .filter(|p| p.technique == Technique::Upnp)
+            .filter_map(|p| p.pinhole_id.map(|id| (p.protocol, p.port, id)))
+            .collect()
     }
 
     /// Forgets the pinholes of `protocol` (and `port`, when given).
@@ -151,6 +172,10 @@ mod tests {
         let parsed = RecordedPinhole::parse(kept).expect("a record");
         assert_eq!(parsed.expires, None);
         assert_eq!(parsed.line().as_deref(), Some(kept));
+        let upnp = "2001:db8::10 udp 9000 upnp 1800000000 7";
+        let parsed = RecordedPinhole::parse(upnp).expect("a record");
+        assert_eq!(parsed.pinhole_id, Some(7));
+        assert_eq!(parsed.line().as_deref(), Some(upnp));
         for bad in [
             "",
             "2001:db8::10 tcp 8080 pcp",
@@ -158,7 +183,8 @@ mod tests {
             "2001:db8::10 tcp 0 pcp 5",
             "2001:db8::10 tcp 8080 smtp 5",
             "10.0.0.1 tcp 8080 pcp 5",
-            "2001:db8::10 tcp 8080 pcp 5 extra",
+            "2001:db8::10 tcp 8080 upnp 5 notanid",
+            "2001:db8::10 tcp 8080 upnp 5 7 extra",
         ] {
             assert_eq!(RecordedPinhole::parse(bad), None, "{bad:?}");
         }

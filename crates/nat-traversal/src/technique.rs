@@ -44,6 +44,9 @@ pub struct Mapping {
     /// The PCP mapping nonce, which only the nonce's owner may refresh or delete with.
     #[cfg(feature = "pcp")]
     pub(crate) pcp_nonce: Option<natpmp_proto::Nonce>,
+    /// The id a UPnP IPv6 pinhole is deleted by (`WANIPv6FirewallControl` deletes by id
+    /// only), kept in the pinhole record for other processes.
+    pub(crate) pinhole_id: Option<u16>,
 }
 
 impl Mapping {
@@ -65,6 +68,7 @@ impl Mapping {
             on_default_gateway: true,
             #[cfg(feature = "pcp")]
             pcp_nonce: None,
+            pinhole_id: None,
         }
     }
 
@@ -82,31 +86,35 @@ impl Mapping {
 }
 
 /// What a technique found when asked to delete a mapping it was not holding (by port, or
-/// every mapping of a protocol): see [`NatTechnique::unmap_port`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// every mapping of a protocol): see [`NatTechnique::unmap_port`]. Each says only what the
+/// gateway's answer says, for any server.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Unmapped {
-    /// It deleted the mapping (or `count` mappings, when it can count them).
+    /// It deleted the mapping (or `count` mappings, when it can count them): the gateway's
+    /// answer says there was something to delete.
     Removed {
         /// How many it deleted, when the technique can tell.
         count: Option<usize>,
     },
-    /// There was nothing to delete.
+    /// There was nothing to delete, as the gateway's answer says (UPnP's 714, or a table
+    /// without the mapping).
     NotThere,
-    /// The gateway accepted the deletion but its answer does not say whether there was
-    /// anything to delete (NAT-PMP).
-    Unverifiable,
-    /// A mapping exists that this technique may not delete: another technique or program
-    /// made it (a PCP gateway lets only the nonce that made a mapping delete it).
-    HeldElsewhere {
-        /// What the gateway said.
-        reason: String,
-    },
-    /// The gateway refuses this kind of deletion (e.g. PCP's delete-all on miniupnpd).
+    /// The gateway accepted the deletion, but its answer is the same whether or not there
+    /// was a mapping (NAT-PMP's answer; PCP's SUCCESS, which RFC 6887 gives either way).
+    CannotTell,
+    /// The gateway refused the deletion; the error names the protocol's result code.
     Refused {
-        /// What the gateway said.
-        reason: String,
+        /// What the gateway answered.
+        error: Error,
     },
+}
+
+impl Unmapped {
+    /// Whether the answer says what was there (removed it, or nothing to remove).
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Unmapped::Removed { .. } | Unmapped::NotThere)
+    }
 }
 
 impl fmt::Display for Unmapped {
@@ -116,11 +124,10 @@ impl fmt::Display for Unmapped {
             Unmapped::Removed { count: Some(n) } => write!(f, "removed {n} mappings"),
             Unmapped::Removed { count: None } => f.write_str("removed"),
             Unmapped::NotThere => f.write_str("nothing to remove"),
-            Unmapped::Unverifiable => f.write_str("done (it cannot say whether there was one)"),
-            Unmapped::HeldElsewhere { reason } => {
-                write!(f, "a mapping exists that it may not delete ({reason})")
+            Unmapped::CannotTell => {
+                f.write_str("done, but its answer cannot tell whether there was a mapping")
             }
-            Unmapped::Refused { reason } => write!(f, "refused ({reason})"),
+            Unmapped::Refused { error } => write!(f, "refused: {error}"),
         }
     }
 }

@@ -111,16 +111,24 @@ impl NatTechnique for Router {
         self.check()?;
         let mut table = self.table.lock().unwrap();
         let key = (protocol, internal_port);
+        // As the protocols answer: NAT-PMP's answer and PCP's SUCCESS are the same whether
+        // or not there was a mapping; PCP refuses another client's mapping; UPnP can tell.
         Ok(match (self.kind, table.get(&key).copied()) {
             (Technique::NatPmp, Some(Technique::NatPmp)) => {
                 table.remove(&key);
-                Unmapped::Unverifiable
+                Unmapped::CannotTell
             }
-            (Technique::NatPmp, _) => Unmapped::Unverifiable,
-            (_, None) => Unmapped::NotThere,
-            (Technique::Pcp, Some(maker)) if maker != Technique::Pcp => Unmapped::HeldElsewhere {
-                reason: "NOT_AUTHORIZED".into(),
+            (Technique::NatPmp, _) => Unmapped::CannotTell,
+            (Technique::Pcp, Some(maker)) if maker != Technique::Pcp => Unmapped::Refused {
+                error: Error::other(Technique::Pcp, "NOT_AUTHORIZED"),
             },
+            (Technique::Pcp, maker) => {
+                if maker.is_some() {
+                    table.remove(&key);
+                }
+                Unmapped::CannotTell
+            }
+            (_, None) => Unmapped::NotThere,
             (_, Some(_)) => {
                 table.remove(&key);
                 Unmapped::Removed { count: None }
@@ -141,10 +149,10 @@ impl NatTechnique for Router {
             }
             Technique::NatPmp => {
                 table.retain(|(p, _), maker| *p != protocol || *maker != Technique::NatPmp);
-                Unmapped::Unverifiable
+                Unmapped::CannotTell
             }
             Technique::Pcp | Technique::Other(_) => Unmapped::Refused {
-                reason: "NO_RESOURCES".into(),
+                error: Error::other(self.kind, "NO_RESOURCES"),
             },
         })
     }
@@ -195,8 +203,9 @@ async fn a_upnp_mapping_is_removed_by_port_whoever_asks() {
 }
 
 #[tokio::test]
-async fn a_nat_pmp_mapping_is_confirmed_gone_through_pcp() {
-    // Without UPnP, only NAT-PMP can delete it and only PCP can tell it is gone.
+async fn a_nat_pmp_mapping_is_deleted_and_nothing_claims_more_than_the_answers_say() {
+    // Without UPnP, no answer can tell: PCP refuses another client's mapping, NAT-PMP
+    // deletes it and cannot say so. Nothing reads as "removed".
     let (nat, table, asked) = router(&[Technique::Pcp, Technique::NatPmp], &[]);
     table
         .lock()
@@ -204,12 +213,11 @@ async fn a_nat_pmp_mapping_is_confirmed_gone_through_pcp() {
         .insert((Protocol::Udp, 9000), Technique::NatPmp);
     let report = nat.unmap_port(Protocol::Udp, 9000).await.unwrap();
     assert!(table.lock().unwrap().is_empty());
-    assert_eq!(report.removed_by().collect::<Vec<_>>(), [Technique::NatPmp]);
-    assert_eq!(
-        *asked.lock().unwrap(),
-        [Technique::Pcp, Technique::NatPmp, Technique::Pcp],
-        "NAT-PMP last, then PCP again to confirm"
-    );
+    assert!(!report.removed(), "{report}");
+    assert!(report.cannot_tell() && !report.verified(), "{report}");
+    assert_eq!(report.removed_count(), None);
+    assert_eq!(report.refusals().count(), 1, "PCP's refusal is reported: {report}");
+    assert_eq!(*asked.lock().unwrap(), [Technique::Pcp, Technique::NatPmp]);
 }
 
 #[tokio::test]
@@ -235,7 +243,8 @@ async fn what_this_nat_made_is_deleted_through_its_maker_alone() {
     assert_eq!(mapping.technique, Technique::Pcp);
     asked.lock().unwrap().clear();
     let report = nat.unmap_port(Protocol::Tcp, 7000).await.unwrap();
-    assert_eq!(report.removed_by().collect::<Vec<_>>(), [Technique::Pcp]);
+    // PCP accepted the deletion; its answer cannot tell more, and nobody else is asked.
+    assert!(report.cannot_tell() && !report.removed(), "{report}");
     assert_eq!(*asked.lock().unwrap(), [Technique::Pcp]);
     assert!(table.lock().unwrap().is_empty());
 }
@@ -268,7 +277,8 @@ async fn no_technique_answering_is_no_technique_available() {
         .unwrap()
         .insert((Protocol::Tcp, 80), Technique::Pcp);
     let report = nat.unmap_port(Protocol::Tcp, 80).await.unwrap();
-    assert!(report.removed());
+    assert!(report.cannot_tell() && !report.removed(), "{report}");
+    assert!(table.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -1,16 +1,22 @@
 //! Deleting this host's mapping of a port, or of every port, whichever technique made it,
-//! and the [`UnmapReport`] of what each technique did.
-
-use std::future::Future;
+//! and the [`UnmapReport`] of what each technique's answer says.
+//!
+//! Each outcome says only what the gateway's answer says, for any server ([`Unmapped`]):
+//! removed, nothing there, cannot tell (NAT-PMP's and PCP's answers are the same either way),
+//! or refused with a result code. The report is a success when some technique removed
+//! something or accepted the deletion; it is [`Error::NotRemoved`] when every technique that
+//! answered refused, and [`Error::NoTechniqueAvailable`] only when none answered at all.
 
 use std::fmt;
 use std::net::IpAddr;
+
 use sync_wrapper::SyncFuture;
 
 use crate::error::{Error, Result};
 use crate::nat::Nat;
 use crate::technique::{Protocol, Technique, Unmapped};
 use crate::unordered::Unordered;
+use std::future::Future;
 
 /// One technique's part in an [`UnmapReport`].
 #[derive(Debug, Clone)]
@@ -18,8 +24,29 @@ use crate::unordered::Unordered;
 pub struct UnmapResult {
     /// The technique asked.
     pub technique: Technique,
-    /// What it found, or why it could not be asked (not available at this gateway, ...).
+    /// What its answer says, or why it could not be asked (no answer, not available at this
+    /// gateway, ...).
     pub outcome: std::result::Result<Unmapped, Error>,
+}
+
+impl UnmapResult {
+    /// Whether the gateway answered this technique (an outcome, or an error that is the
+    /// gateway's answer rather than its silence).
+    pub fn answered(&self) -> bool {
+        match &self.outcome {
+            Ok(_) => true,
+            Err(error) => !error.is_unreachable() && !matches!(error, Error::Unsupported { .. }),
+        }
+    }
+
+    /// The gateway's refusal, when it refused (an outcome, or an error it answered with).
+    pub fn refusal(&self) -> Option<&Error> {
+        match &self.outcome {
+            Ok(Unmapped::Refused { error }) => Some(error),
+            Err(error) if self.answered() => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// What [`Nat::unmap_port`] and [`Nat::unmap_all`] did, technique by technique, in the
@@ -38,7 +65,7 @@ pub struct UnmapReport {
 }
 
 impl UnmapReport {
-    /// The techniques that removed something.
+    /// The techniques whose answer says they removed something.
     pub fn removed_by(&self) -> impl Iterator<Item = Technique> + '_ {
         self.results
             .iter()
@@ -46,14 +73,13 @@ impl UnmapReport {
             .map(|r| r.technique)
     }
 
-    /// Whether some technique removed something.
+    /// Whether some technique's answer says it removed something.
     pub fn removed(&self) -> bool {
         self.removed_by().next().is_some()
     }
 
-    /// How many mappings were removed, as far as the techniques can count (UPnP counts what
-    /// it deleted; PCP removes the one mapping of a port; NAT-PMP cannot tell): `None` when
-    /// none that removed something could count.
+    /// How many mappings the answers show removed (UPnP counts what it deleted; a removal
+    /// by port is one; "nothing there" is none); `None` when no answer could count.
     pub fn removed_count(&self) -> Option<usize> {
         let mut total = None;
         for result in &self.results {
@@ -70,30 +96,31 @@ impl UnmapReport {
         total
     }
 
-    /// Whether a technique's answer shows what was there; `false` when every technique that
-    /// answered only said "done" (NAT-PMP).
+    /// Whether some technique's answer shows what was there (it removed something, or there
+    /// was nothing); `false` when every answer was "done, cannot tell" or a refusal.
     pub fn verified(&self) -> bool {
-        self.results.iter().any(|r| {
-            matches!(
-                r.outcome,
-                Ok(Unmapped::Removed { .. } | Unmapped::NotThere | Unmapped::HeldElsewhere { .. })
-            )
-        })
-    }
-
-    /// The technique that saw a mapping it may not delete, when nothing was removed.
-    fn blocker(&self) -> Option<&UnmapResult> {
-        if self.removed() {
-            return None;
-        }
         self.results
             .iter()
-            .find(|r| matches!(r.outcome, Ok(Unmapped::HeldElsewhere { .. })))
+            .any(|r| matches!(&r.outcome, Ok(outcome) if outcome.is_verified()))
+    }
+
+    /// Whether some technique accepted the deletion without saying what was there.
+    pub fn cannot_tell(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.outcome, Ok(Unmapped::CannotTell)))
+    }
+
+    /// The refusals, technique by technique.
+    pub fn refusals(&self) -> impl Iterator<Item = (Technique, &Error)> + '_ {
+        self.results
+            .iter()
+            .filter_map(|r| r.refusal().map(|e| (r.technique, e)))
     }
 }
 
 impl fmt::Display for UnmapReport {
-    /// `PCP: nothing to remove; UPnP IGD: removed 1 mapping`.
+    /// `UPnP IGD: removed 1 mapping; PCP: done, but its answer cannot tell ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, result) in self.results.iter().enumerate() {
             if index > 0 {
@@ -110,32 +137,31 @@ impl fmt::Display for UnmapReport {
 
 impl Nat {
     /// Deletes this host's mapping of `internal_port`, whichever allowed technique made it:
-    /// the one that made it first when this `Nat` knows (it made it), otherwise every
-    /// technique that can tell whether it holds one (PCP, UPnP IGD) at once, until one
-    /// removes it; a technique whose answer cannot tell (NAT-PMP) is asked last, and only
-    /// if nothing was removed.
+    /// the one that made it first when this `Nat` knows (it made it); otherwise the
+    /// techniques whose answer can tell whether there was one (UPnP IGD, which reads the
+    /// gateway's table) at once, until one removes it; then, when nothing was removed, the
+    /// techniques whose answer cannot tell (PCP, NAT-PMP), which may hold a mapping the
+    /// table does not show.
     ///
-    /// Deleting what is not there succeeds: the report says so
-    /// ([`UnmapReport::removed`] is `false`).
+    /// Deleting what is not there succeeds, and the report says what each answer shows
+    /// ([`UnmapReport::removed`], [`UnmapReport::verified`]).
     ///
     /// # Errors
-    /// [`Error::NoTechniqueAvailable`] when no technique could be asked;
-    /// [`Error::NotRemoved`] when a mapping of the port exists that no allowed technique may
-    /// delete (a PCP mapping made by another program, with its own nonce).
+    /// [`Error::NoTechniqueAvailable`] when no technique answered;
+    /// [`Error::NotRemoved`] when every technique that answered refused (each refusal with
+    /// its result code).
     pub fn unmap_port(
         &self,
         protocol: Protocol,
         internal_port: u16,
     ) -> impl Future<Output = Result<UnmapReport>> + Send + Sync {
         SyncFuture::new(async move {
+            let maker = self.core.maker(protocol, internal_port);
             let mut order = self.core.allowed();
-            if let Some(maker) = self.core.maker(protocol, internal_port) {
-                if let Some(at) = order.iter().position(|&t| t == maker) {
-                    order.remove(at);
-                    order.insert(0, maker);
-                }
+            if let Some(at) = maker.and_then(|m| order.iter().position(|&t| t == m)) {
+                let first = order.remove(at);
+                order.insert(0, first);
             }
-            let mut results: Vec<UnmapResult> = Vec::new();
             let ask = |kind: Technique| async move {
                 let outcome = self
                     .core
@@ -154,11 +180,19 @@ impl Nat {
                     .iter()
                     .any(|r| matches!(r.outcome, Ok(Unmapped::Removed { .. })))
             };
+            // The maker that made it here and accepted its deletion has done what can be
+            // done: asking the others adds nothing.
+            let maker_done = |results: &[UnmapResult]| {
+                results.first().is_some_and(|r| {
+                    matches!(r.outcome, Ok(Unmapped::Removed { .. } | Unmapped::CannotTell))
+                })
+            };
+            let mut results: Vec<UnmapResult> = Vec::new();
             // The known maker alone first.
-            if let Some(&first) = order.first() {
-                if self.core.maker(protocol, internal_port) == Some(first) {
-                    results.push(ask(first).await);
-                    order.remove(0);
+            if maker.is_some() && order.first().copied() == maker {
+                results.push(ask(order.remove(0)).await);
+                if maker_done(&results) {
+                    order.clear();
                 }
             }
             let (can_tell, cannot_tell): (Vec<Technique>, Vec<Technique>) =
@@ -178,13 +212,7 @@ impl Nat {
             }
             if !removed(&results) {
                 for kind in cannot_tell {
-                    let result = ask(kind).await;
-                    let answered = result.outcome.is_ok();
-                    results.push(result);
-                    if answered {
-                        self.confirm_with_pcp(protocol, internal_port, &mut results)
-                            .await;
-                    }
+                    results.push(ask(kind).await);
                 }
             }
             self.core.forget_maker(protocol, internal_port);
@@ -194,48 +222,13 @@ impl Nat {
         })
     }
 
-    /// NAT-PMP's "done" says nothing; when PCP saw a mapping it could not delete, PCP is
-    /// asked again: if the mapping is gone now, NAT-PMP removed it.
-    async fn confirm_with_pcp(
-        &self,
-        protocol: Protocol,
-        internal_port: u16,
-        results: &mut [UnmapResult],
-    ) {
-        let held_by_other = results.iter().any(|r| {
-            r.technique == Technique::Pcp && matches!(r.outcome, Ok(Unmapped::HeldElsewhere { .. }))
-        });
-        if !held_by_other {
-            return;
-        }
-        let again = self
-            .core
-            .operate(Some(Technique::Pcp), |t| async move {
-                t.unmap_port(protocol, internal_port).await
-            })
-            .await
-            .map(|(_, outcome)| outcome);
-        if let Ok(Unmapped::NotThere) = again {
-            for result in results.iter_mut() {
-                if matches!(result.outcome, Ok(Unmapped::Unverifiable)) {
-                    result.outcome = Ok(Unmapped::Removed { count: None });
-                }
-            }
-            for result in results.iter_mut() {
-                if result.technique == Technique::Pcp {
-                    result.outcome = Ok(Unmapped::NotThere);
-                }
-            }
-        }
-    }
-
     /// Deletes every mapping of `protocol` to this host that the allowed techniques can
     /// reach, each its own way: UPnP IGD by reading the gateway's table (first, so the
     /// count covers mappings every technique made), then PCP's and NAT-PMP's delete-all
     /// where the gateway allows it.
     ///
     /// # Errors
-    /// [`Error::NoTechniqueAvailable`] when no technique could be asked;
+    /// [`Error::NoTechniqueAvailable`] when no technique answered;
     /// [`Error::NotRemoved`] when every technique that answered refused.
     pub fn unmap_all(
         &self,
@@ -274,11 +267,16 @@ impl Nat {
             internal_port,
             results,
         };
-        let what = match internal_port {
-            Some(port) => format!("the {protocol} mapping of port {port}"),
-            None => format!("the {protocol} mappings of this host"),
-        };
-        if report.results.iter().all(|r| r.outcome.is_err()) {
+        if !report.results.iter().any(UnmapResult::answered) {
+            // Nothing answered: a technique that cannot do it is not a gateway's silence.
+            if let Some(unsupported) = report.results.iter().find_map(|r| match &r.outcome {
+                Err(error @ Error::Unsupported { .. }) if report.results.len() == 1 => {
+                    Some(error.clone())
+                }
+                _ => None,
+            }) {
+                return Err(unsupported);
+            }
             return Err(Error::NoTechniqueAvailable {
                 gateway: report.gateway,
                 tried: report
@@ -288,34 +286,24 @@ impl Nat {
                     .collect(),
             });
         }
-        if let Some(blocker) = report.blocker() {
+        let accepted = report.results.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Ok(Unmapped::Removed { .. } | Unmapped::NotThere | Unmapped::CannotTell)
+            )
+        });
+        if !accepted {
             return Err(Error::NotRemoved {
-                what,
-                why: format!("{}: {}", blocker.technique, Outcome(&blocker.outcome)),
-            });
-        }
-        let everyone_refused = report
-            .results
-            .iter()
-            .all(|r| matches!(r.outcome, Ok(Unmapped::Refused { .. }) | Err(_)));
-        if everyone_refused {
-            return Err(Error::NotRemoved {
-                what,
-                why: report.to_string(),
+                what: match internal_port {
+                    Some(port) => format!("the {protocol} mapping of port {port}"),
+                    None => format!("the {protocol} mappings of this host"),
+                },
+                refusals: report
+                    .refusals()
+                    .map(|(technique, error)| (technique, error.clone()))
+                    .collect(),
             });
         }
         Ok(report)
-    }
-}
-
-/// A technique's outcome as a phrase.
-struct Outcome<'a>(&'a std::result::Result<Unmapped, Error>);
-
-impl fmt::Display for Outcome<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Ok(outcome) => outcome.fmt(f),
-            Err(error) => error.fmt(f),
-        }
     }
 }

@@ -15,9 +15,10 @@
 //! from.
 //!
 //! The protocol has no listing and no delete-by-port: the pinholes this technique made are
-//! remembered by (protocol, port) → `UniqueID`. Deleting one it does not know first asks
-//! `AddPinhole` for the same pinhole (miniupnpd answers with the existing one's id,
-//! refreshing it), then deletes that id.
+//! remembered by (protocol, port) → `UniqueID`, and so are those the facade's pinhole record
+//! holds (opened by another process). A pinhole whose id is known neither way is not
+//! deleted: opening it to learn its id would make state at the gateway in order to delete
+//! it.
 
 use std::future::Future;
 
@@ -36,9 +37,6 @@ use crate::technique::{
     MapRequest, Mapping, NatTechnique, Protocol, TableEntry, TableHost, Technique, TechniqueEvents,
     Unmapped,
 };
-
-/// The lease asked for when learning a pinhole's id to delete it.
-const PROBE_LEASE: Duration = Duration::from_secs(60);
 
 /// IPv6 pinholes through a UPnP IGD's `WANIPv6FirewallControl:1`.
 #[derive(Debug)]
@@ -186,14 +184,31 @@ impl PinholeTechnique {
         )
     }
 
-    fn mapping(&self, protocol: Protocol, port: u16, lease: Duration) -> Mapping {
-        Mapping::new(
+    fn mapping(&self, protocol: Protocol, port: u16, lease: Duration, id: u16) -> Mapping {
+        let mut mapping = Mapping::new(
             Technique::Upnp,
             protocol,
             port,
             SocketAddr::new(IpAddr::V6(self.local_address), port),
             lease,
-        )
+        );
+        mapping.pinhole_id = Some(id);
+        mapping
+    }
+
+    /// Knows the ids of pinholes opened earlier, by this program or another (the facade's
+    /// pinhole record), so it can delete them: the protocol deletes by id only.
+    pub(crate) fn with_known_pinholes(
+        self,
+        known: impl IntoIterator<Item = (Protocol, u16, u16)>,
+    ) -> PinholeTechnique {
+        {
+            let mut ids = self.ids();
+            for (protocol, port, id) in known {
+                ids.entry((protocol, port)).or_insert(id);
+            }
+        }
+        self
     }
 
     async fn add(&self, protocol: Protocol, port: u16, lease: Duration) -> Result<Mapping> {
@@ -202,21 +217,22 @@ impl PinholeTechnique {
             .add_pinhole(&self.request(protocol, port, lease))
             .await?;
         self.ids().insert((protocol, port), pinhole.id);
-        Ok(self.mapping(protocol, port, pinhole.lease))
+        Ok(self.mapping(protocol, port, pinhole.lease, pinhole.id))
     }
 
-    /// Deletes the pinhole of (protocol, port): by its remembered id, else by the id an
-    /// `AddPinhole` of the same pinhole answers.
+    /// Deletes the pinhole of (protocol, port) by its id, known from opening it or from the
+    /// pinhole record. Without one there is nothing to ask: the protocol deletes by id only,
+    /// and opening the pinhole to learn its id would make state at the gateway in order to
+    /// delete it.
     async fn delete(&self, protocol: Protocol, port: u16) -> Result<Unmapped> {
         let known = self.ids().remove(&(protocol, port));
-        let id = match known {
-            Some(id) => id,
-            None => {
-                self.control
-                    .add_pinhole(&self.request(protocol, port, PROBE_LEASE))
-                    .await?
-                    .id
-            }
+        let Some(id) = known else {
+            return Err(Error::Unsupported {
+                technique: Technique::Upnp,
+                what: format!(
+                    "delete the {protocol} pinhole of port {port}: WANIPv6FirewallControl deletes by id only, and no pinhole of this port is known or recorded"
+                ),
+            });
         };
         match self.control.remove_pinhole(id).await? {
             upnp_soap::igd::Deleted::Removed => Ok(Unmapped::Removed { count: Some(1) }),
@@ -311,6 +327,7 @@ impl NatTechnique for PinholeTechnique {
                         mapping.protocol,
                         mapping.internal_port,
                         pinhole.lease,
+                        id,
                     ));
                 }
                 Err(error) if error.is_no_such_pinhole() => {

@@ -46,12 +46,10 @@ fn json(report: &UnmapReport) -> UnmappedJson {
                 let (outcome, count, detail) = match &r.outcome {
                     Ok(Unmapped::Removed { count }) => ("removed", *count, None),
                     Ok(Unmapped::NotThere) => ("not_there", Some(0), None),
-                    Ok(Unmapped::Unverifiable) => ("unverifiable", None, None),
-                    Ok(Unmapped::HeldElsewhere { reason }) => {
-                        ("held_elsewhere", None, Some(reason.clone()))
-                    }
-                    Ok(Unmapped::Refused { reason }) => ("refused", None, Some(reason.clone())),
+                    Ok(Unmapped::CannotTell) => ("cannot_tell", None, None),
+                    Ok(Unmapped::Refused { error }) => ("refused", None, Some(error.to_string())),
                     Ok(other) => ("other", None, Some(other.to_string())),
+                    Err(error) if r.answered() => ("refused", None, Some(error.to_string())),
                     Err(error) => ("error", None, Some(error.to_string())),
                 };
                 TechniqueOutcomeJson {
