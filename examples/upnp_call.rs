@@ -44,10 +44,10 @@ async fn main() -> anyhow::Result<()> {
     let request = parse_args(std::env::args().skip(1))?;
     let (location, responder) = match &request.location {
         Some(text) => {
-            let url = Url::parse(text).with_context(|| format!("bad --location {text:?}"))?;
+            let url =
+                upnp_soap::parse_url(text).with_context(|| format!("bad --location {text:?}"))?;
             // Requests go only to the host that described itself, which must be an address.
-            let responder = url
-                .ip()
+            let responder = upnp_soap::host_ip(&url)
                 .with_context(|| format!("--location {text:?} does not name an IP address"))?;
             (url, responder)
         }
@@ -75,7 +75,7 @@ async fn find_device(scan_time: Duration) -> anyhow::Result<(Url, IpAddr)> {
         .await
         .context("cannot search")?
         .with_context(|| format!("no UPnP device answered within {scan_time:?}"))?;
-    let location = Url::parse(&response.location)
+    let location = upnp_soap::parse_url(&response.location)
         .with_context(|| format!("{} sent a bad LOCATION", response.source))?;
     Ok((location, response.source.ip()))
 }

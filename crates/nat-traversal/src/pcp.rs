@@ -244,6 +244,8 @@ mod tests {
         };
         assert!(already_deleted(&refused(pcp::ResultCode::NoResources)));
         assert!(!already_deleted(&refused(pcp::ResultCode::NotAuthorized)));
-        assert!(!already_deleted(&refused(pcp::ResultCode::MalformedRequest)));
+        assert!(!already_deleted(&refused(
+            pcp::ResultCode::MalformedRequest
+        )));
     }
 }

@@ -81,7 +81,10 @@ impl Line for RecordedPinhole {
         let expires = self.expires.map_or(0, |at| {
             at.duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs())
         });
-        let id = self.pinhole_id.map(|id| format!(" {id}")).unwrap_or_default();
+        let id = self
+            .pinhole_id
+            .map(|id| format!(" {id}"))
+            .unwrap_or_default();
         Some(format!(
             "{} {} {} {} {expires}{id}",
             self.address,

@@ -20,7 +20,7 @@ use sync_wrapper::SyncFuture;
 
 use async_trait::async_trait;
 use upnp_soap::igd::{Gateway, MappingRequest};
-use upnp_soap::{Config, Url};
+use upnp_soap::{Config, Url, parse_url};
 
 use crate::error::{Error, Result};
 use crate::technique::{
@@ -146,7 +146,7 @@ impl UpnpTechnique {
         service_type: &str,
         control_url: &str,
     ) -> Result<UpnpTechnique> {
-        let control_url = Url::parse(control_url).map_err(|e| Error::NoInternetGatewayDevice {
+        let control_url = parse_url(control_url).map_err(|e| Error::NoInternetGatewayDevice {
             gateway,
             waited: Duration::ZERO,
             reason: format!("the cached control url is unusable: {e}"),

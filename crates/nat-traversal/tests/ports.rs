@@ -216,7 +216,11 @@ async fn a_nat_pmp_mapping_is_deleted_and_nothing_claims_more_than_the_answers_s
     assert!(!report.removed(), "{report}");
     assert!(report.cannot_tell() && !report.verified(), "{report}");
     assert_eq!(report.removed_count(), None);
-    assert_eq!(report.refusals().count(), 1, "PCP's refusal is reported: {report}");
+    assert_eq!(
+        report.refusals().count(),
+        1,
+        "PCP's refusal is reported: {report}"
+    );
     assert_eq!(*asked.lock().unwrap(), [Technique::Pcp, Technique::NatPmp]);
 }
 

@@ -1,7 +1,7 @@
 //! The device description (`rootDesc.xml`): the device tree, embedded devices included, and
 //! each service's URLs resolved against `URLBase` or the LOCATION.
 
-use crate::Url;
+use crate::{Url, join_url, parse_url};
 use xmltree::Element;
 
 use crate::error::{Error, Result};
@@ -95,7 +95,7 @@ impl Description {
         let base = xml::child(&root, "URLBase")
             .map(|e| xml::text(e).trim().to_owned())
             .filter(|text| !text.is_empty() && !text.contains(char::REPLACEMENT_CHARACTER))
-            .and_then(|text| match Url::parse(&text) {
+            .and_then(|text| match parse_url(&text) {
                 Ok(url) => Some(url),
                 Err(error) => {
                     tracing::debug!(url_base = %text, %error, "ignoring an unusable URLBase");
@@ -211,7 +211,7 @@ fn parse_service(element: &Element, base: &Url) -> Option<Service> {
             tracing::debug!(%service_type, element = name, "a url with invalid utf-8");
             return None;
         }
-        match base.join(&text) {
+        match join_url(base, &text) {
             Ok(url) => Some(url),
             Err(e) => {
                 tracing::debug!(%service_type, element = name, url = %text, error = %e, "unresolvable url");
@@ -243,7 +243,7 @@ mod tests {
     const MINIUPNPD: &[u8] = include_bytes!("../testdata/miniupnpd/rootDesc.xml");
 
     fn location() -> Url {
-        Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap()
+        parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap()
     }
 
     #[test]

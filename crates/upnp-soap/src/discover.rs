@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::Url;
+use crate::{Url, join_url, parse_url};
 
 use crate::control::RootDevice;
 use crate::http::Config;
@@ -348,7 +348,7 @@ pub async fn discover_fast(options: &DiscoverOptions) -> Result<Discovered, Disc
 /// in [`KNOWN_STACKS`]: its type (from `ST`) and control URL.
 fn known_service(response: &ssdp::Response) -> Option<(String, Url)> {
     let server = response.server.as_deref()?.to_ascii_lowercase();
-    let location = Url::parse(&response.location).ok()?;
+    let location = parse_url(&response.location).ok()?;
     connection_rank(&response.st)?;
     if !response.st.contains(":service:WANIPConnection:") {
         return None;
@@ -357,7 +357,7 @@ fn known_service(response: &ssdp::Response) -> Option<(String, Url)> {
         .iter()
         .find_map(|(token, description, control)| {
             (server.contains(token) && location.path() == *description)
-                .then(|| location.join(control).ok())
+                .then(|| join_url(&location, control).ok())
                 .flatten()
                 .map(|url| (response.st.clone(), url))
         })
@@ -531,7 +531,7 @@ async fn try_location(
     responder: IpAddr,
     findings: &mut Findings,
 ) -> Option<RootDevice> {
-    let url = match Url::parse(location) {
+    let url = match parse_url(location) {
         Ok(url) => url,
         Err(e) => {
             findings

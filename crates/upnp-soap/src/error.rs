@@ -474,6 +474,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse_url;
 
     #[test]
     fn errors_stay_small() {
@@ -485,7 +486,7 @@ mod tests {
     }
 
     fn url() -> Box<Url> {
-        Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap())
+        Box::new(parse_url("http://192.168.1.1:5000/ctl/IPConn").unwrap())
     }
 
     fn fault(code: u16) -> Error {
@@ -659,7 +660,7 @@ mod tests {
     fn messages_name_action_url_and_code() {
         let error = Error::Fault {
             action: "AddPortMapping".to_owned(),
-            url: Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap()),
+            url: Box::new(parse_url("http://192.168.1.1:5000/ctl/IPConn").unwrap()),
             fault: UpnpError {
                 code: 718,
                 description: "ConflictInMappingEntry".to_owned(),

@@ -18,8 +18,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::Url;
 use crate::error::{Error, Result};
+use crate::{Url, UrlError, check_router_url, request_target};
 
 /// The `User-Agent` sent with every request (UDA 1.1 asks for OS, UPnP and product tokens).
 const USER_AGENT_VALUE: &str = concat!("Linux UPnP/1.1 upnp-soap/", env!("CARGO_PKG_VERSION"));
@@ -156,21 +156,15 @@ impl HttpClient {
     /// [`Error::UnsupportedScheme`] for anything but `http`, [`Error::OffHost`] when the
     /// host is not the responder's address (host names included).
     pub fn check_url(&self, url: &Url) -> Result<SocketAddr> {
-        if url.scheme() != "http" {
-            return Err(Error::UnsupportedScheme {
+        check_router_url(url, self.responder).map_err(|e| match e {
+            UrlError::NotHttp { .. } => Error::UnsupportedScheme {
                 url: Box::new(url.clone()),
-            });
-        }
-        match url.ip() {
-            Some(ip) if ip.to_canonical() == self.responder.to_canonical() => Ok(SocketAddr::new(
-                ip,
-                url.port_or_known_default().unwrap_or(80),
-            )),
-            _ => Err(Error::OffHost {
+            },
+            _ => Error::OffHost {
                 url: Box::new(url.clone()),
                 responder: self.responder,
-            }),
-        }
+            },
+        })
     }
 
     /// Fetches `url` (a description or SCPD) and returns the body of a 2xx response.
@@ -332,11 +326,13 @@ impl HttpClient {
             }
         }));
 
+        // `check_url` passed, so there is a host (an IP literal).
+        let host_str = url.host_str().unwrap_or_default();
         let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str()),
-            None => url.host_str().to_owned(),
+            Some(port) => format!("{host_str}:{port}"),
+            None => host_str.to_owned(),
         };
-        let target = url.request_target();
+        let target = request_target(url);
         let mut request = Request::builder()
             .method(method.clone())
             .uri(if target.is_empty() { "/" } else { target })
@@ -581,6 +577,7 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse_url;
     use std::net::Ipv4Addr;
 
     fn client() -> HttpClient {
@@ -593,12 +590,12 @@ mod tests {
     #[test]
     fn only_http_urls_on_the_responder_pass() {
         let client = client();
-        let ok = Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap();
+        let ok = parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap();
         assert_eq!(
             client.check_url(&ok).unwrap(),
             "192.168.77.1:5000".parse().unwrap()
         );
-        let default_port = Url::parse("http://192.168.77.1/x").unwrap();
+        let default_port = parse_url("http://192.168.77.1/x").unwrap();
         assert_eq!(client.check_url(&default_port).unwrap().port(), 80);
         for (url, scheme) in [
             ("https://192.168.77.1:5000/x", true),
@@ -607,7 +604,7 @@ mod tests {
             ("http://router.local:5000/x", false),
             ("http://[::1]:5000/x", false),
         ] {
-            let url = Url::parse(url).unwrap();
+            let url = parse_url(url).unwrap();
             match client.check_url(&url) {
                 Err(Error::UnsupportedScheme { .. }) if scheme => {}
                 Err(e @ Error::OffHost { .. }) if !scheme => {
@@ -677,7 +674,7 @@ mod tests {
         let client = HttpClient::new(mapped, Config::default());
         assert!(
             client
-                .check_url(&Url::parse("http://192.168.77.1:5000/").unwrap())
+                .check_url(&parse_url("http://192.168.77.1:5000/").unwrap())
                 .is_ok()
         );
     }

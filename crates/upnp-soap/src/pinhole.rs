@@ -56,10 +56,10 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use upnp_soap::pinhole::{FirewallControl, PinholeRequest, Protocol};
-//! use upnp_soap::{Config, Url};
+//! use upnp_soap::{Config, parse_url};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let location = Url::parse("http://[fd77::1]:5000/rootDesc.xml")?;
+//! let location = parse_url("http://[fd77::1]:5000/rootDesc.xml")?;
 //! let router = "fd77::1".parse()?;
 //! let firewall = FirewallControl::connect(&location, router, Config::default()).await?;
 //! if !firewall.firewall_status().await?.pinholes_possible() {
@@ -94,7 +94,7 @@ use crate::control::{RootDevice, ServiceClient};
 use crate::description::{Description, Service, split_type};
 use crate::http::{Config, HttpClient};
 use crate::soap::Arguments;
-use crate::{Url, UrlError};
+use crate::{Url, UrlError, parse_url, request_target};
 
 /// The service type this client speaks (a later version is accepted too).
 pub const SERVICE_TYPE: &str = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1";
@@ -434,12 +434,8 @@ pub fn ipv6_location(url: &Url, router: Ipv6Addr) -> Result<Url> {
         return Err(PinholeError::LinkLocalRouter { address: router });
     }
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let text = format!(
-        "{}://[{router}]{port}{}",
-        url.scheme(),
-        url.request_target()
-    );
-    Url::parse(&text).map_err(|e: UrlError| {
+    let text = format!("{}://[{router}]{port}{}", url.scheme(), request_target(url));
+    parse_url(&text).map_err(|e: UrlError| {
         PinholeError::Control(crate::Error::InvalidUrl {
             url: text,
             reason: e.to_string(),
@@ -461,7 +457,7 @@ mod tests {
 
     #[test]
     fn the_service_is_found_beside_wanipconnection() {
-        let location = Url::parse("http://[fd77::1]:5000/rootDesc.xml").unwrap();
+        let location = parse_url("http://[fd77::1]:5000/rootDesc.xml").unwrap();
         let description = Description::parse(ROOT_DESC, &location).unwrap();
         let service = FirewallControl::find_in(&description).unwrap().clone();
         assert_eq!(service.service_type, SERVICE_TYPE);
@@ -484,7 +480,7 @@ mod tests {
 
     #[test]
     fn a_description_without_the_service_is_a_typed_error() {
-        let location = Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap();
+        let location = parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap();
         let text = String::from_utf8_lossy(ROOT_DESC).replace("WANIPv6FirewallControl", "Other");
         let description = Description::parse(text.as_bytes(), &location).unwrap();
         let root = RootDevice::new(
@@ -501,7 +497,7 @@ mod tests {
 
     #[test]
     fn a_gateway_found_over_ipv4_is_moved_to_its_ipv6_address() {
-        let location = Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap();
+        let location = parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap();
         let description = Description::parse(ROOT_DESC, &location).unwrap();
         let root = RootDevice::new(
             description,
@@ -540,12 +536,12 @@ mod tests {
                 "http://[2001:db8::1]:49000/igd.xml",
             ),
         ] {
-            let url = ipv6_location(&Url::parse(from).unwrap(), router).unwrap();
+            let url = ipv6_location(&parse_url(from).unwrap(), router).unwrap();
             assert_eq!(url.as_str(), to);
-            assert_eq!(url.ip(), Some(IpAddr::V6(router)));
+            assert_eq!(crate::host_ip(&url), Some(IpAddr::V6(router)));
         }
         let e = ipv6_location(
-            &Url::parse("http://192.168.1.1:5000/").unwrap(),
+            &parse_url("http://192.168.1.1:5000/").unwrap(),
             "fe80::1".parse().unwrap(),
         )
         .unwrap_err();
@@ -555,7 +551,7 @@ mod tests {
 
     #[test]
     fn resume_refuses_urls_off_the_responder() {
-        let url = Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap();
+        let url = parse_url("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap();
         assert!(
             FirewallControl::resume("fd77::1".parse().unwrap(), Config::default(), &url).is_ok()
         );

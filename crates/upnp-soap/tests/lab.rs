@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use natlab::{Lab, LabConfig, Transport};
 use upnp_soap::igd::{Gateway, MappingRequest, Protocol};
-use upnp_soap::{Config, Error, RootDevice, Url};
+use upnp_soap::{Config, Error, RootDevice, Url, parse_url};
 
 const WAN_IP_CONNECTION_2: &str = "urn:schemas-upnp-org:service:WANIPConnection:2";
 
 fn location() -> Url {
-    Url::parse("http://192.168.77.1:5000/rootDesc.xml").unwrap()
+    parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap()
 }
 
 fn router() -> IpAddr {

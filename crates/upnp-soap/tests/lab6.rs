@@ -15,17 +15,17 @@ use natlab::{Host, Lab, LabConfig, ROUTER_LAN_ADDRESS_V6, Transport, UPNP_HTTP_P
 use upnp_soap::pinhole::{
     Deleted, FirewallControl, FirewallStatus, PinholeRequest, Protocol, Refusal,
 };
-use upnp_soap::{Config, Url};
+use upnp_soap::{Config, Url, parse_url};
 
 fn location_v6() -> Url {
-    Url::parse(&format!(
+    parse_url(&format!(
         "http://[{ROUTER_LAN_ADDRESS_V6}]:{UPNP_HTTP_PORT}/rootDesc.xml"
     ))
     .unwrap()
 }
 
 fn location_v4() -> Url {
-    Url::parse(&format!(
+    parse_url(&format!(
         "http://{}:{UPNP_HTTP_PORT}/rootDesc.xml",
         natlab::ROUTER_LAN_ADDRESS
     ))

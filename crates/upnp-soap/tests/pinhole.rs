@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use upnp_soap::pinhole::{
     self, Deleted, FirewallControl, FirewallStatus, PinholeRequest, Protocol, Refusal,
 };
-use upnp_soap::{Config, RootDevice, ServiceClient, Url};
+use upnp_soap::{Config, RootDevice, ServiceClient, Url, parse_url};
 
 const ROOT_DESC: &str = include_str!("../testdata/miniupnpd/rootDesc.xml");
 const WANIP6FC: &str = include_str!("../testdata/miniupnpd/WANIP6FC.xml");
@@ -90,7 +90,7 @@ impl FakeRouter {
     }
 
     fn location(&self) -> Url {
-        Url::parse(&format!("http://{}/rootDesc.xml", self.address)).unwrap()
+        parse_url(&format!("http://{}/rootDesc.xml", self.address)).unwrap()
     }
 
     fn seen(&self) -> Vec<Seen> {

@@ -50,7 +50,7 @@ fn igd_cycle(profile: Profile) {
     assert_eq!(gateway.service_type(), expected, "{}", zoo.log());
     assert_eq!(
         gateway.control_url().host_str(),
-        "192.168.77.1",
+        Some("192.168.77.1"),
         "{}",
         zoo.log()
     );
@@ -214,7 +214,7 @@ fn a_rogue_igd_on_the_lan_is_not_used() {
     let gateway = discover(&zoo, DiscoverOptions::default());
     assert_eq!(
         gateway.control_url().host_str(),
-        "192.168.77.1",
+        Some("192.168.77.1"),
         "{}",
         zoo.log()
     );
@@ -254,7 +254,7 @@ fn the_gateway_is_found_through_a_flood_of_5000_fake_answers() {
     let gateway = discover(&zoo, DiscoverOptions::default());
     assert_eq!(
         gateway.control_url().host_str(),
-        "192.168.77.1",
+        Some("192.168.77.1"),
         "{}",
         zoo.log()
     );

@@ -184,7 +184,10 @@ impl Nat {
             // done: asking the others adds nothing.
             let maker_done = |results: &[UnmapResult]| {
                 results.first().is_some_and(|r| {
-                    matches!(r.outcome, Ok(Unmapped::Removed { .. } | Unmapped::CannotTell))
+                    matches!(
+                        r.outcome,
+                        Ok(Unmapped::Removed { .. } | Unmapped::CannotTell)
+                    )
                 })
             };
             let mut results: Vec<UnmapResult> = Vec::new();

@@ -129,7 +129,7 @@ async fn event_url(gateway: IpAddr, control_url: &Url, config: Config) -> Result
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the gateway did not answer a unicast search".to_owned())?;
-    let location = Url::parse(&answer.location).map_err(|e| e.to_string())?;
+    let location = upnp_soap::parse_url(&answer.location).map_err(|e| e.to_string())?;
     let root = RootDevice::fetch(&location, gateway, config)
         .await
         .map_err(|e| e.to_string())?;

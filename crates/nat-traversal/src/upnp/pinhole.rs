@@ -248,8 +248,8 @@ fn usable_location(
     local: Ipv6Addr,
     prefix_len: u8,
 ) -> Option<(Url, Ipv6Addr)> {
-    let location = Url::parse(&answer.location).ok()?;
-    let IpAddr::V6(host) = location.ip()? else {
+    let location = upnp_soap::parse_url(&answer.location).ok()?;
+    let IpAddr::V6(host) = upnp_soap::host_ip(&location)? else {
         return None;
     };
     let source = match answer.source.ip() {

@@ -155,12 +155,13 @@ impl IgdError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse_url;
 
     /// A fault as an [`IgdError`], for tests of code that matches on it.
     fn fault(code: u16) -> IgdError {
         IgdError::Control(crate::Error::Fault {
             action: "AddPortMapping".to_owned(),
-            url: Box::new(Url::parse("http://127.0.0.1/ctl").unwrap()),
+            url: Box::new(parse_url("http://127.0.0.1/ctl").unwrap()),
             fault: crate::UpnpError {
                 code,
                 description: String::new(),
@@ -170,7 +171,7 @@ mod tests {
 
     #[test]
     fn predicates_delegate_to_the_control_error() {
-        let url = || Box::new(Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap());
+        let url = || Box::new(parse_url("http://192.168.1.1:5000/ctl/IPConn").unwrap());
         let timeout = Duration::from_secs(1);
         let table: Vec<(IgdError, bool, bool)> = vec![
             (
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn error_codes_and_messages() {
         assert_eq!(fault(718).upnp_code(), Some(718));
-        let url = Url::parse("http://192.168.1.1:5000/ctl/IPConn").unwrap();
+        let url = parse_url("http://192.168.1.1:5000/ctl/IPConn").unwrap();
         let e = IgdError::NotAuthorized {
             action: "AddPortMapping",
             url: Box::new(url.clone()),

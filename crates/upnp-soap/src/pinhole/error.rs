@@ -324,6 +324,7 @@ impl PinholeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse_url;
 
     #[test]
     fn every_code_maps_back_and_reads_as_a_sentence() {
@@ -345,7 +346,7 @@ mod tests {
 
     #[test]
     fn messages_name_action_url_and_code() {
-        let url = Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap();
+        let url = parse_url("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap();
         let e = PinholeError::Refused {
             action: "DeletePinhole",
             url: Box::new(url),
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn predicates_delegate_to_the_control_error() {
-        let url = || Box::new(Url::parse("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap());
+        let url = || Box::new(parse_url("http://[fd77::1]:5000/ctl/IP6FCtl").unwrap());
         let timeout = Duration::from_secs(1);
         let control_fault = |code| {
             PinholeError::Control(crate::Error::Fault {
