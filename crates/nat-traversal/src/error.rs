@@ -122,6 +122,17 @@ pub enum Error {
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The gateway refused a mapping, and its external address says why it most likely did:
+    /// another NAT sits in front of it (double NAT, carrier-grade NAT), where a mapping at
+    /// this gateway could not be reached anyway.
+    #[error("{refusal}; the gateway's external address is {external_address}: {}", crate::reach::Reachability::of(*.external_address))]
+    RefusedBehindNat {
+        /// The gateway's external address, as the same technique reports it.
+        external_address: IpAddr,
+        /// The gateway's refusal.
+        refusal: Box<Error>,
+    },
+
     /// Every technique that answered refused the deletion.
     #[error("cannot remove {what}: the gateway refused ({})", Tried(.refusals))]
     NotRemoved {
@@ -186,6 +197,7 @@ impl Error {
     /// The technique an error is about, when it names one.
     pub fn technique(&self) -> Option<Technique> {
         match self {
+            Error::RefusedBehindNat { refusal, .. } => refusal.technique(),
             Error::ProbeTimedOut { technique, .. }
             | Error::OperationTimedOut { technique, .. }
             | Error::Unsupported { technique, .. }

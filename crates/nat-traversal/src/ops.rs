@@ -100,6 +100,25 @@ impl Nat {
         })
     }
 
+    /// A refused mapping, with the likely reason when the same technique reports an
+    /// external address nobody on the internet can reach (another NAT in front): one more
+    /// exchange, only after a refusal.
+    async fn explain_refusal(&self, kind: Option<Technique>, refusal: Error) -> Error {
+        let asked = self
+            .core
+            .operate(kind, |t| async move { t.external_address().await })
+            .await;
+        match asked {
+            Ok((_, external_address)) if !Reachability::of(external_address).is_public() => {
+                Error::RefusedBehindNat {
+                    external_address,
+                    refusal: Box::new(refusal),
+                }
+            }
+            _ => refusal,
+        }
+    }
+
     fn observed(&self, technique: &Arc<dyn NatTechnique>, address: IpAddr) -> ExternalAddress {
         self.core.observe_external_address(address);
         ExternalAddress {
@@ -150,13 +169,15 @@ impl Nat {
         };
         let mapping = match probed {
             Some(mapping) => mapping,
-            None => {
-                self.core
-                    .operate(sole, |t| async move { t.map(request).await })
-                    .await
-                    .map_err(|e| self.unavailable(e))?
-                    .1
-            }
+            None => match self
+                .core
+                .operate(sole, |t| async move { t.map(request).await })
+                .await
+            {
+                Ok((_, mapping)) => mapping,
+                Err(error) if error.is_unreachable() => return Err(self.unavailable(error)),
+                Err(refusal) => return Err(self.explain_refusal(sole, refusal).await),
+            },
         };
         self.core
             .remember_maker(mapping.protocol, mapping.internal_port, mapping.technique);

@@ -74,10 +74,12 @@ fn natctl_opens_ipv6_pinholes_via_pcp_and_upnp_and_unmap_closes_them() {
             &["unmap", "tcp", &port.to_string(), "-6", "--via", via],
         );
         assert!(unmapped.status.success(), "{via}: {}", stderr(&unmapped));
+        // UPnP deletes the pinhole by its recorded id and its answer says so; PCP's SUCCESS
+        // is the same whether or not there was one, and natctl says that.
+        let said = stdout(&unmapped);
         assert!(
-            stdout(&unmapped).starts_with("removed"),
-            "{via}: {}",
-            stdout(&unmapped)
+            said.starts_with("removed") || (via == "pcp" && said.contains("does not say")),
+            "{via}: {said}"
         );
         assert!(
             !lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
@@ -94,7 +96,16 @@ fn natctl_opens_ipv6_pinholes_via_pcp_and_upnp_and_unmap_closes_them() {
     let unmapped = natctl(lab.lan(), &["--json", "unmap", "udp", "8082"]);
     assert!(unmapped.status.success(), "{}", stderr(&unmapped));
     let json: serde_json::Value = serde_json::from_slice(&unmapped.stdout).unwrap();
-    assert_eq!(json["ipv6"]["removed"], true, "{json}");
+    // The pinhole was made through PCP, whose SUCCESS cannot tell: the IPv6 line says what
+    // was done, without claiming a removal.
+    let pcp = json["ipv6"]["techniques"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["technique"] == "pcp"))
+        .cloned();
+    assert!(
+        json["ipv6"]["removed"] == true || pcp.is_some_and(|t| t["outcome"] == "cannot_tell"),
+        "{json}"
+    );
     assert!(!lab.udp_reaches_v6(lab.lan(), 8082).unwrap());
     assert!(lab.pinholes().unwrap().is_empty());
 }

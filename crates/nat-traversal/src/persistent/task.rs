@@ -120,12 +120,61 @@ impl Task {
                     },
                 }
             };
-            wait = match action {
-                Action::Map => self.establish().await,
-                Action::Refresh => self.refresh().await,
-            };
+            wait = self.attempt(action).await;
             self.trigger = None;
         }
+    }
+
+    /// Runs `action`, but withdraws the public address the moment the held mapping's lease
+    /// ends, even while the attempt is still waiting for the gateway (a slow re-discovery):
+    /// what is published never outlives what the gateway grants. The attempt is then made
+    /// again at once, as a new mapping.
+    async fn attempt(&mut self, action: Action) -> Duration {
+        let expires = self.held.as_ref().and_then(|h| h.expires);
+        let Some(expires) = expires else {
+            return self.run_action(action).await;
+        };
+        let ended = tokio::select! {
+            biased;
+            wait = self.run_action(action) => return wait,
+            () = tokio::time::sleep_until(expires) => true,
+        };
+        if ended {
+            self.lease_ended();
+        }
+        Duration::ZERO
+    }
+
+    async fn run_action(&mut self, action: Action) -> Duration {
+        match action {
+            Action::Map => self.establish().await,
+            Action::Refresh => self.refresh().await,
+        }
+    }
+
+    /// The held mapping's lease ended before a renewal was granted: it is gone.
+    fn lease_ended(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let error =
+            lock(&self.status)
+                .last_error
+                .clone()
+                .unwrap_or_else(|| Error::OperationTimedOut {
+                    technique: held.mapping.technique,
+                    operation: format!("renewal of {}", self.request.describe()),
+                    timeout: Duration::ZERO,
+                });
+        tracing::info!(what = %self.request.describe(), "the lease ended before a renewal was granted");
+        self.set_mapping(
+            None,
+            Some(MappingEvent::Lost {
+                previous: held.mapping,
+                reason: LossReason::LeaseEnded { error },
+            }),
+        );
+        self.publish();
     }
 
     fn due(&self) -> Action {

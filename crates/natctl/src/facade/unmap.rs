@@ -118,15 +118,15 @@ pub(crate) async fn unmap(
     };
     let (report, also) = if target.both() {
         let both = nat.dual_stack(remove).await;
-        // The IPv6 side is shown when it removed something: a network without IPv6
-        // pinholes adds nothing to the answer.
+        // The IPv6 side is shown when it removed something or a technique accepted the
+        // deletion: a network without IPv6 pinholes adds nothing to the answer.
         let also = both
             .ipv6
             .and_then(|r| {
                 r.inspect_err(|error| tracing::debug!(%error, "no ipv6 pinhole removed"))
                     .ok()
             })
-            .filter(UnmapReport::removed);
+            .filter(|r| r.removed() || r.cannot_tell());
         (both.ipv4?, also)
     } else {
         (remove(nat).await?, None)
