@@ -27,18 +27,26 @@ fn lan_v6(lab: &Lab) -> std::net::Ipv6Addr {
 }
 
 /// Through each technique alone, and through auto: the pinhole is the LAN host's own
-/// address and port, the WAN host gets in, and unmap_port from a new `Nat` (a new process)
-/// closes it.
+/// address and port, the WAN host gets in, and unmap_port from a new `Nat` (a new process,
+/// sharing the pinhole record, where UPnP's pinhole ids are kept) closes it. The report says
+/// what each answer shows: UPnP's deletion by id is a removal; PCP's SUCCESS cannot tell.
 #[test]
 fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
     let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
         return;
+    };
+    let record = std::env::temp_dir().join(format!("natkit-lab6-pinholes-{}", lab.lan().netns()));
+    let _ = std::fs::remove_file(&record);
+    let with_record = {
+        let record = record.clone();
+        move || options().with_pinhole_record(record.clone())
     };
     for (via, port) in [
         (Some(Technique::Pcp), 8081u16),
         (Some(Technique::Upnp), 8082),
         (None, 8083),
     ] {
+        let options = with_record.clone();
         let mapping = lab
             .lan()
             .block_on(move || async move {
@@ -75,6 +83,7 @@ fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
             lab.pinholes()
         );
         assert!(lab.tcp_reaches_v6(lab.lan(), port).unwrap(), "{via:?}");
+        let options = with_record.clone();
         let report = lab
             .lan()
             .block_on(move || async move {
@@ -89,13 +98,17 @@ fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
             })
             .unwrap()
             .unwrap_or_else(|e| panic!("{via:?}: unmap: {e}"));
-        assert!(report.removed(), "{via:?}: {report:?}");
+        match via {
+            Some(Technique::Upnp) => assert!(report.removed(), "{via:?}: {report}"),
+            _ => assert!(report.removed() || report.cannot_tell(), "{via:?}: {report}"),
+        }
         assert!(
             !lab.tcp_reaches_v6(lab.lan(), port).unwrap(),
             "{via:?}: still open after unmap"
         );
     }
     assert!(lab.pinholes().unwrap().is_empty());
+    let _ = std::fs::remove_file(&record);
 }
 
 /// `tcp_listen_public("[::]:P")` keeps an IPv4 mapping and an IPv6 pinhole, publishes both,
