@@ -241,6 +241,7 @@ mod tests {
             gateway: "192.168.77.1:5351".parse().expect("address"),
             operation: "deletion".into(),
             code: AnyResultCode::Pcp(code),
+            retry_after: None,
         };
         assert!(already_deleted(&refused(pcp::ResultCode::NoResources)));
         assert!(!already_deleted(&refused(pcp::ResultCode::NotAuthorized)));

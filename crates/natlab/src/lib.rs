@@ -67,6 +67,7 @@ mod config;
 mod daemon;
 mod error;
 mod netns;
+pub mod pcp_zoo;
 mod probe;
 mod router;
 mod skip;

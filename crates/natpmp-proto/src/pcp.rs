@@ -11,6 +11,7 @@
 //! [`ResponseData::HeaderOnly`].
 
 mod address;
+mod foreign;
 mod option;
 mod result;
 
@@ -18,6 +19,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use self::address::{address_from_wire, address_to_wire, canonical, unspecified_like};
+pub use self::foreign::ForeignVersionAnswer;
 pub use self::option::{PcpOption, is_mandatory_code};
 pub use self::result::ResultCode;
 use crate::error::{DecodeError, EncodeError};
@@ -383,7 +385,8 @@ pub struct Response {
     /// The result code.
     pub result: ResultCode,
     /// On success, the mapping's lifetime in seconds; on error, how long the same request
-    /// would get the same error.
+    /// would get the same error (RFC 6887 §7.2): a retry hint, never a grant (see
+    /// [`Response::retry_after`]).
     pub lifetime: u32,
     /// The server's epoch time, seconds since its mapping state began (§8.5).
     pub epoch: u32,
@@ -412,7 +415,28 @@ impl Response {
         self.data.opcode()
     }
 
-    /// The MAP data, if present.
+    /// For an error answer, how long the same request would get the same error: when to
+    /// ask again, if the server gave a non-zero lifetime. `None` for a success, whose
+    /// lifetime is the mapping's.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        if self.result.is_success() {
+            return None;
+        }
+        foreign::retry_hint(self.lifetime)
+    }
+
+    /// The MAP data of a successful answer: what the server assigned. An error answer
+    /// grants nothing (RFC 6887 §7.2, §11.4), so its address and port fields, whatever
+    /// they hold, are not returned here; [`Response::map`] gives them as they came.
+    pub const fn granted_map(&self) -> Option<&MapData> {
+        match &self.data {
+            ResponseData::Map(map) if self.result.is_success() => Some(map),
+            _ => None,
+        }
+    }
+
+    /// The MAP data, if present, as the server sent it (for an error answer, fields that
+    /// mean nothing).
     pub const fn map(&self) -> Option<&MapData> {
         match &self.data {
             ResponseData::Map(map) => Some(map),

@@ -16,7 +16,9 @@
 //! with an error result code ends the transaction with [`TransactionError::Rejected`]; a
 //! reply in the other protocol saying "unsupported version" ends it with
 //! [`TransactionError::UnsupportedVersion`], which [`crate::VersionNegotiator`] turns into a
-//! retry.
+//! retry. An UNSUPP_VERSION reply in a PCP version this crate does not speak (a draft-era
+//! version 1 server, RFC 6887 §9) ends it at once with [`TransactionError::ServerVersion`],
+//! naming that version, rather than being dropped as undecodable until the timeout.
 
 mod schedule;
 
@@ -96,6 +98,23 @@ pub enum TransactionError {
         /// The whole answer.
         answer: Box<Answer>,
     },
+    /// The gateway answered UNSUPP_VERSION in a PCP version this crate does not speak
+    /// (RFC 6887 §9): it speaks `server_version` and nothing this crate could retry in.
+    #[error(
+        "gateway {gateway} answered the {requested} request in PCP version {server_version}, which natkit does not speak"
+    )]
+    ServerVersion {
+        /// The gateway asked.
+        gateway: SocketAddr,
+        /// The request's version.
+        requested: Version,
+        /// The version byte of the gateway's answer: the version it speaks.
+        server_version: u8,
+        /// The answer's lifetime, if non-zero: how long the server will answer the same way.
+        retry_after: Option<Duration>,
+        /// Attempts sent.
+        attempts: u32,
+    },
     /// The gateway's port is closed (ICMP port unreachable): it does not run the protocol
     /// (RFC 6886 §3.1 lets a client stop retrying at once).
     #[error("gateway {gateway} port is unreachable after {attempts} attempts")]
@@ -117,7 +136,9 @@ impl TransactionError {
     pub fn answer(&self) -> Option<&Answer> {
         match self {
             Self::Rejected { answer, .. } | Self::UnsupportedVersion { answer, .. } => Some(answer),
-            Self::TimedOut { .. } | Self::PortUnreachable { .. } => None,
+            Self::TimedOut { .. } | Self::PortUnreachable { .. } | Self::ServerVersion { .. } => {
+                None
+            }
         }
     }
 }
@@ -273,6 +294,14 @@ enum Acceptance {
     Success,
     Rejected,
     UnsupportedVersion,
+}
+
+/// A datagram that answers the request.
+enum Validated {
+    /// In NAT-PMP or PCP version 2.
+    Response(Acceptance, AnyResponse),
+    /// UNSUPP_VERSION in another PCP version.
+    ForeignVersion(pcp::ForeignVersionAnswer),
 }
 
 impl Transaction {
@@ -432,7 +461,17 @@ impl Transaction {
                 self.ignored.record(reason);
                 DatagramVerdict::Ignored(reason)
             }
-            Ok((acceptance, response)) => {
+            Ok(Validated::ForeignVersion(foreign)) => {
+                self.finish(Err(TransactionError::ServerVersion {
+                    gateway: self.gateway,
+                    requested: self.request.version(),
+                    server_version: foreign.version,
+                    retry_after: foreign.retry_after(),
+                    attempts: self.attempts,
+                }));
+                DatagramVerdict::Accepted
+            }
+            Ok(Validated::Response(acceptance, response)) => {
                 let answer = Answer {
                     response,
                     received_at: now,
@@ -483,16 +522,22 @@ impl Transaction {
         self.outcome = Some(outcome);
     }
 
-    fn validate(
-        &self,
-        source: SocketAddr,
-        datagram: &[u8],
-    ) -> Result<(Acceptance, AnyResponse), IgnoreReason> {
+    fn validate(&self, source: SocketAddr, datagram: &[u8]) -> Result<Validated, IgnoreReason> {
         if self.finished {
             return Err(IgnoreReason::AfterOutcome);
         }
         if !same_endpoint(source, self.gateway) {
             return Err(IgnoreReason::WrongSource);
+        }
+        if let Some(foreign) = pcp::ForeignVersionAnswer::decode(datagram) {
+            let asked = match &self.request {
+                AnyRequest::NatPmp(request) => request.opcode(),
+                AnyRequest::Pcp(request) => request.opcode().code(),
+            };
+            if foreign.opcode != asked {
+                return Err(IgnoreReason::OpcodeMismatch);
+            }
+            return Ok(Validated::ForeignVersion(foreign));
         }
         let response = decode_any(datagram).map_err(|_| IgnoreReason::Undecodable)?;
         let acceptance = match (&self.request, &response) {
@@ -525,7 +570,7 @@ impl Transaction {
                 }
             }
         };
-        Ok((acceptance, response))
+        Ok(Validated::Response(acceptance, response))
     }
 }
 

@@ -318,3 +318,75 @@ async fn a_nat_pmp_map_asks_for_the_address_in_the_same_round_trip() {
         "neither answer was taken for the other's"
     );
 }
+
+#[tokio::test]
+async fn an_error_answer_never_gives_the_external_address() {
+    let (server, port) = fake_gateway();
+    // Like some CGN servers: every MAP answered NETWORK_FAILURE (lifetime 30 s), with an
+    // external address filled in anyway.
+    let serve = std::thread::spawn(move || {
+        let mut buffer = [0u8; 1100];
+        for _ in 0..2 {
+            let (length, client) = server.recv_from(&mut buffer).unwrap();
+            let request = pcp::Request::decode(&buffer[..length]).unwrap();
+            let mut answer = pcp::Response::answering(&request, ResultCode::NetworkFailure, 30, 9);
+            if let pcp::ResponseData::Map(data) = &mut answer.data {
+                data.external_port = 6000;
+                data.external_address = "::ffff:44.0.0.1".parse().unwrap();
+            }
+            server.send_to(&answer.encode().unwrap(), client).unwrap();
+        }
+    });
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::Pcp))
+        .await
+        .unwrap();
+    let error = client.external_address().await.unwrap_err();
+    serve.join().unwrap();
+    assert_eq!(
+        error.result_code(),
+        Some(natpmp_proto::AnyResultCode::Pcp(ResultCode::NetworkFailure))
+    );
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+    let text = error.to_string();
+    assert!(!text.contains("44.0.0.1"), "{text}");
+    assert!(text.contains("NETWORK_FAILURE (7): the server"), "{text}");
+    assert!(!error.is_unreachable());
+}
+
+#[tokio::test]
+async fn a_pcp_version_1_server_is_named_at_its_first_answer() {
+    let (server, port) = fake_gateway();
+    let serve = std::thread::spawn(move || {
+        let mut buffer = [0u8; 1100];
+        let (length, client) = server.recv_from(&mut buffer).unwrap();
+        // Version 1, the request's opcode with the R bit, UNSUPP_VERSION, lifetime 1800 s.
+        let mut reply = vec![1, 0x80 | buffer[1], 0, 1, 0, 0, 0x07, 0x08, 0, 0, 0, 3];
+        reply.resize(24, 0);
+        assert!(length >= 24);
+        server.send_to(&reply, client).unwrap();
+    });
+    let client = Client::with_config(LOOPBACK, config(port, VersionChoice::Pcp))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let error = client.external_address().await.unwrap_err();
+    serve.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        matches!(
+            error,
+            ClientError::ServerVersion {
+                server_version: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.is_unreachable());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(1800)));
+    assert!(
+        error
+            .to_string()
+            .ends_with("speaks PCP version 1 only; natkit speaks version 2")
+    );
+}

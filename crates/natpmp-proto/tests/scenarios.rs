@@ -2,7 +2,7 @@
 //! response validation, outcomes, epoch tracking and version negotiation against fake
 //! gateways built from the codec. No socket is opened; `Instant`s are computed.
 //!
-//! The file is long (over 900 lines) because it is one suite: its 23 scenarios drive the
+//! The file is long (over 900 lines) because it is one suite: its 25 scenarios drive the
 //! same fake gateways and timeline helpers, each scenario spells out every datagram and
 //! instant it checks, and one file keeps them comparable side by side. The demultiplexer's
 //! own table-driven tests are in `src/demux/tests.rs`.
@@ -631,6 +631,86 @@ fn pcp_only_gateway_answers_natpmp_with_unsupp_version() {
         error.to_string(),
         "gateway 192.168.77.1:5351 does not speak NAT-PMP, it answered in PCP"
     );
+}
+
+#[test]
+fn a_pcp_version_1_server_ends_the_exchange_at_its_first_answer() {
+    let t0 = Instant::now();
+    let mut tx = Transaction::new(
+        pcp_map_request(Protocol::Udp, 5000),
+        gateway(),
+        Schedule::pcp_rfc(),
+        t0,
+    )
+    .unwrap();
+    tx.poll_transmit(t0);
+    // RFC 6887 §9 from a draft-era server: version 1 (all it speaks), R + MAP,
+    // UNSUPP_VERSION, lifetime 1800 s, epoch 5, reserved.
+    let mut reply = vec![1, 0x81, 0, 1, 0, 0, 0x07, 0x08, 0, 0, 0, 5];
+    reply.extend_from_slice(&[0; 12]);
+    // An answer to another opcode is not this one's.
+    let mut peer_reply = reply.clone();
+    peer_reply[1] = 0x82;
+    let t1 = t0 + ms(40);
+    assert_eq!(
+        tx.handle_datagram(t1, gateway(), &peer_reply),
+        DatagramVerdict::Ignored(IgnoreReason::OpcodeMismatch)
+    );
+    assert_eq!(
+        tx.handle_datagram(t1, gateway(), &reply),
+        DatagramVerdict::Accepted
+    );
+    let outcome = tx.poll_outcome();
+    let Some(Err(error)) = outcome else {
+        panic!("expected a version error, got {outcome:?}");
+    };
+    assert_eq!(
+        error,
+        TransactionError::ServerVersion {
+            gateway: gateway(),
+            requested: Version::Pcp,
+            server_version: 1,
+            retry_after: Some(secs(1800)),
+            attempts: 1,
+        }
+    );
+    // Nothing to negotiate: no answer this crate could retry in.
+    assert_eq!(
+        VersionNegotiator::new().on_outcome(&Err(error)),
+        Decision::GiveUp
+    );
+    assert!(tx.is_finished());
+    assert_eq!(tx.poll_timeout(), None);
+}
+
+#[test]
+fn an_error_answer_with_an_address_is_a_rejection_with_a_retry_hint() {
+    let t0 = Instant::now();
+    let request = pcp_map_request(Protocol::Tcp, 8080);
+    let mut tx = Transaction::new(request.clone(), gateway(), Schedule::pcp_rfc(), t0).unwrap();
+    tx.poll_transmit(t0);
+    let mut refusal =
+        pcp::Response::answering(&request, pcp::ResultCode::CannotProvideExternal, 30, 77);
+    if let pcp::ResponseData::Map(map) = &mut refusal.data {
+        map.external_port = 8080;
+        map.external_address = IpAddr::V4(EXTERNAL);
+    }
+    assert_eq!(
+        tx.handle_datagram(t0 + ms(3), gateway(), &refusal.encode().unwrap()),
+        DatagramVerdict::Accepted
+    );
+    let error = tx.poll_outcome().unwrap().unwrap_err();
+    let TransactionError::Rejected { answer, result, .. } = &error else {
+        panic!("expected a rejection, got {error:?}");
+    };
+    assert_eq!(
+        *result,
+        AnyResultCode::Pcp(pcp::ResultCode::CannotProvideExternal)
+    );
+    let response = answer.response.as_pcp().expect("a PCP answer");
+    assert_eq!(response.granted_map(), None);
+    assert_eq!(response.retry_after(), Some(secs(30)));
+    assert!(response.result.is_short_lifetime_error());
 }
 
 /// A fake gateway speaking only `version`, answering from the codec the way miniupnpd does.

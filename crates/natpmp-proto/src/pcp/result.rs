@@ -1,5 +1,6 @@
 //! [`ResultCode`]: the result codes of PCP responses (RFC 6887 §7.4), with their wire
-//! values and the names the RFC gives them.
+//! values, the names the RFC gives them, what each means in the RFC's words, and whether
+//! the RFC calls it a long or a short lifetime error.
 
 use std::fmt;
 
@@ -108,10 +109,80 @@ impl ResultCode {
             Self::Unknown(_) => "unknown",
         }
     }
+
+    /// What the code means, after RFC 6887 §7.4, in a few lowercase words.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::Success => "the request succeeded",
+            Self::UnsupportedVersion => {
+                "the server does not recognise the version number of the request"
+            }
+            Self::NotAuthorized => {
+                "the operation is disabled for this client or refused by the server's security policy"
+            }
+            Self::MalformedRequest => "the server could not parse the request",
+            Self::UnsupportedOpcode => "the server does not support the opcode",
+            Self::UnsupportedOption => {
+                "the server does not support an option that is mandatory to process"
+            }
+            Self::MalformedOption => {
+                "an option is malformed (it appears too many times or has an invalid length)"
+            }
+            Self::NetworkFailure => {
+                "the server or the device it controls has a network failure (e.g. no external address yet)"
+            }
+            Self::NoResources => {
+                "the server has insufficient resources to complete the operation at this time"
+            }
+            Self::UnsupportedProtocol => "the server does not support the transport protocol",
+            Self::UserExceededQuota => "a new mapping would exceed this subscriber's port quota",
+            Self::CannotProvideExternal => {
+                "the suggested external port or address cannot be provided"
+            }
+            Self::AddressMismatch => {
+                "the request's source address differs from its PCP client address (a NAT sits between client and server)"
+            }
+            Self::ExcessiveRemotePeers => "the server could not create the requested filters",
+            Self::Unknown(_) => "a result code RFC 6887 does not define",
+        }
+    }
+
+    /// Whether RFC 6887 §7.4 calls this a long lifetime error: the same request would get
+    /// the same answer until something is reconfigured (UNSUPP_VERSION, NOT_AUTHORIZED,
+    /// MALFORMED_REQUEST, UNSUPP_OPCODE, UNSUPP_OPTION, MALFORMED_OPTION, UNSUPP_PROTOCOL,
+    /// ADDRESS_MISMATCH, EXCESSIVE_REMOTE_PEERS).
+    pub const fn is_long_lifetime_error(self) -> bool {
+        matches!(
+            self,
+            Self::UnsupportedVersion
+                | Self::NotAuthorized
+                | Self::MalformedRequest
+                | Self::UnsupportedOpcode
+                | Self::UnsupportedOption
+                | Self::MalformedOption
+                | Self::UnsupportedProtocol
+                | Self::AddressMismatch
+                | Self::ExcessiveRemotePeers
+        )
+    }
+
+    /// Whether RFC 6887 §7.4 calls this a short lifetime error: the condition is
+    /// temporary and the same request may succeed later (NETWORK_FAILURE, NO_RESOURCES,
+    /// USER_EX_QUOTA, CANNOT_PROVIDE_EXTERNAL). An unknown code is neither.
+    pub const fn is_short_lifetime_error(self) -> bool {
+        matches!(
+            self,
+            Self::NetworkFailure
+                | Self::NoResources
+                | Self::UserExceededQuota
+                | Self::CannotProvideExternal
+        )
+    }
 }
 
 impl fmt::Display for ResultCode {
+    /// `NO_RESOURCES (8): the server has insufficient resources to ...`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name(), self.to_u8())
+        write!(f, "{} ({}): {}", self.name(), self.to_u8(), self.meaning())
     }
 }

@@ -499,7 +499,82 @@ fn answering_copies_the_request() {
     assert_eq!(response.map(), Some(&map_udp_5000()));
     assert_eq!(response.options, request.options);
     assert_eq!(response.nonce(), Some(NONCE));
-    assert_eq!(response.result.to_string(), "CANNOT_PROVIDE_EXTERNAL (11)");
+    assert_eq!(
+        response.result.to_string(),
+        "CANNOT_PROVIDE_EXTERNAL (11): the suggested external port or address cannot be provided"
+    );
+}
+
+/// An error answer to a MAP request that, like some CGN servers, fills in an external
+/// address and port anyway: NETWORK_FAILURE, lifetime 30 s, epoch 9.
+fn error_answer_with_address() -> Vec<u8> {
+    cat(&[
+        &[2, 0x81, 0, 7],          // version 2, R + MAP, reserved, NETWORK_FAILURE
+        &[0, 0, 0, 30],            // lifetime 30 s: how long the error will last
+        &[0, 0, 0, 9],             // epoch 9
+        &[0; 12],                  // reserved
+        &NONCE.0,                  // mapping nonce, echoed
+        &[17, 0, 0, 0],            // UDP
+        &[0x13, 0x88, 0x13, 0x88], // internal port 5000, "external" port 5000
+        &mapped(44, 0, 0, 1),      // an address that is no answer
+    ])
+}
+
+#[test]
+fn an_error_answer_grants_nothing_and_its_lifetime_is_a_retry_hint() {
+    let response = Response::decode(&error_answer_with_address()).expect("decodes");
+    assert_eq!(response.result, ResultCode::NetworkFailure);
+    // The fields are there as sent, but nothing is granted.
+    assert_eq!(response.map().map(|m| m.external_address), Some(EXTERNAL));
+    assert_eq!(response.granted_map(), None);
+    assert_eq!(
+        response.retry_after(),
+        Some(std::time::Duration::from_secs(30))
+    );
+    // A success grants its data, and its lifetime is the mapping's, not a hint.
+    let mut success = error_answer_with_address();
+    success[3] = 0;
+    let success = Response::decode(&success).expect("decodes");
+    assert_eq!(
+        success.granted_map().map(|m| m.external_address),
+        Some(EXTERNAL)
+    );
+    assert_eq!(success.retry_after(), None);
+    // An error with lifetime 0 gives no hint.
+    let mut no_hint = error_answer_with_address();
+    no_hint[7] = 0;
+    assert_eq!(
+        Response::decode(&no_hint).expect("decodes").retry_after(),
+        None
+    );
+}
+
+#[test]
+fn every_defined_error_is_long_or_short_lifetime_as_rfc_6887_says() {
+    let long = [1, 2, 3, 4, 5, 6, 9, 12, 13];
+    let short = [7, 8, 10, 11];
+    for code in 0..=u8::MAX {
+        let result = ResultCode::from_u8(code);
+        assert_eq!(
+            result.is_long_lifetime_error(),
+            long.contains(&code),
+            "{result}"
+        );
+        assert_eq!(
+            result.is_short_lifetime_error(),
+            short.contains(&code),
+            "{result}"
+        );
+        assert!(
+            result
+                .to_string()
+                .starts_with(&format!("{} ({code}): ", result.name()))
+        );
+    }
+    assert_eq!(
+        ResultCode::NoResources.to_string(),
+        "NO_RESOURCES (8): the server has insufficient resources to complete the operation at this time"
+    );
 }
 
 #[test]

@@ -32,7 +32,9 @@ pub enum ClientError {
         /// The gateway asked.
         gateway: SocketAddr,
     },
-    /// The gateway answered with an error result code.
+    /// The gateway answered with an error result code. An error answer grants nothing:
+    /// whatever address, port or lifetime it carries is not used, except the PCP lifetime
+    /// as [`ClientError::retry_after`].
     #[error("gateway {gateway} refused the {operation}: {code}")]
     Refused {
         /// The gateway asked.
@@ -41,6 +43,21 @@ pub enum ClientError {
         operation: String,
         /// The protocol's result code.
         code: AnyResultCode,
+        /// PCP: the error answer's lifetime, how long the same request would get the same
+        /// error (RFC 6887 §7.2), when non-zero. NAT-PMP gives none.
+        retry_after: Option<Duration>,
+    },
+    /// The gateway answered UNSUPP_VERSION in a PCP version natkit does not speak (RFC 6887
+    /// §9): a server built on the PCP drafts (version 1). Nothing natkit sends can be
+    /// answered, so the exchange ends at the first answer.
+    #[error("gateway {gateway} speaks PCP version {server_version} only; natkit speaks version 2")]
+    ServerVersion {
+        /// The gateway asked.
+        gateway: SocketAddr,
+        /// The version the gateway named in its answer.
+        server_version: u8,
+        /// The answer's lifetime, when non-zero: how long the server will answer the same.
+        retry_after: Option<Duration>,
     },
     /// The gateway speaks neither version this client was allowed to use.
     #[error("gateway {gateway} does not speak {requested} and no other version was allowed")]
@@ -114,9 +131,21 @@ impl ClientError {
         }
     }
 
+    /// How long to wait before asking the gateway the same again, when its error answer
+    /// said (the lifetime of a PCP error answer, RFC 6887 §7.2; PCP version negotiation's
+    /// UNSUPP_VERSION, §9). `None` when the answer gave no hint or nothing answered: the
+    /// caller keeps its own schedule.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Refused { retry_after, .. }
+            | ClientError::ServerVersion { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the gateway is out of reach for NAT-PMP and PCP: it did not answer in time,
-    /// its port 5351 is closed, it speaks no version the client may use, or the socket
-    /// failed. A caller may try another technique; a refusal, an unusable answer or a
+    /// its port 5351 is closed, it speaks no version the client may use (including a PCP
+    /// version other than 2, [`ClientError::ServerVersion`]), or the socket failed. A caller may try another technique; a refusal, an unusable answer or a
     /// missing external address come from a gateway that does speak the protocol.
     pub fn is_unreachable(&self) -> bool {
         matches!(
@@ -124,6 +153,7 @@ impl ClientError {
             ClientError::TimedOut { .. }
                 | ClientError::NotSupported { .. }
                 | ClientError::VersionMismatch { .. }
+                | ClientError::ServerVersion { .. }
                 | ClientError::Io { .. }
         )
     }
@@ -213,6 +243,7 @@ mod tests {
                     gateway: GATEWAY,
                     operation: "TCP mapping of port 8080".into(),
                     code: AnyResultCode::Pcp(pcp::ResultCode::NotAuthorized),
+                    retry_after: Some(Duration::from_secs(1800)),
                 },
                 false,
             ),
@@ -247,8 +278,17 @@ mod tests {
                     gateway: GATEWAY,
                     operation: "external address request".into(),
                     code: AnyResultCode::NatPmp(natpmp::ResultCode::NetworkFailure),
+                    retry_after: None,
                 },
                 false,
+            ),
+            (
+                ClientError::ServerVersion {
+                    gateway: GATEWAY,
+                    server_version: 1,
+                    retry_after: None,
+                },
+                true,
             ),
         ];
         for (error, unreachable) in cases {
@@ -258,5 +298,34 @@ mod tests {
             assert_eq!(copy.is_unreachable(), unreachable);
             assert_eq!(copy.to_string(), error.to_string());
         }
+    }
+
+    #[test]
+    fn retry_hints_come_from_error_answers_only() {
+        let refused = ClientError::Refused {
+            gateway: GATEWAY,
+            operation: "UDP mapping of port 5000".into(),
+            code: AnyResultCode::Pcp(pcp::ResultCode::NetworkFailure),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            refused.to_string(),
+            "gateway 192.168.1.1:5351 refused the UDP mapping of port 5000: PCP NETWORK_FAILURE \
+             (7): the server or the device it controls has a network failure (e.g. no external \
+             address yet)"
+        );
+        let version = ClientError::ServerVersion {
+            gateway: GATEWAY,
+            server_version: 1,
+            retry_after: Some(Duration::from_secs(1800)),
+        };
+        assert_eq!(version.retry_after(), Some(Duration::from_secs(1800)));
+        assert_eq!(
+            version.to_string(),
+            "gateway 192.168.1.1:5351 speaks PCP version 1 only; natkit speaks version 2"
+        );
+        let silent = ClientError::NotSupported { gateway: GATEWAY };
+        assert_eq!(silent.retry_after(), None);
     }
 }

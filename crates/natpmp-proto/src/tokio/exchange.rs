@@ -213,11 +213,27 @@ impl Client {
                 ClientError::NotSupported { gateway }
             }
             TransactionError::Rejected {
-                gateway, result, ..
+                gateway,
+                result,
+                answer,
             } => ClientError::Refused {
                 gateway,
                 operation: operation.describe(),
                 code: result,
+                retry_after: answer
+                    .response
+                    .as_pcp()
+                    .and_then(pcp::Response::retry_after),
+            },
+            TransactionError::ServerVersion {
+                gateway,
+                server_version,
+                retry_after,
+                ..
+            } => ClientError::ServerVersion {
+                gateway,
+                server_version,
+                retry_after,
             },
             TransactionError::UnsupportedVersion { gateway, .. } => ClientError::VersionMismatch {
                 gateway,

@@ -18,10 +18,13 @@ impl Client {
     /// The gateway's external address.
     ///
     /// NAT-PMP asks for it directly (opcode 0). PCP has no such request: the client first
-    /// sends a MAP deletion (lifetime 0) for its own UDP port, which creates nothing; servers
-    /// like miniupnpd put their external address in that answer, even when it is an error.
-    /// When the answer carries no address, the client maps its port for a moment, reads the
-    /// assigned address, and deletes the mapping.
+    /// sends a MAP deletion (lifetime 0) for its own UDP port, which creates nothing, and
+    /// takes the external address of a SUCCESS answer. An error answer grants nothing and
+    /// its address fields answer no question (RFC 6887 §7.2), whatever a server puts there
+    /// (miniupnpd puts its external address in its NO_RESOURCES answer to that deletion).
+    /// Without a successful answer carrying an address, the client maps its port for a
+    /// moment, reads the assigned address, and deletes the mapping; a refusal of that
+    /// mapping is the answer, as [`ClientError::Refused`].
     pub async fn external_address(&self) -> Result<IpAddr, ClientError> {
         // Auto starts with PCP (RFC 6887 §9) and remembers what worked.
         if self.version().unwrap_or(Version::Pcp) == Version::NatPmp {
@@ -37,8 +40,11 @@ impl Client {
             third_party: None,
         };
         let answer = match self.exchange(probe, Version::Pcp).await {
-            Ok(answer) => Some(answer),
-            Err(Failure::Transaction(TransactionError::Rejected { answer, .. })) => Some(*answer),
+            Ok(answer) => answer,
+            Err(Failure::Transaction(TransactionError::Rejected { answer, result, .. })) => {
+                tracing::debug!(gateway = %self.gateway, %result, "the address probe was refused; its address fields are not an answer");
+                *answer
+            }
             Err(Failure::Transaction(TransactionError::UnsupportedVersion { .. }))
                 if self.config.version == VersionChoice::Auto && self.natpmp_allowed() =>
             {
@@ -51,18 +57,16 @@ impl Client {
             }
             Err(Failure::Client(error)) => return Err(error),
         };
-        if let Some(answer) = answer {
-            self.set_version(Version::Pcp);
-            self.check_epoch(&answer);
-            if let AnyResponse::Pcp(pcp::Response {
-                data: pcp::ResponseData::Map(data),
-                ..
-            }) = answer.response
-            {
-                let address = pcp::canonical(data.external_address);
-                if !address.is_unspecified() {
-                    return Ok(address);
-                }
+        self.set_version(Version::Pcp);
+        self.check_epoch(&answer);
+        if let Some(granted) = answer
+            .response
+            .as_pcp()
+            .and_then(pcp::Response::granted_map)
+        {
+            let address = pcp::canonical(granted.external_address);
+            if !address.is_unspecified() {
+                return Ok(address);
             }
         }
         let (answer, _) = self
