@@ -194,6 +194,24 @@ impl Error {
         }
     }
 
+    /// How long the gateway asked to wait before trying again, when its answer said (the
+    /// lifetime of a PCP error answer, RFC 6887 §7.2); a kept mapping waits at least this
+    /// long before its next attempt.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            #[cfg(feature = "pcp")]
+            Error::PortControl(error) => error.retry_after(),
+            Error::RefusedBehindNat { refusal, .. } => refusal.retry_after(),
+            // Every technique asked to wait: the soonest of them.
+            Error::NoTechniqueAvailable { tried, .. } if !tried.is_empty() => tried
+                .iter()
+                .map(|(_, error)| error.retry_after())
+                .collect::<Option<Vec<Duration>>>()
+                .and_then(|hints| hints.into_iter().min()),
+            _ => None,
+        }
+    }
+
     /// The technique an error is about, when it names one.
     pub fn technique(&self) -> Option<Technique> {
         match self {

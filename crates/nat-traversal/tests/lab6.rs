@@ -100,7 +100,10 @@ fn pinholes_through_pcp_and_upnp_let_the_wan_in_until_unmapped() {
             .unwrap_or_else(|e| panic!("{via:?}: unmap: {e}"));
         match via {
             Some(Technique::Upnp) => assert!(report.removed(), "{via:?}: {report}"),
-            _ => assert!(report.removed() || report.cannot_tell(), "{via:?}: {report}"),
+            _ => assert!(
+                report.removed() || report.cannot_tell(),
+                "{via:?}: {report}"
+            ),
         }
         assert!(
             !lab.tcp_reaches_v6(lab.lan(), port).unwrap(),

@@ -84,3 +84,81 @@ async fn a_refusal_at_a_public_gateway_is_only_the_refusal() {
     assert!(!matches!(error, Error::RefusedBehindNat { .. }), "{error}");
     assert!(error.to_string().contains("NO_RESOURCES"), "{error}");
 }
+
+/// Refuses with a PCP error answer whose lifetime asks for 30 s before trying again.
+#[derive(Debug, Default)]
+struct AsksToWait {
+    attempts: std::sync::Mutex<Vec<tokio::time::Instant>>,
+}
+
+impl AsksToWait {
+    fn refusal(&self) -> Error {
+        self.attempts
+            .lock()
+            .unwrap()
+            .push(tokio::time::Instant::now());
+        natpmp_proto::tokio::ClientError::Refused {
+            gateway: "127.0.0.1:5351".parse().unwrap(),
+            operation: "TCP mapping of port 8080".into(),
+            code: natpmp_proto::AnyResultCode::Pcp(natpmp_proto::pcp::ResultCode::NoResources),
+            retry_after: Some(Duration::from_secs(30)),
+        }
+        .into()
+    }
+}
+
+#[async_trait]
+impl NatTechnique for AsksToWait {
+    fn kind(&self) -> Technique {
+        Technique::Pcp
+    }
+
+    fn gateway(&self) -> IpAddr {
+        [127, 0, 0, 1].into()
+    }
+
+    async fn external_address(&self) -> Result<IpAddr> {
+        Ok([44, 0, 0, 1].into())
+    }
+
+    async fn map(&self, _request: &MapRequest) -> Result<Mapping> {
+        Err(self.refusal())
+    }
+
+    async fn refresh(&self, _mapping: &Mapping, _lifetime: Duration) -> Result<Mapping> {
+        Err(self.refusal())
+    }
+
+    async fn unmap(&self, _mapping: &Mapping) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kept_mapping_waits_as_long_as_the_error_answer_asks() {
+    let technique = Arc::new(AsksToWait::default());
+    let nat = Nat::with_techniques(
+        NatOptions::default().with_retry(Duration::from_secs(1), Duration::from_secs(60)),
+        vec![Arc::clone(&technique) as Arc<dyn NatTechnique>],
+    );
+    let mapping = nat
+        .persistent(MapRequest::new(Protocol::Tcp, 8080))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        mapping.last_error().unwrap().retry_after(),
+        Some(Duration::from_secs(30))
+    );
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let attempts = technique.attempts.lock().unwrap().clone();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    for pair in attempts.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_secs(30),
+            "tried again {:?} after an answer that asked for 30 s",
+            pair[1] - pair[0]
+        );
+    }
+    drop(mapping);
+}

@@ -409,6 +409,7 @@ impl Task {
             tracing::debug!(%what, %error, failures = self.failures, "mapping failed again");
         }
         let unreachable = error.is_unreachable();
+        let retry_after = error.retry_after();
         if let (true, Some(generation)) = (unreachable, generation) {
             self.host.invalidate(generation);
         }
@@ -456,7 +457,13 @@ impl Task {
             // The technique vanished: choose again at once, perhaps finding another.
             return Duration::ZERO;
         }
+        // The gateway's own retry hint (a PCP error answer's lifetime) is a floor, bounded
+        // by the longest pause the options allow.
         let backoff = self.host.options().backoff(self.failures);
+        let backoff = match retry_after {
+            Some(hint) => backoff.max(hint.min(self.host.options().retry_max())),
+            None => backoff,
+        };
         // Wake up when the mapping expires, to stop publishing it.
         match self.held.as_ref().and_then(|h| h.expires) {
             Some(expires) => backoff.min(expires.saturating_duration_since(Instant::now())),
