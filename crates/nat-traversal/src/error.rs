@@ -179,6 +179,18 @@ impl Error {
         }
     }
 
+    /// Whether nothing answered at all: no technique available, and every technique tried
+    /// was silent or gone (rather than answering with a refusal, which a caller reports as
+    /// the gateway's answer).
+    pub fn nothing_answered(&self) -> bool {
+        match self {
+            Error::NoTechniqueAvailable { tried, .. } => {
+                tried.iter().all(|(_, error)| error.is_unreachable())
+            }
+            other => other.is_unreachable(),
+        }
+    }
+
     /// Whether a technique made from a guess (a cached or search-only UPnP IGD, not yet
     /// confirmed by an answer) may simply be wrong, so that it should be found afresh
     /// rather than reported gone or refusing.

@@ -116,7 +116,10 @@ fn classify(error: &anyhow::Error) -> ErrorKind {
     for cause in error.chain() {
         if let Some(error) = cause.downcast_ref::<nat_traversal::Error>() {
             return match error {
-                nat_traversal::Error::NoTechniqueAvailable { .. } => ErrorKind::NoTechnique,
+                // Exit 3 only when nothing answered; a refusal is the gateway's answer.
+                nat_traversal::Error::NoTechniqueAvailable { .. } if error.nothing_answered() => {
+                    ErrorKind::NoTechnique
+                }
                 nat_traversal::Error::Unsupported { .. } => ErrorKind::Usage,
                 _ => ErrorKind::Network,
             };
