@@ -150,6 +150,14 @@ impl HttpClient {
         &self.config
     }
 
+    /// The same client under other timeouts and limits: discovery fetches under a deadline
+    /// of its own and hands its clients back under the caller's configuration, so no later
+    /// operation inherits the search's deadline.
+    pub fn with_config(mut self, config: Config) -> HttpClient {
+        self.config = config;
+        self
+    }
+
     /// Checks that `url` may be fetched and returns the socket address to connect to.
     ///
     /// # Errors
