@@ -132,15 +132,18 @@ pub(crate) async fn services(out: &Output, target: &Target) -> Result<()> {
     Ok(())
 }
 
-async fn service_client(target: &Target, service_type: &str) -> Result<upnp_soap::ServiceClient> {
+/// The client of the service `name` names: a full service type, or a short name such as
+/// `WANIPConnection` for the newest version the device offers.
+async fn service_client(target: &Target, name: &str) -> Result<upnp_soap::ServiceClient> {
     let root = root(target).await?;
-    let service = root
-        .description()
-        .find_service(service_type)
+    let description = root.description();
+    let service = description
+        .find_service_named(name)
         .with_context(|| {
             format!(
-                "the gateway at {} has no service {service_type}",
-                root.description().location
+                "the device at {} offers no service {name}; it offers {}",
+                description.location,
+                description.service_types().join(", ")
             )
         })?
         .clone();

@@ -31,7 +31,8 @@
 //! - `http`: the HTTP/1.x server and request routing; `igd`: SOAP control (actions,
 //!   faults, envelopes); `documents`: the device description and SCPDs; `nft`: the
 //!   nftables rules that make mappings real; `ssdp`: the SSDP responder.
-//! - one file per vendor profile, and `hostile` for the hostile LAN hosts.
+//! - one file per vendor profile, `hostile` for the hostile LAN hosts, and `unusable` for
+//!   gateways whose own IGD answer a client must refuse.
 //!
 //! # Limits
 //! Leases are recorded and reported (counting down) but never expire; a fixture holds at
@@ -54,7 +55,9 @@ mod list_only;
 mod livebox;
 mod miniupnpd1;
 mod nft;
+mod pupnp;
 mod ssdp;
+mod unusable;
 
 use std::net::Ipv4Addr;
 use std::ops::Deref;
@@ -94,6 +97,70 @@ pub struct Profile {
     /// NAT does: `10.0.0.2` (double NAT) or `100.64.1.2` (carrier-grade NAT). Its mappings
     /// still forward from the lab's WAN side. Default: `None`.
     pub reports_external_address: Option<Ipv4Addr>,
+    /// A second root device the same stack serves and announces beside the main one (a
+    /// pupnp stack registering an IGD:1 and an IGD:2 root). Default: `None`.
+    pub second_root: Option<SecondRoot>,
+    /// What makes the gateway's own answer unusable (the hostile gateways of
+    /// `unusable.rs`). Default: `None`.
+    pub unusable: Option<Unusable>,
+}
+
+/// A second root device served beside the profile's own: its own description, UUID and
+/// one connection, sharing the fixture's mapping table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondRoot {
+    /// The path of its description (its LOCATION's path).
+    pub description_path: &'static str,
+    /// The version of its `InternetGatewayDevice` and `WANDevice` (1 or 2).
+    pub igd_version: u8,
+    /// Its UUID (without `uuid:`).
+    pub uuid: &'static str,
+    /// Its one WAN connection.
+    pub connection: Connection,
+}
+
+/// Why a hostile gateway's own IGD answer cannot be used: each stands for a real router
+/// behaviour a client has to refuse (see `unusable.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// The LOCATION names another host than the one answering.
+    LocationOffGateway,
+    /// The LOCATION is not `http://` (`https://`).
+    LocationNotHttp,
+    /// The description is larger than any client reads (2 MiB).
+    HugeDescription,
+    /// The description is not well-formed XML.
+    MalformedDescription,
+    /// The description carries a document type declaration (entity expansion).
+    DescriptionWithDtd,
+    /// The WAN connection's control URL names another host.
+    ControlUrlOffGateway,
+    /// The WAN connection's control URL carries user info (`http://admin:admin@...`).
+    ControlUrlWithUserInfo,
+    /// The description is answered with a redirect.
+    Redirect,
+    /// The description's connection is closed without an answer.
+    DroppedConnection,
+    /// The description's body is shorter than its `Content-Length`.
+    ShortBody,
+}
+
+impl Unusable {
+    /// Every reason, one hostile gateway each.
+    pub fn all() -> [Unusable; 10] {
+        [
+            Unusable::LocationOffGateway,
+            Unusable::LocationNotHttp,
+            Unusable::HugeDescription,
+            Unusable::MalformedDescription,
+            Unusable::DescriptionWithDtd,
+            Unusable::ControlUrlOffGateway,
+            Unusable::ControlUrlWithUserInfo,
+            Unusable::Redirect,
+            Unusable::DroppedConnection,
+            Unusable::ShortBody,
+        ]
+    }
 }
 
 /// Which M-SEARCH targets a fixture answers, how and from where.
@@ -256,6 +323,17 @@ impl Profile {
     /// Linksys WRT120N-like, `SOAPAction` matched case-sensitively: see `linksys.rs`.
     pub fn linksys_wrt120n() -> Profile {
         linksys::profile()
+    }
+
+    /// A pupnp (libupnp) stack announcing an IGD:2 and an IGD:1 root, both answering each
+    /// search in random order: see `pupnp.rs`.
+    pub fn pupnp_two_roots() -> Profile {
+        pupnp::profile()
+    }
+
+    /// A gateway whose own IGD answer is unusable for `reason`: see `unusable.rs`.
+    pub fn unusable(reason: Unusable) -> Profile {
+        unusable::profile(reason)
     }
 
     /// Every vendor profile of the zoo.
@@ -561,6 +639,8 @@ pub(crate) fn base(
         friendly_name,
         uuid,
         reports_external_address: None,
+        second_root: None,
+        unusable: None,
         ssdp: SsdpBehaviour {
             answers: Answers::Every,
             uuid_st: false,

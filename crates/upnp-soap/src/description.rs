@@ -147,6 +147,39 @@ impl Description {
             .min_by_key(|(offered, _)| *offered)
             .map(|(_, s)| s)
     }
+
+    /// The service a user names: a full type (as [`find_service`](Self::find_service)), or
+    /// a short name such as `WANIPConnection` (the last part of the type, any case), which
+    /// picks the newest version the device offers; the first in
+    /// [`services`](Self::services) order among equals.
+    pub fn find_service_named(&self, name: &str) -> Option<&Service> {
+        let name = name.trim();
+        if name.contains(':') {
+            return self.find_service(name);
+        }
+        self.services()
+            .filter_map(|s| {
+                let (family, version) = split_type(&s.service_type)?;
+                let short = family.rsplit(':').next()?;
+                short.eq_ignore_ascii_case(name).then_some((version, s))
+            })
+            .fold(None, |best: Option<(u32, &Service)>, (version, s)| match best {
+                Some((held, _)) if held >= version => best,
+                _ => Some((version, s)),
+            })
+            .map(|(_, s)| s)
+    }
+
+    /// The distinct service types of the device tree, in [`services`](Self::services) order.
+    pub fn service_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = Vec::new();
+        for service in self.services() {
+            if !types.contains(&service.service_type.as_str()) {
+                types.push(&service.service_type);
+            }
+        }
+        types
+    }
 }
 
 /// Splits a device or service type (`urn:schemas-upnp-org:service:WANIPConnection:2`) into
@@ -244,6 +277,36 @@ mod tests {
 
     fn location() -> Url {
         parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap()
+    }
+
+    #[test]
+    fn a_short_service_name_picks_the_newest_version_offered() {
+        let text = String::from_utf8_lossy(MINIUPNPD).replace(
+            "<serviceList><service><serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1",
+            "<serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>a</serviceId><SCPDURL>/v1.xml</SCPDURL><controlURL>/ctl/v1</controlURL></service><service><serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1",
+        );
+        let description = Description::parse(text.as_bytes(), &location()).unwrap();
+        let newest = description.find_service_named("wanipconnection").unwrap();
+        assert_eq!(
+            newest.service_type,
+            "urn:schemas-upnp-org:service:WANIPConnection:2"
+        );
+        let full = description
+            .find_service_named("urn:schemas-upnp-org:service:WANIPConnection:1")
+            .unwrap();
+        assert_eq!(full.control_url.path(), "/ctl/v1");
+        assert_eq!(
+            description
+                .find_service_named("WANIPv6FirewallControl")
+                .map(|s| s.service_type.as_str()),
+            Some("urn:schemas-upnp-org:service:WANIPv6FirewallControl:1")
+        );
+        assert!(description.find_service_named("WANIP").is_none());
+        assert!(
+            description
+                .service_types()
+                .contains(&"urn:schemas-upnp-org:service:WANIPConnection:1")
+        );
     }
 
     #[test]
