@@ -194,7 +194,7 @@ pub enum DiscoverError {
 }
 
 /// The longest reason quoted per description in the one-line summary.
-const MAX_REASON: usize = 100;
+const MAX_REASON: usize = 120;
 
 /// What one discovery saw, for its error.
 #[derive(Debug, Default)]
@@ -265,7 +265,12 @@ impl Findings {
                 parts.push(format!("{} more unusable", self.tried.len() - 2));
                 break;
             }
-            parts.push(format!("{location}: {}", shorten(reason, MAX_REASON)));
+            // Most fetch errors name the URL themselves.
+            if reason.starts_with(location.as_str()) {
+                parts.push(shorten(reason, MAX_REASON + 60));
+            } else {
+                parts.push(format!("{location}: {}", shorten(reason, MAX_REASON)));
+            }
         }
         if !self.others.is_empty() && !self.allowed {
             let hosts = self.others.len();
@@ -669,10 +674,16 @@ fn best_connection(root: &RootDevice) -> Result<usize, String> {
             Err(error) => refused = Some(error),
         }
     }
-    match (best, refused) {
-        (Some(rank), _) => Ok(rank),
-        (None, Some(error)) => Err(format!("its WAN connection service is unusable: {error}")),
-        (None, None) => Err("no WAN connection service in its description".to_owned()),
+    let skipped = root
+        .description()
+        .skipped
+        .iter()
+        .find(|(service_type, _)| connection_rank(service_type).is_some());
+    match (best, refused, skipped) {
+        (Some(rank), _, _) => Ok(rank),
+        (None, Some(error), _) => Err(format!("control url: {error}")),
+        (None, None, Some((_, why))) => Err(format!("WAN connection service unusable: {why}")),
+        (None, None, None) => Err("no WAN connection service in its description".to_owned()),
     }
 }
 

@@ -397,7 +397,15 @@ impl HttpClient {
             .collect()
             .await
             .map_err(|e| match e.downcast::<hyper::Error>() {
-                Ok(source) => http_error(*source),
+                // Once the head is in, a failure is the body's (a connection closed short
+                // of the announced length): say so, not "the exchange failed".
+                Ok(source) => Error::Body {
+                    url: Box::new(url.clone()),
+                    reason: match announced {
+                        Some(length) => format!("{source}, short of the {length} bytes announced"),
+                        None => source.to_string(),
+                    },
+                },
                 Err(e) if e.is::<LengthLimitError>() => too_large(),
                 Err(e) => Error::Body {
                     url: Box::new(url.clone()),

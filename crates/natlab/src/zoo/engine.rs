@@ -117,12 +117,11 @@ impl Engine {
 
     /// Every WAN connection the fixture serves: the main root's, then the second root's.
     pub(super) fn connections(&self) -> impl Iterator<Item = &Connection> {
-        self.profile.device.connections.iter().chain(
-            self.profile
-                .second_root
-                .iter()
-                .map(|root| &root.connection),
-        )
+        self.profile
+            .device
+            .connections
+            .iter()
+            .chain(self.profile.second_root.iter().map(|root| &root.connection))
     }
 
     /// The mapping table, also after a panic while it was held.

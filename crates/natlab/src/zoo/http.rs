@@ -133,8 +133,7 @@ impl Engine {
             if target == L3F_SCPD || target == CIF_SCPD {
                 return self.document(200, &self.scpd(&[]));
             }
-            if let Some(connection) = self.connections().find(|c| c.scpd_path == target)
-            {
+            if let Some(connection) = self.connections().find(|c| c.scpd_path == target) {
                 return self.document(200, &self.scpd(&self.actions(connection)));
             }
             return self.document(404, "");
@@ -153,8 +152,7 @@ impl Engine {
             self.note("  -> 501: no SOAPAction header in the case it matches".to_owned());
             return NOT_IMPLEMENTED_PAGE.as_bytes().to_vec();
         }
-        let Some(connection) = self.connections().find(|c| c.control_path == target)
-        else {
+        let Some(connection) = self.connections().find(|c| c.control_path == target) else {
             let service = match target {
                 L3F_CONTROL | CIF_CONTROL => "urn:schemas-upnp-org:service:Layer3Forwarding:1",
                 _ => return self.document(404, ""),

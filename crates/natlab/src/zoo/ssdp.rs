@@ -195,8 +195,7 @@ fn root_answers(engine: &Engine, root: &Announced<'_>, st: &str) -> Vec<String> 
                 targets.push(root_device.to_owned());
                 targets.push(uuid.clone());
                 targets.extend(types);
-            } else if st == root_device || st == uuid || types.iter().any(|t| matches_type(st, t))
-            {
+            } else if st == root_device || st == uuid || types.iter().any(|t| matches_type(st, t)) {
                 targets.push(st.to_owned());
             }
         }
