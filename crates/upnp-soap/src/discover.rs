@@ -96,6 +96,14 @@ pub struct DiscoverOptions {
     /// choosing the WAN connection service) included. `None`: the scan time plus the HTTP
     /// exchange timeout.
     pub operation_timeout: Option<Duration>,
+    /// Look for the IGD over IPv6 (default false). There is no single router address to
+    /// trust on IPv6 (the route names a link-local address, the router answers from
+    /// another): answers from the gateway, from a link-local address (a router on this
+    /// link) or from an address in an on-link prefix of this host are the gateway's. Its
+    /// LOCATION must be on the answering address, or, for a link-local answer, on a global
+    /// or unique local address in an on-link prefix; every request then goes to that
+    /// address, over IPv6.
+    pub ipv6: bool,
 }
 
 impl Default for DiscoverOptions {
@@ -107,6 +115,7 @@ impl Default for DiscoverOptions {
             allow_other_igd: false,
             max_descriptions: MAX_DESCRIPTIONS,
             operation_timeout: None,
+            ipv6: false,
         }
     }
 }
@@ -146,6 +155,12 @@ impl DiscoverOptions {
     /// Sets the bound of the whole discovery.
     pub fn operation_timeout(mut self, timeout: Duration) -> DiscoverOptions {
         self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// Looks for the IGD over IPv6 (see [`ipv6`](Self::ipv6)).
+    pub fn ipv6(mut self, ipv6: bool) -> DiscoverOptions {
+        self.ipv6 = ipv6;
         self
     }
 
@@ -449,10 +464,16 @@ async fn search(
     quick: bool,
 ) -> Result<Outcome, DiscoverError> {
     let started = tokio::time::Instant::now();
-    let gateway = options
-        .gateway
-        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
-        .map(|g| g.to_canonical());
+    let gateway = if options.ipv6 {
+        options
+            .gateway
+            .or_else(|| netinfo::default_gateway_v6().ok().map(IpAddr::V6))
+    } else {
+        options
+            .gateway
+            .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
+            .map(|g| g.to_canonical())
+    };
     let mut findings = Findings {
         gateway,
         allowed: options.allow_other_igd,
@@ -465,10 +486,19 @@ async fn search(
         .targets(GATEWAY_SEARCH_TARGETS.iter().copied())
         .scan_time(options.scan_time)
         .sends(sends.clamp(2, 20), Duration::from_millis(300));
-    if let Some(gateway) = gateway {
+    // A link-local address needs its interface, which a bare address lacks: the multicast
+    // search on every interface reaches it.
+    let unicast = gateway.filter(|g| !is_link_local(*g));
+    if let Some(gateway) = unicast {
         search_options = search_options.unicast(SocketAddr::new(gateway, ssdp::PORT));
     }
+    search_options = search_options.ipv6(options.ipv6);
     let mut search = ssdp::search_with(&search_options).await?;
+    let on_link = if options.ipv6 {
+        netinfo::global_ipv6_addresses().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut seen = HashSet::new();
     let mut fetched = 0usize;
     // The gateway's best description so far (lowest connection rank): one device may
@@ -492,7 +522,10 @@ async fn search(
         };
         let Some(response) = next else { break };
         let responder = response.source.ip().to_canonical();
-        if Some(responder) != gateway {
+        let from_gateway = Some(responder) == gateway
+            || (options.ipv6 && is_link_local(responder))
+            || (options.ipv6 && in_on_link_prefix(responder, &on_link));
+        if !from_gateway {
             findings.note_other(responder, &response.location);
             continue;
         }
@@ -514,7 +547,23 @@ async fn search(
         }
         fetched += 1;
         let now = tokio::time::Instant::now();
-        match try_location(options, &response.location, responder, &mut findings).await {
+        let host = if options.ipv6 {
+            match ipv6_host(&response.location, responder, &on_link) {
+                Ok(host) => host,
+                Err(reason) => {
+                    findings
+                        .tried
+                        .push((shorten(&response.location, 80), reason));
+                    if best.is_none() && until.is_none() {
+                        until = Some(now + REFUSED_GRACE);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            responder
+        };
+        match try_location(options, &response.location, host, &mut findings).await {
             Some((rank, root)) => {
                 if best.as_ref().is_none_or(|(held, _)| rank < *held) {
                     best = Some((rank, root));
@@ -617,6 +666,50 @@ async fn known_from_batch(
 
 fn version(service_type: &str) -> u32 {
     crate::description::split_type(service_type).map_or(0, |(_, v)| v)
+}
+
+/// Whether `address` is an IPv6 link-local unicast address.
+fn is_link_local(address: IpAddr) -> bool {
+    matches!(address, IpAddr::V6(v6) if v6.is_unicast_link_local())
+}
+
+/// Whether `address` lies in an on-link prefix of this host (and is not this host's own).
+fn in_on_link_prefix(address: IpAddr, on_link: &[netinfo::GlobalIpv6Address]) -> bool {
+    let IpAddr::V6(address) = address else {
+        return false;
+    };
+    on_link.iter().any(|local| {
+        let bits = u32::from(local.prefix_len.min(128));
+        let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+        u128::from(address) & mask == u128::from(local.address) & mask && address != local.address
+    })
+}
+
+/// The address an IPv6 gateway's description is fetched from: the LOCATION's host when it
+/// is `responder` itself, or, for an answer from a link-local address (a router on this
+/// link), a global or unique local address in an on-link prefix of this host (`on_link`).
+fn ipv6_host(
+    location: &str,
+    responder: IpAddr,
+    on_link: &[netinfo::GlobalIpv6Address],
+) -> Result<IpAddr, String> {
+    let url = parse_url(location).map_err(|e| format!("bad LOCATION: {e}"))?;
+    let Some(IpAddr::V6(host)) = crate::host_ip(&url) else {
+        return Err("the LOCATION is not on an IPv6 address".to_owned());
+    };
+    if IpAddr::V6(host) == responder {
+        return Ok(responder);
+    }
+    if is_link_local(responder)
+        && !host.is_unicast_link_local()
+        && in_on_link_prefix(IpAddr::V6(host), on_link)
+    {
+        Ok(IpAddr::V6(host))
+    } else {
+        Err(format!(
+            "the LOCATION's host {host} is neither {responder} nor on this link's prefix"
+        ))
+    }
 }
 
 /// Fetches one description; the root device and the rank of its best WAN connection
