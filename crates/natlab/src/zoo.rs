@@ -66,6 +66,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use hostile::{ROGUE_EXTERNAL_ADDRESS, RogueIgd, SsdpFlood};
+pub use pupnp::SecondRoot;
+pub use unusable::Unusable;
 
 use self::engine::Engine;
 use crate::error::{LabError, Result, io_err};
@@ -103,64 +105,6 @@ pub struct Profile {
     /// What makes the gateway's own answer unusable (the hostile gateways of
     /// `unusable.rs`). Default: `None`.
     pub unusable: Option<Unusable>,
-}
-
-/// A second root device served beside the profile's own: its own description, UUID and
-/// one connection, sharing the fixture's mapping table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecondRoot {
-    /// The path of its description (its LOCATION's path).
-    pub description_path: &'static str,
-    /// The version of its `InternetGatewayDevice` and `WANDevice` (1 or 2).
-    pub igd_version: u8,
-    /// Its UUID (without `uuid:`).
-    pub uuid: &'static str,
-    /// Its one WAN connection.
-    pub connection: Connection,
-}
-
-/// Why a hostile gateway's own IGD answer cannot be used: each stands for a real router
-/// behaviour a client has to refuse (see `unusable.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unusable {
-    /// The LOCATION names another host than the one answering.
-    LocationOffGateway,
-    /// The LOCATION is not `http://` (`https://`).
-    LocationNotHttp,
-    /// The description is larger than any client reads (2 MiB).
-    HugeDescription,
-    /// The description is not well-formed XML.
-    MalformedDescription,
-    /// The description carries a document type declaration (entity expansion).
-    DescriptionWithDtd,
-    /// The WAN connection's control URL names another host.
-    ControlUrlOffGateway,
-    /// The WAN connection's control URL carries user info (`http://admin:admin@...`).
-    ControlUrlWithUserInfo,
-    /// The description is answered with a redirect.
-    Redirect,
-    /// The description's connection is closed without an answer.
-    DroppedConnection,
-    /// The description's body is shorter than its `Content-Length`.
-    ShortBody,
-}
-
-impl Unusable {
-    /// Every reason, one hostile gateway each.
-    pub fn all() -> [Unusable; 10] {
-        [
-            Unusable::LocationOffGateway,
-            Unusable::LocationNotHttp,
-            Unusable::HugeDescription,
-            Unusable::MalformedDescription,
-            Unusable::DescriptionWithDtd,
-            Unusable::ControlUrlOffGateway,
-            Unusable::ControlUrlWithUserInfo,
-            Unusable::Redirect,
-            Unusable::DroppedConnection,
-            Unusable::ShortBody,
-        ]
-    }
 }
 
 /// Which M-SEARCH targets a fixture answers, how and from where.

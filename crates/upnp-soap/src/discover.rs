@@ -5,7 +5,18 @@
 //!
 //! Policy (any LAN host can answer SSDP and claim to be a gateway):
 //! - Answers from the default gateway (or the address in [`DiscoverOptions::gateway`]) are
-//!   fetched as they arrive; the first usable one ends the search at once.
+//!   fetched as they arrive. They are one device, however many descriptions it answers
+//!   with (a pupnp stack registers an IGD:1 and an IGD:2 root and answers with both, in
+//!   any order): a description offering the newest WAN connection service
+//!   (WANIPConnection:2 or later) ends the search at once; any other usable one waits a
+//!   little for the device's other answers, and the best is used.
+//! - Refused answers end the search with their reasons: once the gateway's answer was
+//!   refused (its LOCATION, its description, its control URL), the search listens only a
+//!   little longer for a usable one, then fails naming every refused answer's reason.
+//! - No deadline outlives the search: what it returns is handed back under the caller's
+//!   [`Config`], so later operations get their own bounds.
+//! - Over IPv6 ([`DiscoverOptions::ipv6`]), see `ipv6.rs` for which answers are the
+//!   gateway's and where their descriptions are fetched.
 //! - Answers from other hosts are only counted until the scan time is over. If the gateway
 //!   gave nothing usable by then and [`DiscoverOptions::allow_other_igd`] is set, the other
 //!   responders are tried, one description each; the result then says
@@ -24,6 +35,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::{Url, join_url, parse_url};
+
+mod findings;
+mod ipv6;
+
+use findings::{Findings, shorten};
+use ipv6::{in_on_link_prefix, ipv6_host, is_link_local};
 
 use crate::control::RootDevice;
 use crate::http::Config;
@@ -69,9 +86,6 @@ const SAME_DEVICE_WAIT: Duration = Duration::from_millis(60);
 /// How long discovery listens on after the gateway's answer was refused, for a usable one
 /// still to come (another description of the same device), before it ends with the reason.
 const REFUSED_GRACE: Duration = Duration::from_millis(400);
-
-/// The most (host, LOCATION) pairs of other LAN hosts remembered.
-const MAX_OTHER_LOCATIONS: usize = 32;
 
 /// How many descriptions discovery fetches by default.
 pub const MAX_DESCRIPTIONS: usize = 8;
@@ -206,122 +220,6 @@ pub enum DiscoverError {
         /// The bound that elapsed.
         timeout: Duration,
     },
-}
-
-/// The longest reason quoted per description in the one-line summary.
-const MAX_REASON: usize = 120;
-
-/// What one discovery saw, for its error.
-#[derive(Debug, Default)]
-struct Findings {
-    gateway: Option<IpAddr>,
-    gateway_answered: bool,
-    tried: Vec<(String, String)>,
-    others: Vec<(IpAddr, String)>,
-    other_answers: usize,
-    other_locations: Vec<(IpAddr, String)>,
-    dropped: ssdp::Dropped,
-    allowed: bool,
-}
-
-impl Findings {
-    /// Counts an answer from a host that is not the gateway.
-    fn note_other(&mut self, responder: IpAddr, location: &str) {
-        self.other_answers += 1;
-        if !self.others.iter().any(|(ip, _)| *ip == responder) {
-            tracing::debug!(%responder, %location, "an ssdp answer from a host that is not the gateway");
-            self.others.push((responder, location.to_owned()));
-        }
-        let pair = (responder, location.to_owned());
-        if self.other_locations.len() < MAX_OTHER_LOCATIONS && !self.other_locations.contains(&pair)
-        {
-            self.other_locations.push(pair);
-        }
-    }
-
-    /// The other hosts that answered, in the order they first did.
-    fn other_hosts(&self) -> Vec<IpAddr> {
-        self.others.iter().map(|(ip, _)| *ip).collect()
-    }
-
-    /// The LOCATIONs `responder` answered with.
-    fn locations_of(&self, responder: IpAddr) -> Vec<String> {
-        self.other_locations
-            .iter()
-            .filter(|(ip, _)| *ip == responder)
-            .map(|(_, location)| location.clone())
-            .collect()
-    }
-
-    fn into_error(self, scan_time: Duration) -> DiscoverError {
-        let summary = self.summary();
-        DiscoverError::NotFound {
-            scan_time,
-            gateway: self.gateway,
-            tried: self.tried,
-            other_responders: self.others.len(),
-            dropped_answers: self.dropped.answers,
-            summary,
-        }
-    }
-
-    /// At most ~300 characters.
-    fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        match self.gateway {
-            None if !self.gateway_answered => parts.push("no default gateway known".to_owned()),
-            Some(gateway) if !self.gateway_answered => {
-                parts.push(format!("the gateway {gateway} did not answer"));
-            }
-            Some(_) | None => {}
-        }
-        for (index, (location, reason)) in self.tried.iter().enumerate() {
-            if index == 2 {
-                parts.push(format!("{} more unusable", self.tried.len() - 2));
-                break;
-            }
-            // Most fetch errors name the URL themselves.
-            if reason.starts_with(location.as_str()) {
-                parts.push(shorten(reason, MAX_REASON + 60));
-            } else {
-                parts.push(format!("{location}: {}", shorten(reason, MAX_REASON)));
-            }
-        }
-        if !self.others.is_empty() && !self.allowed {
-            let hosts = self.others.len();
-            parts.push(format!(
-                "{hosts} other LAN host{} answered, not used (not the gateway)",
-                if hosts == 1 { "" } else { "s" }
-            ));
-        }
-        if self.dropped.answers > 0 {
-            let flooders: Vec<String> = self
-                .dropped
-                .responders
-                .iter()
-                .take(2)
-                .map(ToString::to_string)
-                .collect();
-            parts.push(format!(
-                "{} answers dropped from {}",
-                self.dropped.answers,
-                flooders.join(", ")
-            ));
-        }
-        if parts.is_empty() {
-            parts.push("nothing answered".to_owned());
-        }
-        shorten(&parts.join("; "), 280)
-    }
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut short: String = text.chars().take(max.saturating_sub(3)).collect();
-    short.push_str("...");
-    short
 }
 
 /// Searches for the gateway and returns its first usable WAN connection service. The
@@ -495,7 +393,11 @@ async fn search(
     search_options = search_options.ipv6(options.ipv6);
     let mut search = ssdp::search_with(&search_options).await?;
     let on_link = if options.ipv6 {
-        netinfo::global_ipv6_addresses().unwrap_or_default()
+        netinfo::global_ipv6_addresses()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.address, a.prefix_len))
+            .collect()
     } else {
         Vec::new()
     };
@@ -668,50 +570,6 @@ fn version(service_type: &str) -> u32 {
     crate::description::split_type(service_type).map_or(0, |(_, v)| v)
 }
 
-/// Whether `address` is an IPv6 link-local unicast address.
-fn is_link_local(address: IpAddr) -> bool {
-    matches!(address, IpAddr::V6(v6) if v6.is_unicast_link_local())
-}
-
-/// Whether `address` lies in an on-link prefix of this host (and is not this host's own).
-fn in_on_link_prefix(address: IpAddr, on_link: &[netinfo::GlobalIpv6Address]) -> bool {
-    let IpAddr::V6(address) = address else {
-        return false;
-    };
-    on_link.iter().any(|local| {
-        let bits = u32::from(local.prefix_len.min(128));
-        let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-        u128::from(address) & mask == u128::from(local.address) & mask && address != local.address
-    })
-}
-
-/// The address an IPv6 gateway's description is fetched from: the LOCATION's host when it
-/// is `responder` itself, or, for an answer from a link-local address (a router on this
-/// link), a global or unique local address in an on-link prefix of this host (`on_link`).
-fn ipv6_host(
-    location: &str,
-    responder: IpAddr,
-    on_link: &[netinfo::GlobalIpv6Address],
-) -> Result<IpAddr, String> {
-    let url = parse_url(location).map_err(|e| format!("bad LOCATION: {e}"))?;
-    let Some(IpAddr::V6(host)) = crate::host_ip(&url) else {
-        return Err("the LOCATION is not on an IPv6 address".to_owned());
-    };
-    if IpAddr::V6(host) == responder {
-        return Ok(responder);
-    }
-    if is_link_local(responder)
-        && !host.is_unicast_link_local()
-        && in_on_link_prefix(IpAddr::V6(host), on_link)
-    {
-        Ok(IpAddr::V6(host))
-    } else {
-        Err(format!(
-            "the LOCATION's host {host} is neither {responder} nor on this link's prefix"
-        ))
-    }
-}
-
 /// Fetches one description; the root device and the rank of its best WAN connection
 /// service (see [`connection_rank`]) whose control URL is on the responder, or `None`
 /// with the reason noted in `findings`.
@@ -784,44 +642,6 @@ fn best_connection(root: &RootDevice) -> Result<usize, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_summary_is_one_short_line_naming_the_causes() {
-        let findings = Findings {
-            gateway: Some("192.168.1.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
-            gateway_answered: true,
-            tried: (0..50)
-                .map(|i| (format!("http://192.168.1.1:{i}/desc"), "x".repeat(500)))
-                .collect(),
-            others: (0..40)
-                .map(|i| (IpAddr::from([192, 168, 1, 100 + i]), String::new()))
-                .collect(),
-            other_answers: 5000,
-            other_locations: Vec::new(),
-            dropped: ssdp::Dropped {
-                answers: 4968,
-                responders: vec![IpAddr::from([192, 168, 1, 100])],
-            },
-            allowed: false,
-        };
-        let line = findings.into_error(Duration::from_secs(2)).to_string();
-        assert!(line.chars().count() <= 320, "{} chars: {line}", line.len());
-        assert!(!line.contains('\n'));
-        assert!(line.contains("http://192.168.1.1:0/desc"), "{line}");
-        assert!(
-            line.contains("48 more unusable") || line.ends_with("..."),
-            "{line}"
-        );
-        let quiet = Findings {
-            gateway: Some(IpAddr::from([10, 0, 0, 1])),
-            others: vec![(IpAddr::from([10, 0, 0, 9]), String::new())],
-            ..Findings::default()
-        };
-        let line = quiet.into_error(Duration::from_secs(2)).to_string();
-        assert_eq!(
-            line,
-            "no usable UPnP IGD within 2.0 s: the gateway 10.0.0.1 did not answer; 1 other LAN host answered, not used (not the gateway)"
-        );
-    }
     /// A loopback "gateway" answering one `GetExternalIPAddress` per connection; the
     /// requests it saw come out of the channel.
     async fn loopback_igd() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {

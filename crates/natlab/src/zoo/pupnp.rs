@@ -12,7 +12,7 @@
 //! StevenLooman/async_upnp_client#206 (home-assistant/core#91488) adding
 //! `WANIPConnection:2` to a client that only knew version 1.
 
-use super::{Profile, SecondRoot, base, connection};
+use super::{Connection, Profile, base, connection};
 
 pub(super) fn profile() -> Profile {
     let mut p = base(
@@ -42,4 +42,18 @@ pub(super) fn profile() -> Profile {
         ),
     });
     p
+}
+
+/// A second root device served beside the profile's own: its own description, UUID and
+/// one connection, sharing the fixture's mapping table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondRoot {
+    /// The path of its description (its LOCATION's path).
+    pub description_path: &'static str,
+    /// The version of its `InternetGatewayDevice` and `WANDevice` (1 or 2).
+    pub igd_version: u8,
+    /// Its UUID (without `uuid:`).
+    pub uuid: &'static str,
+    /// Its one WAN connection.
+    pub connection: Connection,
 }

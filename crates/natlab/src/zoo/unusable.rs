@@ -20,7 +20,7 @@
 //!   resetting the connection, or cutting the body (ofekp/TinyUPnP#14 and #19 record
 //!   501 pages and resets from such servers).
 
-use super::{Profile, Unusable, base};
+use super::{Profile, base};
 
 pub(super) fn profile(reason: Unusable) -> Profile {
     let name = match reason {
@@ -43,4 +43,48 @@ pub(super) fn profile(reason: Unusable) -> Profile {
     );
     p.unusable = Some(reason);
     p
+}
+
+/// Why a hostile gateway's own IGD answer cannot be used: each stands for a real router
+/// behaviour a client has to refuse (see `unusable.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// The LOCATION names another host than the one answering.
+    LocationOffGateway,
+    /// The LOCATION is not `http://` (`https://`).
+    LocationNotHttp,
+    /// The description is larger than any client reads (2 MiB).
+    HugeDescription,
+    /// The description is not well-formed XML.
+    MalformedDescription,
+    /// The description carries a document type declaration (entity expansion).
+    DescriptionWithDtd,
+    /// The WAN connection's control URL names another host.
+    ControlUrlOffGateway,
+    /// The WAN connection's control URL carries user info (`http://admin:admin@...`).
+    ControlUrlWithUserInfo,
+    /// The description is answered with a redirect.
+    Redirect,
+    /// The description's connection is closed without an answer.
+    DroppedConnection,
+    /// The description's body is shorter than its `Content-Length`.
+    ShortBody,
+}
+
+impl Unusable {
+    /// Every reason, one hostile gateway each.
+    pub fn all() -> [Unusable; 10] {
+        [
+            Unusable::LocationOffGateway,
+            Unusable::LocationNotHttp,
+            Unusable::HugeDescription,
+            Unusable::MalformedDescription,
+            Unusable::DescriptionWithDtd,
+            Unusable::ControlUrlOffGateway,
+            Unusable::ControlUrlWithUserInfo,
+            Unusable::Redirect,
+            Unusable::DroppedConnection,
+            Unusable::ShortBody,
+        ]
+    }
 }
