@@ -191,3 +191,18 @@ fn facade_finds_the_gateway_through_an_ssdp_flood() {
         "the flood never answered"
     );
 }
+
+/// A pupnp gateway answers every search with an IGD:1 and an IGD:2 description in random
+/// order: one device, so every new `Nat` maps through its version-2 service.
+#[test]
+fn facade_maps_through_the_newest_service_of_a_gateway_with_two_root_devices() {
+    let Some(zoo) = ZooLab::for_test(Profile::pupnp_two_roots()) else {
+        return;
+    };
+    for _ in 0..6 {
+        facade_cycle(&zoo);
+    }
+    let log = zoo.fixture().log();
+    assert!(log.contains("POST /upnp/control/WANIPConn2 Add"), "{log}");
+    assert!(!log.contains("POST /upnp/control/WANIPConn1"), "{log}");
+}

@@ -193,13 +193,15 @@ pub(crate) enum UpnpCommand {
     Services,
     /// List a service's actions with their arguments.
     Actions {
-        /// The service type, e.g. urn:schemas-upnp-org:service:WANIPConnection:1.
+        /// The service: its type (urn:schemas-upnp-org:service:WANIPConnection:1) or a
+        /// short name (WANIPConnection) for the newest version the device offers.
         service_type: String,
     },
     /// Call an action with Name=Value arguments (checked against the service description)
     /// and print its out arguments.
     Call {
-        /// The service type.
+        /// The service: its type or a short name (WANIPConnection, WANIPv6FirewallControl)
+        /// for the newest version the device offers.
         service_type: String,
         /// The action, e.g. GetExternalIPAddress.
         action: String,

@@ -3,14 +3,14 @@
 //! facade in `facade.rs`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use upnp_soap::{DiscoverOptions, RootDevice};
 
-use crate::cli::Via;
+use crate::cli::{Family, Via};
 use crate::facade::Target;
 use crate::output::{Output, duration};
 
@@ -26,7 +26,8 @@ fn options(target: &Target) -> DiscoverOptions {
         .scan_time(target.timeout.min(Duration::from_secs(2)))
         .operation_timeout(target.timeout)
         .http(http)
-        .allow_other_igd(target.allow_other_igd);
+        .allow_other_igd(target.allow_other_igd)
+        .ipv6(target.family == Family::V6);
     if let Ok(gateway) = target.nat(Via::Upnp).gateway_to_ask() {
         options = options.gateway(gateway);
     }
@@ -57,12 +58,23 @@ pub(crate) async fn discover(
     if !targets.is_empty() {
         options = options.targets(targets.iter().cloned());
     }
-    if let Ok(gateway) = target.nat(Via::Upnp).gateway_to_ask() {
+    let ipv6 = target.family == Family::V6;
+    options = options.ipv6(target.family != Family::V4);
+    // A link-local gateway needs its interface, which a bare address lacks: the multicast
+    // search reaches it.
+    let gateway = target.nat(Via::Upnp).gateway_to_ask().ok();
+    if let Some(gateway) =
+        gateway.filter(|g| !matches!(g, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+    {
         options = options.unicast(SocketAddr::new(gateway, ssdp::PORT));
     }
     let mut search = ssdp::search_with(&options).await?;
     let mut count = 0usize;
     while let Some(response) = search.next_response().await {
+        // `-6` lists the IPv6 responders only (the multicast search also asks over IPv4).
+        if ipv6 && response.source.is_ipv4() {
+            continue;
+        }
         count += 1;
         let responder = Responder {
             source: response.source,
@@ -132,15 +144,18 @@ pub(crate) async fn services(out: &Output, target: &Target) -> Result<()> {
     Ok(())
 }
 
-async fn service_client(target: &Target, service_type: &str) -> Result<upnp_soap::ServiceClient> {
+/// The client of the service `name` names: a full service type, or a short name such as
+/// `WANIPConnection` for the newest version the device offers.
+async fn service_client(target: &Target, name: &str) -> Result<upnp_soap::ServiceClient> {
     let root = root(target).await?;
-    let service = root
-        .description()
-        .find_service(service_type)
+    let description = root.description();
+    let service = description
+        .find_service_named(name)
         .with_context(|| {
             format!(
-                "the gateway at {} has no service {service_type}",
-                root.description().location
+                "the device at {} offers no service {name}; it offers {}",
+                description.location,
+                description.service_types().join(", ")
             )
         })?
         .clone();

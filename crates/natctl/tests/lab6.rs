@@ -182,3 +182,46 @@ fn natctl_keep_restores_a_pinhole_after_a_router_restart() {
     assert!(child.wait().unwrap().success());
     assert!(lab.pinholes().unwrap().is_empty());
 }
+
+/// `-6` is honoured by `discover` and the `upnp` commands: the search goes over IPv6, the
+/// IGD's description and its actions are asked at the router's IPv6 address.
+#[test]
+fn natctl_upnp_commands_talk_to_the_igd_over_ipv6_with_dash_6() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let services = natctl(lab.lan(), &["-6", "--json", "upnp", "services"]);
+    assert!(services.status.success(), "{}", stderr(&services));
+    let rows: serde_json::Value = serde_json::from_slice(&services.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let control = row["control_url"].as_str().unwrap();
+        assert!(control.starts_with("http://["), "{control} is not on ipv6");
+    }
+    for service in [
+        "WANIPv6FirewallControl",
+        "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1",
+    ] {
+        let called = natctl(
+            lab.lan(),
+            &["-6", "--json", "upnp", "call", service, "GetFirewallStatus"],
+        );
+        assert!(called.status.success(), "{service}: {}", stderr(&called));
+        assert!(
+            stdout(&called).contains("FirewallEnabled"),
+            "{}",
+            stdout(&called)
+        );
+    }
+    let found = natctl(lab.lan(), &["-6", "--json", "discover", "--scan-time", "1"]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    let lines = stdout(&found);
+    assert!(!lines.is_empty());
+    for line in lines.lines() {
+        assert!(
+            line.contains("\"source\":\"["),
+            "{line} is not an ipv6 responder"
+        );
+    }
+}

@@ -190,3 +190,124 @@ fn natctl_says_when_a_mapping_cannot_be_reached_from_the_internet() {
         assert_eq!(upnp["reachability"], reachability, "{probe}");
     }
 }
+
+/// natctl on the zoo's LAN host, timed.
+fn natctl_timed(zoo: &ZooLab, args: &[&str]) -> (Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let output = natctl(zoo, args);
+    (output, started.elapsed())
+}
+
+/// A pupnp gateway answers every search with an IGD:1 and an IGD:2 description in random
+/// order: one device, so the version-2 service is found every time, by its full type or by
+/// its short name, and a service it lacks is named with what it offers.
+#[test]
+fn natctl_calls_the_newest_service_of_a_gateway_with_two_root_devices() {
+    let Some(zoo) = ZooLab::for_test(Profile::pupnp_two_roots()) else {
+        return;
+    };
+    let external = zoo.external_address().to_string();
+    for service in [
+        "urn:schemas-upnp-org:service:WANIPConnection:2",
+        "WANIPConnection",
+    ] {
+        for round in 0..30 {
+            let output = natctl(
+                &zoo,
+                &["--json", "upnp", "call", service, "GetExternalIPAddress"],
+            );
+            assert!(
+                output.status.success(),
+                "{service}, round {round}: {output:?}\n{}",
+                zoo.log()
+            );
+            let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(answer["NewExternalIPAddress"], external, "{answer}");
+        }
+    }
+    let log = zoo.fixture().log();
+    // The version-1 description came first in some of the 60 rounds (a coin each time).
+    assert!(log.contains("GET /gatedesc1.xml"), "{log}");
+    assert!(
+        log.contains("POST /upnp/control/WANIPConn2 GetExternalIPAddress"),
+        "{log}"
+    );
+    assert!(!log.contains("POST /upnp/control/WANIPConn1"), "{log}");
+    let missing = natctl(
+        &zoo,
+        &["upnp", "call", "WANPPPConnection", "GetExternalIPAddress"],
+    );
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        said.contains("no service WANPPPConnection")
+            && said.contains("urn:schemas-upnp-org:service:WANIPConnection:2"),
+        "{said}"
+    );
+}
+
+/// The gateway answers, but what it points at must be refused: natctl ends within a second
+/// of that answer (not at its --timeout) with exit status 1 and the reason.
+#[test]
+fn natctl_names_why_the_gateways_own_igd_answer_is_refused_within_a_second() {
+    use natlab::zoo::Unusable;
+    for reason in Unusable::all() {
+        let named: &[&str] = match reason {
+            Unusable::LocationOffGateway => &["192.168.77.250", "is not on 192.168.77.1"],
+            Unusable::LocationNotHttp => &["is not an http:// url"],
+            Unusable::HugeDescription => &["exceeds"],
+            Unusable::MalformedDescription | Unusable::DescriptionWithDtd => &["malformed xml"],
+            Unusable::ControlUrlOffGateway => &["192.168.77.250", "is not on 192.168.77.1"],
+            Unusable::ControlUrlWithUserInfo => &["user or password"],
+            Unusable::Redirect => &["redirects are not followed"],
+            Unusable::DroppedConnection => &["http exchange with", "failed"],
+            Unusable::ShortBody => &["cannot read the response body"],
+        };
+        let Some(zoo) = ZooLab::for_test(Profile::unusable(reason)) else {
+            return;
+        };
+        // `upnp call` fails at the network (1); `external-ip` through the facade finds no
+        // technique (3).
+        for (args, status) in [
+            (
+                &[
+                    "--timeout",
+                    "3",
+                    "upnp",
+                    "call",
+                    "WANIPConnection",
+                    "GetExternalIPAddress",
+                ][..],
+                1,
+            ),
+            (
+                &[
+                    "--timeout",
+                    "3",
+                    "--no-cache",
+                    "external-ip",
+                    "--via",
+                    "upnp",
+                ][..],
+                3,
+            ),
+        ] {
+            let (output, took) = natctl_timed(&zoo, args);
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(status),
+                "{reason:?} {args:?}: {output:?}\n{}",
+                zoo.log()
+            );
+            // The fixture answers 20 ms after the search; a second after that at most.
+            assert!(
+                took < std::time::Duration::from_millis(1100),
+                "{reason:?} {args:?}: took {took:?}: {said}"
+            );
+            for words in named {
+                assert!(said.contains(words), "{reason:?} {args:?}: {said}");
+            }
+        }
+    }
+}

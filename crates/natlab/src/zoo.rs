@@ -31,7 +31,8 @@
 //! - `http`: the HTTP/1.x server and request routing; `igd`: SOAP control (actions,
 //!   faults, envelopes); `documents`: the device description and SCPDs; `nft`: the
 //!   nftables rules that make mappings real; `ssdp`: the SSDP responder.
-//! - one file per vendor profile, and `hostile` for the hostile LAN hosts.
+//! - one file per vendor profile, `hostile` for the hostile LAN hosts, and `unusable` for
+//!   gateways whose own IGD answer a client must refuse.
 //!
 //! # Limits
 //! Leases are recorded and reported (counting down) but never expire; a fixture holds at
@@ -54,7 +55,9 @@ mod list_only;
 mod livebox;
 mod miniupnpd1;
 mod nft;
+mod pupnp;
 mod ssdp;
+mod unusable;
 
 use std::net::Ipv4Addr;
 use std::ops::Deref;
@@ -63,6 +66,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use hostile::{ROGUE_EXTERNAL_ADDRESS, RogueIgd, SsdpFlood};
+pub use pupnp::SecondRoot;
+pub use unusable::Unusable;
 
 use self::engine::Engine;
 use crate::error::{LabError, Result, io_err};
@@ -94,6 +99,12 @@ pub struct Profile {
     /// NAT does: `10.0.0.2` (double NAT) or `100.64.1.2` (carrier-grade NAT). Its mappings
     /// still forward from the lab's WAN side. Default: `None`.
     pub reports_external_address: Option<Ipv4Addr>,
+    /// A second root device the same stack serves and announces beside the main one (a
+    /// pupnp stack registering an IGD:1 and an IGD:2 root). Default: `None`.
+    pub second_root: Option<SecondRoot>,
+    /// What makes the gateway's own answer unusable (the hostile gateways of
+    /// `unusable.rs`). Default: `None`.
+    pub unusable: Option<Unusable>,
 }
 
 /// Which M-SEARCH targets a fixture answers, how and from where.
@@ -256,6 +267,17 @@ impl Profile {
     /// Linksys WRT120N-like, `SOAPAction` matched case-sensitively: see `linksys.rs`.
     pub fn linksys_wrt120n() -> Profile {
         linksys::profile()
+    }
+
+    /// A pupnp (libupnp) stack announcing an IGD:2 and an IGD:1 root, both answering each
+    /// search in random order: see `pupnp.rs`.
+    pub fn pupnp_two_roots() -> Profile {
+        pupnp::profile()
+    }
+
+    /// A gateway whose own IGD answer is unusable for `reason`: see `unusable.rs`.
+    pub fn unusable(reason: Unusable) -> Profile {
+        unusable::profile(reason)
     }
 
     /// Every vendor profile of the zoo.
@@ -561,6 +583,8 @@ pub(crate) fn base(
         friendly_name,
         uuid,
         reports_external_address: None,
+        second_root: None,
+        unusable: None,
         ssdp: SsdpBehaviour {
             answers: Answers::Every,
             uuid_st: false,

@@ -71,6 +71,13 @@ impl RootDevice {
         &self.http
     }
 
+    /// The same device, its later requests under `config` (see
+    /// [`HttpClient::with_config`]).
+    pub fn with_config(mut self, config: Config) -> RootDevice {
+        self.http = self.http.with_config(config);
+        self
+    }
+
     /// Fetches the SCPD of `service` and returns a client for it.
     ///
     /// # Errors

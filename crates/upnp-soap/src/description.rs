@@ -20,6 +20,10 @@ pub struct Description {
     pub base: Url,
     /// The root device.
     pub device: Device,
+    /// The services left out of the tree, as (service type, why): a URL that cannot be
+    /// used (user info, another scheme) or a missing element. Bounded by the document's
+    /// own limits.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// One device of the tree.
@@ -107,10 +111,13 @@ impl Description {
             document: DOCUMENT.to_owned(),
             element: "device",
         })?;
+        let mut skipped = Vec::new();
+        let device = parse_device(device, &base, &mut skipped);
         Ok(Description {
             location: location.clone(),
-            device: parse_device(device, &base),
+            device,
             base,
+            skipped,
         })
     }
 
@@ -147,6 +154,42 @@ impl Description {
             .min_by_key(|(offered, _)| *offered)
             .map(|(_, s)| s)
     }
+
+    /// The service a user names: a full type (as [`find_service`](Self::find_service)), or
+    /// a short name such as `WANIPConnection` (the last part of the type, any case), which
+    /// picks the newest version the device offers; the first in
+    /// [`services`](Self::services) order among equals.
+    pub fn find_service_named(&self, name: &str) -> Option<&Service> {
+        let name = name.trim();
+        if name.contains(':') {
+            return self.find_service(name);
+        }
+        self.services()
+            .filter_map(|s| {
+                let (family, version) = split_type(&s.service_type)?;
+                let short = family.rsplit(':').next()?;
+                short.eq_ignore_ascii_case(name).then_some((version, s))
+            })
+            .fold(
+                None,
+                |best: Option<(u32, &Service)>, (version, s)| match best {
+                    Some((held, _)) if held >= version => best,
+                    _ => Some((version, s)),
+                },
+            )
+            .map(|(_, s)| s)
+    }
+
+    /// The distinct service types of the device tree, in [`services`](Self::services) order.
+    pub fn service_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = Vec::new();
+        for service in self.services() {
+            if !types.contains(&service.service_type.as_str()) {
+                types.push(&service.service_type);
+            }
+        }
+        types
+    }
 }
 
 /// Splits a device or service type (`urn:schemas-upnp-org:service:WANIPConnection:2`) into
@@ -173,19 +216,21 @@ pub fn type_satisfies(offered: &str, wanted: &str) -> bool {
     }
 }
 
-fn parse_device(element: &Element, base: &Url) -> Device {
-    let services = xml::child(element, "serviceList")
-        .map(|list| {
-            xml::children_named(list, "service")
-                .filter_map(|s| parse_service(s, base))
-                .collect()
-        })
-        .unwrap_or_default();
+fn parse_device(element: &Element, base: &Url, skipped: &mut Vec<(String, String)>) -> Device {
+    let mut services = Vec::new();
+    if let Some(list) = xml::child(element, "serviceList") {
+        for service in xml::children_named(list, "service") {
+            match parse_service(service, base) {
+                Ok(service) => services.push(service),
+                Err(why) => skipped.push((xml::child_text(service, "serviceType"), why)),
+            }
+        }
+    }
     // Recursion depth is bounded by the XML depth limit.
     let devices = xml::child(element, "deviceList")
         .map(|list| {
             xml::children_named(list, "device")
-                .map(|d| parse_device(d, base))
+                .map(|d| parse_device(d, base, skipped))
                 .collect()
         })
         .unwrap_or_default();
@@ -200,36 +245,37 @@ fn parse_device(element: &Element, base: &Url) -> Device {
     }
 }
 
-fn parse_service(element: &Element, base: &Url) -> Option<Service> {
+/// One service of a device, or why it was left out.
+fn parse_service(element: &Element, base: &Url) -> std::result::Result<Service, String> {
     let service_type = xml::child_text(element, "serviceType");
-    let resolve = |name: &str| -> Option<Url> {
+    let resolve = |name: &str| -> std::result::Result<Option<Url>, String> {
         let text = xml::child_text(element, name);
         if text.is_empty() {
-            return None;
+            return Ok(None);
         }
         if text.contains(char::REPLACEMENT_CHARACTER) {
             tracing::debug!(%service_type, element = name, "a url with invalid utf-8");
-            return None;
+            return Err(format!("its {name} is not utf-8"));
         }
         match join_url(base, &text) {
-            Ok(url) => Some(url),
+            Ok(url) => Ok(Some(url)),
             Err(e) => {
                 tracing::debug!(%service_type, element = name, url = %text, error = %e, "unresolvable url");
-                None
+                Err(format!("its {name}: {e}"))
             }
         }
     };
-    let (Some(control_url), Some(scpd_url)) = (resolve("controlURL"), resolve("SCPDURL")) else {
+    let (Some(control_url), Some(scpd_url)) = (resolve("controlURL")?, resolve("SCPDURL")?) else {
         tracing::debug!(%service_type, "skipping a service without controlURL or SCPDURL");
-        return None;
+        return Err("it has no controlURL or SCPDURL".to_owned());
     };
     if service_type.is_empty() || service_type.contains(char::REPLACEMENT_CHARACTER) {
         tracing::debug!(%control_url, "skipping a service without a readable serviceType");
-        return None;
+        return Err("it has no readable serviceType".to_owned());
     }
-    Some(Service {
+    Ok(Service {
         service_id: xml::child_text(element, "serviceId"),
-        event_sub_url: resolve("eventSubURL"),
+        event_sub_url: resolve("eventSubURL").ok().flatten(),
         service_type,
         control_url,
         scpd_url,
@@ -244,6 +290,36 @@ mod tests {
 
     fn location() -> Url {
         parse_url("http://192.168.77.1:5000/rootDesc.xml").unwrap()
+    }
+
+    #[test]
+    fn a_short_service_name_picks_the_newest_version_offered() {
+        let text = String::from_utf8_lossy(MINIUPNPD).replace(
+            "<serviceList><service><serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1",
+            "<serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>a</serviceId><SCPDURL>/v1.xml</SCPDURL><controlURL>/ctl/v1</controlURL></service><service><serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1",
+        );
+        let description = Description::parse(text.as_bytes(), &location()).unwrap();
+        let newest = description.find_service_named("wanipconnection").unwrap();
+        assert_eq!(
+            newest.service_type,
+            "urn:schemas-upnp-org:service:WANIPConnection:2"
+        );
+        let full = description
+            .find_service_named("urn:schemas-upnp-org:service:WANIPConnection:1")
+            .unwrap();
+        assert_eq!(full.control_url.path(), "/ctl/v1");
+        assert_eq!(
+            description
+                .find_service_named("WANIPv6FirewallControl")
+                .map(|s| s.service_type.as_str()),
+            Some("urn:schemas-upnp-org:service:WANIPv6FirewallControl:1")
+        );
+        assert!(description.find_service_named("WANIP").is_none());
+        assert!(
+            description
+                .service_types()
+                .contains(&"urn:schemas-upnp-org:service:WANIPConnection:1")
+        );
     }
 
     #[test]

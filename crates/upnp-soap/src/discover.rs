@@ -5,7 +5,18 @@
 //!
 //! Policy (any LAN host can answer SSDP and claim to be a gateway):
 //! - Answers from the default gateway (or the address in [`DiscoverOptions::gateway`]) are
-//!   fetched as they arrive; the first usable one ends the search at once.
+//!   fetched as they arrive. They are one device, however many descriptions it answers
+//!   with (a pupnp stack registers an IGD:1 and an IGD:2 root and answers with both, in
+//!   any order): a description offering the newest WAN connection service
+//!   (WANIPConnection:2 or later) ends the search at once; any other usable one waits a
+//!   little for the device's other answers, and the best is used.
+//! - Refused answers end the search with their reasons: once the gateway's answer was
+//!   refused (its LOCATION, its description, its control URL), the search listens only a
+//!   little longer for a usable one, then fails naming every refused answer's reason.
+//! - No deadline outlives the search: what it returns is handed back under the caller's
+//!   [`Config`], so later operations get their own bounds.
+//! - Over IPv6 ([`DiscoverOptions::ipv6`]), see `ipv6.rs` for which answers are the
+//!   gateway's and where their descriptions are fetched.
 //! - Answers from other hosts are only counted until the scan time is over. If the gateway
 //!   gave nothing usable by then and [`DiscoverOptions::allow_other_igd`] is set, the other
 //!   responders are tried, one description each; the result then says
@@ -24,6 +35,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::{Url, join_url, parse_url};
+
+mod findings;
+mod ipv6;
+
+use findings::{Findings, shorten};
+use ipv6::{in_on_link_prefix, ipv6_host, is_link_local};
 
 use crate::control::RootDevice;
 use crate::http::Config;
@@ -61,6 +78,15 @@ const KNOWN_STACKS: [(&str, &str, &str); 1] = [("miniupnpd/", "/rootDesc.xml", "
 /// together): a WANIPConnection:2 answer may follow a :1 one.
 const ANSWER_BATCH: Duration = Duration::from_millis(10);
 
+/// How long discovery listens on, after a usable description that does not offer the
+/// newest WAN connection service, for the same device's other descriptions (a pupnp stack
+/// registers an IGD:1 and an IGD:2 root and answers with both, in any order).
+const SAME_DEVICE_WAIT: Duration = Duration::from_millis(60);
+
+/// How long discovery listens on after the gateway's answer was refused, for a usable one
+/// still to come (another description of the same device), before it ends with the reason.
+const REFUSED_GRACE: Duration = Duration::from_millis(400);
+
 /// How many descriptions discovery fetches by default.
 pub const MAX_DESCRIPTIONS: usize = 8;
 
@@ -84,6 +110,14 @@ pub struct DiscoverOptions {
     /// choosing the WAN connection service) included. `None`: the scan time plus the HTTP
     /// exchange timeout.
     pub operation_timeout: Option<Duration>,
+    /// Look for the IGD over IPv6 (default false). There is no single router address to
+    /// trust on IPv6 (the route names a link-local address, the router answers from
+    /// another): answers from the gateway, from a link-local address (a router on this
+    /// link) or from an address in an on-link prefix of this host are the gateway's. Its
+    /// LOCATION must be on the answering address, or, for a link-local answer, on a global
+    /// or unique local address in an on-link prefix; every request then goes to that
+    /// address, over IPv6.
+    pub ipv6: bool,
 }
 
 impl Default for DiscoverOptions {
@@ -95,6 +129,7 @@ impl Default for DiscoverOptions {
             allow_other_igd: false,
             max_descriptions: MAX_DESCRIPTIONS,
             operation_timeout: None,
+            ipv6: false,
         }
     }
 }
@@ -137,6 +172,12 @@ impl DiscoverOptions {
         self
     }
 
+    /// Looks for the IGD over IPv6 (see [`ipv6`](Self::ipv6)).
+    pub fn ipv6(mut self, ipv6: bool) -> DiscoverOptions {
+        self.ipv6 = ipv6;
+        self
+    }
+
     /// Sets the HTTP timeouts and limits.
     pub fn http(mut self, http: Config) -> DiscoverOptions {
         self.http = http;
@@ -159,7 +200,8 @@ pub enum DiscoverError {
     /// Nothing usable answered within the scan time.
     #[error("no usable UPnP IGD within {}: {}", crate::error::Seconds(*.scan_time), .summary)]
     NotFound {
-        /// The scan time waited.
+        /// How long the search listened: the scan time, or less when the gateway's own
+        /// answer was refused (discovery then ends with the reasons soon after).
         scan_time: Duration,
         /// The gateway whose answers were trusted, if one was known.
         gateway: Option<IpAddr>,
@@ -178,88 +220,6 @@ pub enum DiscoverError {
         /// The bound that elapsed.
         timeout: Duration,
     },
-}
-
-/// The longest reason quoted per description in the one-line summary.
-const MAX_REASON: usize = 100;
-
-/// What one discovery saw, for its error.
-#[derive(Debug, Default)]
-struct Findings {
-    gateway: Option<IpAddr>,
-    gateway_answered: bool,
-    tried: Vec<(String, String)>,
-    others: Vec<(IpAddr, String)>,
-    other_answers: usize,
-    dropped: ssdp::Dropped,
-    allowed: bool,
-}
-
-impl Findings {
-    fn into_error(self, scan_time: Duration) -> DiscoverError {
-        let summary = self.summary();
-        DiscoverError::NotFound {
-            scan_time,
-            gateway: self.gateway,
-            tried: self.tried,
-            other_responders: self.others.len(),
-            dropped_answers: self.dropped.answers,
-            summary,
-        }
-    }
-
-    /// At most ~300 characters.
-    fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        match self.gateway {
-            None if !self.gateway_answered => parts.push("no default gateway known".to_owned()),
-            Some(gateway) if !self.gateway_answered => {
-                parts.push(format!("the gateway {gateway} did not answer"));
-            }
-            Some(_) | None => {}
-        }
-        for (index, (location, reason)) in self.tried.iter().enumerate() {
-            if index == 2 {
-                parts.push(format!("{} more unusable", self.tried.len() - 2));
-                break;
-            }
-            parts.push(format!("{location}: {}", shorten(reason, MAX_REASON)));
-        }
-        if !self.others.is_empty() && !self.allowed {
-            let hosts = self.others.len();
-            parts.push(format!(
-                "{hosts} other LAN host{} answered, not used (not the gateway)",
-                if hosts == 1 { "" } else { "s" }
-            ));
-        }
-        if self.dropped.answers > 0 {
-            let flooders: Vec<String> = self
-                .dropped
-                .responders
-                .iter()
-                .take(2)
-                .map(ToString::to_string)
-                .collect();
-            parts.push(format!(
-                "{} answers dropped from {}",
-                self.dropped.answers,
-                flooders.join(", ")
-            ));
-        }
-        if parts.is_empty() {
-            parts.push("nothing answered".to_owned());
-        }
-        shorten(&parts.join("; "), 280)
-    }
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut short: String = text.chars().take(max.saturating_sub(3)).collect();
-    short.push_str("...");
-    short
 }
 
 /// Searches for the gateway and returns its first usable WAN connection service. The
@@ -315,7 +275,7 @@ pub async fn discover_fast(options: &DiscoverOptions) -> Result<Discovered, Disc
     let deadline = std::time::Instant::now() + bound;
     let mut bounded = options.clone();
     bounded.http.deadline = Some(options.http.deadline.map_or(deadline, |d| d.min(deadline)));
-    let root = match tokio::time::timeout(bound, search(&bounded, true)).await {
+    let root = match tokio::time::timeout(bound, search(&bounded, options.http, true)).await {
         Ok(Ok(Outcome::Known(gateway))) => {
             return Ok(Discovered {
                 gateway,
@@ -373,9 +333,10 @@ fn known_service(response: &ssdp::Response) -> Option<(String, Url)> {
 pub async fn discover_root(options: &DiscoverOptions) -> Result<RootDevice, DiscoverError> {
     let bound = options.bound();
     let deadline = std::time::Instant::now() + bound;
+    let handback = options.http;
     let mut options = options.clone();
     options.http.deadline = Some(options.http.deadline.map_or(deadline, |d| d.min(deadline)));
-    match tokio::time::timeout(bound, search(&options, false)).await {
+    match tokio::time::timeout(bound, search(&options, handback, false)).await {
         Ok(Ok(Outcome::Root(root))) => Ok(root),
         Ok(Ok(Outcome::Known(gateway))) => Err(Findings {
             gateway: Some(gateway.service_client().http().responder()),
@@ -395,11 +356,22 @@ enum Outcome {
     Known(Gateway),
 }
 
-async fn search(options: &DiscoverOptions, quick: bool) -> Result<Outcome, DiscoverError> {
-    let gateway = options
-        .gateway
-        .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
-        .map(|g| g.to_canonical());
+async fn search(
+    options: &DiscoverOptions,
+    handback: Config,
+    quick: bool,
+) -> Result<Outcome, DiscoverError> {
+    let started = tokio::time::Instant::now();
+    let gateway = if options.ipv6 {
+        options
+            .gateway
+            .or_else(|| netinfo::default_gateway_v6().ok().map(IpAddr::V6))
+    } else {
+        options
+            .gateway
+            .or_else(|| netinfo::default_gateway().ok().map(IpAddr::V4))
+            .map(|g| g.to_canonical())
+    };
     let mut findings = Findings {
         gateway,
         allowed: options.allow_other_igd,
@@ -412,26 +384,57 @@ async fn search(options: &DiscoverOptions, quick: bool) -> Result<Outcome, Disco
         .targets(GATEWAY_SEARCH_TARGETS.iter().copied())
         .scan_time(options.scan_time)
         .sends(sends.clamp(2, 20), Duration::from_millis(300));
-    if let Some(gateway) = gateway {
+    // A link-local address needs its interface, which a bare address lacks: the multicast
+    // search on every interface reaches it.
+    let unicast = gateway.filter(|g| !is_link_local(*g));
+    if let Some(gateway) = unicast {
         search_options = search_options.unicast(SocketAddr::new(gateway, ssdp::PORT));
     }
+    search_options = search_options.ipv6(options.ipv6);
     let mut search = ssdp::search_with(&search_options).await?;
+    let on_link = if options.ipv6 {
+        netinfo::global_ipv6_addresses()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.address, a.prefix_len))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut seen = HashSet::new();
     let mut fetched = 0usize;
-    while let Some(response) = search.next_response().await {
+    // The gateway's best description so far (lowest connection rank): one device may
+    // offer several (an IGD:1 and an IGD:2 root), answering in any order.
+    let mut best: Option<(usize, RootDevice)> = None;
+    // When to stop listening before the scan time is over: shortly after a usable
+    // description (for the same device's other descriptions), or after its answer was
+    // refused (for a usable one still to come).
+    let mut until: Option<tokio::time::Instant> = None;
+    let mut ended_early = false;
+    loop {
+        let next = match until {
+            Some(at) => match tokio::time::timeout_at(at, search.next_response()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    ended_early = true;
+                    break;
+                }
+            },
+            None => search.next_response().await,
+        };
+        let Some(response) = next else { break };
         let responder = response.source.ip().to_canonical();
-        if Some(responder) != gateway {
-            findings.other_answers += 1;
-            if !findings.others.iter().any(|(ip, _)| *ip == responder) {
-                tracing::debug!(%responder, location = %response.location, "an ssdp answer from a host that is not the gateway");
-                findings.others.push((responder, response.location));
-            }
+        let from_gateway = Some(responder) == gateway
+            || (options.ipv6 && is_link_local(responder))
+            || (options.ipv6 && in_on_link_prefix(responder, &on_link));
+        if !from_gateway {
+            findings.note_other(responder, &response.location);
             continue;
         }
         findings.gateway_answered = true;
-        if quick {
+        if quick && best.is_none() {
             if let Some(known) = known_from_batch(&mut search, &response, responder).await {
-                match Gateway::resume(responder, options.http, &known.0, &known.1) {
+                match Gateway::resume(responder, handback, &known.0, &known.1) {
                     Ok(gateway) => {
                         search.stop();
                         tracing::debug!(control_url = %known.1, service = %known.0, "the gateway's igd known from its search answer");
@@ -445,35 +448,78 @@ async fn search(options: &DiscoverOptions, quick: bool) -> Result<Outcome, Disco
             continue;
         }
         fetched += 1;
-        if let Some(mut root) =
-            try_location(options, &response.location, responder, &mut findings).await
-        {
-            search.stop();
-            root.set_on_default_gateway(true);
-            return Ok(Outcome::Root(root));
+        let now = tokio::time::Instant::now();
+        let host = if options.ipv6 {
+            match ipv6_host(&response.location, responder, &on_link) {
+                Ok(host) => host,
+                Err(reason) => {
+                    findings
+                        .tried
+                        .push((shorten(&response.location, 80), reason));
+                    if best.is_none() && until.is_none() {
+                        until = Some(now + REFUSED_GRACE);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            responder
+        };
+        match try_location(options, &response.location, host, &mut findings).await {
+            Some((rank, root)) => {
+                if best.as_ref().is_none_or(|(held, _)| rank < *held) {
+                    best = Some((rank, root));
+                }
+                if rank == 0 {
+                    break;
+                }
+                let settle = tokio::time::Instant::now() + SAME_DEVICE_WAIT;
+                until = Some(until.map_or(settle, |at| at.min(settle)));
+            }
+            None if best.is_none() && until.is_none() => until = Some(now + REFUSED_GRACE),
+            None => {}
         }
+    }
+    search.stop();
+    if let Some((rank, mut root)) = best {
+        tracing::debug!(location = %root.description().location, rank, "found the gateway");
+        root.set_on_default_gateway(true);
+        return Ok(Outcome::Root(root.with_config(handback)));
     }
     findings.dropped = search.dropped();
     if options.allow_other_igd {
-        let others = std::mem::take(&mut findings.others);
-        for (responder, location) in &others {
-            if fetched >= options.max_descriptions {
-                break;
+        for responder in findings.other_hosts() {
+            let mut best: Option<(usize, RootDevice)> = None;
+            for location in findings.locations_of(responder) {
+                if fetched >= options.max_descriptions {
+                    break;
+                }
+                if !seen.insert(location.clone()) {
+                    continue;
+                }
+                fetched += 1;
+                if let Some((rank, root)) =
+                    try_location(options, &location, responder, &mut findings).await
+                {
+                    if best.as_ref().is_none_or(|(held, _)| rank < *held) {
+                        best = Some((rank, root));
+                    }
+                }
             }
-            if !seen.insert(location.clone()) {
-                continue;
-            }
-            fetched += 1;
-            if let Some(mut root) = try_location(options, location, *responder, &mut findings).await
-            {
+            if let Some((_, mut root)) = best {
+                let location = &root.description().location;
                 tracing::info!(%responder, %location, "using an IGD that is not on the default gateway");
                 root.set_on_default_gateway(false);
-                return Ok(Outcome::Root(root));
+                return Ok(Outcome::Root(root.with_config(handback)));
             }
         }
-        findings.others = others;
     }
-    Err(findings.into_error(options.scan_time))
+    let waited = if ended_early {
+        started.elapsed()
+    } else {
+        options.scan_time
+    };
+    Err(findings.into_error(waited))
 }
 
 /// The known WAN connection service of the gateway's answers: `first` and whatever else it
@@ -524,13 +570,15 @@ fn version(service_type: &str) -> u32 {
     crate::description::split_type(service_type).map_or(0, |(_, v)| v)
 }
 
-/// Fetches one description; the root device if it holds a WAN connection service.
+/// Fetches one description; the root device and the rank of its best WAN connection
+/// service (see [`connection_rank`]) whose control URL is on the responder, or `None`
+/// with the reason noted in `findings`.
 async fn try_location(
     options: &DiscoverOptions,
     location: &str,
     responder: IpAddr,
     findings: &mut Findings,
-) -> Option<RootDevice> {
+) -> Option<(usize, RootDevice)> {
     let url = match parse_url(location) {
         Ok(url) => url,
         Err(e) => {
@@ -540,70 +588,130 @@ async fn try_location(
             return None;
         }
     };
-    match RootDevice::fetch(&url, responder, options.http).await {
-        Ok(root) => {
-            let has_connection = root
-                .description()
-                .services()
-                .any(|s| connection_rank(&s.service_type).is_some());
-            if has_connection {
-                tracing::debug!(%url, %responder, "found the gateway");
-                return Some(root);
-            }
-            findings.tried.push((
-                shorten(location, 80),
-                "no WAN connection service in its description".to_owned(),
-            ));
-        }
+    let root = match RootDevice::fetch(&url, responder, options.http).await {
+        Ok(root) => root,
         Err(error) => {
             tracing::debug!(%url, %error, "not a usable gateway");
             findings
                 .tried
                 .push((shorten(location, 80), error.to_string()));
+            return None;
+        }
+    };
+    match best_connection(&root) {
+        Ok(rank) => {
+            tracing::debug!(%url, %responder, rank, "a usable igd description");
+            Some((rank, root))
+        }
+        Err(reason) => {
+            tracing::debug!(%url, %reason, "not a usable gateway");
+            findings.tried.push((shorten(location, 80), reason));
+            None
         }
     }
-    None
+}
+
+/// The rank of the best WAN connection service of `root` whose control URL may be asked,
+/// or why there is none.
+fn best_connection(root: &RootDevice) -> Result<usize, String> {
+    let mut refused = None;
+    let mut best = None;
+    for service in root.description().services() {
+        let Some(rank) = connection_rank(&service.service_type) else {
+            continue;
+        };
+        match root.http().check_url(&service.control_url) {
+            Ok(_) => best = Some(best.map_or(rank, |held: usize| held.min(rank))),
+            Err(error) => refused = Some(error),
+        }
+    }
+    let skipped = root
+        .description()
+        .skipped
+        .iter()
+        .find(|(service_type, _)| connection_rank(service_type).is_some());
+    match (best, refused, skipped) {
+        (Some(rank), _, _) => Ok(rank),
+        (None, Some(error), _) => Err(format!("control url: {error}")),
+        (None, None, Some((_, why))) => Err(format!("WAN connection service unusable: {why}")),
+        (None, None, None) => Err("no WAN connection service in its description".to_owned()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_summary_is_one_short_line_naming_the_causes() {
-        let findings = Findings {
-            gateway: Some("192.168.1.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
-            gateway_answered: true,
-            tried: (0..50)
-                .map(|i| (format!("http://192.168.1.1:{i}/desc"), "x".repeat(500)))
-                .collect(),
-            others: (0..40)
-                .map(|i| (IpAddr::from([192, 168, 1, 100 + i]), String::new()))
-                .collect(),
-            other_answers: 5000,
-            dropped: ssdp::Dropped {
-                answers: 4968,
-                responders: vec![IpAddr::from([192, 168, 1, 100])],
-            },
-            allowed: false,
-        };
-        let line = findings.into_error(Duration::from_secs(2)).to_string();
-        assert!(line.chars().count() <= 320, "{} chars: {line}", line.len());
-        assert!(!line.contains('\n'));
-        assert!(line.contains("http://192.168.1.1:0/desc"), "{line}");
+    /// A loopback "gateway" answering one `GetExternalIPAddress` per connection; the
+    /// requests it saw come out of the channel.
+    async fn loopback_igd() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback listener");
+        let port = listener.local_addr().expect("its address").port();
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !request.ends_with(b"Envelope>") && !request.ends_with(b"Envelope>\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = seen.send(String::from_utf8_lossy(&request).into_owned());
+                let body = "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><u:GetExternalIPAddressResponse xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:2\"><NewExternalIPAddress>203.0.113.7</NewExternalIPAddress></u:GetExternalIPAddressResponse></s:Body></s:Envelope>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        (port, requests)
+    }
+
+    #[tokio::test]
+    async fn an_operation_after_the_searchs_deadline_passed_is_still_sent() {
+        let (port, mut requests) = loopback_igd().await;
+        let responder = IpAddr::from([127, 0, 0, 1]);
+        let location =
+            parse_url(&format!("http://127.0.0.1:{port}/rootDesc.xml")).expect("a location");
+        let description = crate::Description::parse(
+            include_bytes!("../testdata/miniupnpd/rootDesc.xml"),
+            &location,
+        )
+        .expect("the miniupnpd description parses");
+        let caller = Config::default().with_operation_timeout(Duration::from_secs(5));
+        // What the search fetched under: its own deadline, passed by the time the first
+        // operation runs (an outage, a refresh much later).
+        let searched = caller.with_deadline(std::time::Instant::now());
+        let found = RootDevice::new(description, responder, searched);
+
+        let carried = Gateway::from_root(&found).await.expect("a gateway");
+        let refused = carried.reported_external_address().await;
         assert!(
-            line.contains("48 more unusable") || line.ends_with("..."),
-            "{line}"
+            refused.is_err_and(|e| e.to_string().contains("deadline")),
+            "a client keeping the search's deadline sends nothing"
         );
-        let quiet = Findings {
-            gateway: Some(IpAddr::from([10, 0, 0, 1])),
-            others: vec![(IpAddr::from([10, 0, 0, 9]), String::new())],
-            ..Findings::default()
-        };
-        let line = quiet.into_error(Duration::from_secs(2)).to_string();
-        assert_eq!(
-            line,
-            "no usable UPnP IGD within 2.0 s: the gateway 10.0.0.1 did not answer; 1 other LAN host answered, not used (not the gateway)"
-        );
+        assert!(requests.try_recv().is_err(), "nothing was sent");
+
+        // What discovery hands back: the caller's configuration, no deadline of its own.
+        let handed_back = found.with_config(caller);
+        let gateway = Gateway::from_root(&handed_back).await.expect("a gateway");
+        let first = gateway.reported_external_address().await;
+        assert_eq!(first.ok(), Some(IpAddr::from([203, 0, 113, 7])));
+        let second = gateway.reported_external_address().await;
+        assert_eq!(second.ok(), Some(IpAddr::from([203, 0, 113, 7])));
+        for _ in 0..2 {
+            let request = requests
+                .recv()
+                .await
+                .expect("a request reached the gateway");
+            assert!(request.contains("GetExternalIPAddress"), "{request}");
+        }
     }
 }

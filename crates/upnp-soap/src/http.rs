@@ -150,6 +150,14 @@ impl HttpClient {
         &self.config
     }
 
+    /// The same client under other timeouts and limits: discovery fetches under a deadline
+    /// of its own and hands its clients back under the caller's configuration, so no later
+    /// operation inherits the search's deadline.
+    pub fn with_config(mut self, config: Config) -> HttpClient {
+        self.config = config;
+        self
+    }
+
     /// Checks that `url` may be fetched and returns the socket address to connect to.
     ///
     /// # Errors
@@ -389,7 +397,15 @@ impl HttpClient {
             .collect()
             .await
             .map_err(|e| match e.downcast::<hyper::Error>() {
-                Ok(source) => http_error(*source),
+                // Once the head is in, a failure is the body's (a connection closed short
+                // of the announced length): say so, not "the exchange failed".
+                Ok(source) => Error::Body {
+                    url: Box::new(url.clone()),
+                    reason: match announced {
+                        Some(length) => format!("{source}, short of the {length} bytes announced"),
+                        None => source.to_string(),
+                    },
+                },
                 Err(e) if e.is::<LengthLimitError>() => too_large(),
                 Err(e) => Error::Body {
                     url: Box::new(url.clone()),

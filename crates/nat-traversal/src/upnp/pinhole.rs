@@ -95,8 +95,9 @@ impl PinholeTechnique {
             let mut tried: Vec<String> = Vec::new();
             let mut fetched = std::collections::HashSet::new();
             let deadline = tokio::time::Instant::now() + timeout;
-            // Every fetch ends by the search's deadline too.
-            let config = config.with_deadline(deadline.into_std());
+            // Every fetch ends by the search's deadline too; the service found is handed
+            // back without it, so each later operation gets its own bound.
+            let bounded = config.with_deadline(deadline.into_std());
             while let Ok(Some(answer)) =
                 tokio::time::timeout_at(deadline, answers.next_response()).await
             {
@@ -117,7 +118,12 @@ impl PinholeTechnique {
                 if !fetched.insert(location.clone()) {
                     continue;
                 }
-                match FirewallControl::connect(&location, IpAddr::V6(host), config).await {
+                let found = async {
+                    let root =
+                        upnp_soap::RootDevice::fetch(&location, IpAddr::V6(host), bounded).await?;
+                    FirewallControl::from_root(&root.with_config(config))
+                };
+                match found.await {
                     Ok(control) => {
                         answers.stop();
                         tracing::debug!(%location, control_url = %control.control_url(), "upnp ipv6 firewall control");

@@ -4,7 +4,11 @@
 
 use std::fmt::Write as _;
 
-use super::engine::{Engine, escape};
+use super::engine::{ELSEWHERE, Engine, escape};
+use super::{Connection, Unusable};
+
+/// How much a huge description is padded: twice what clients read by default (1 MiB).
+const HUGE_DESCRIPTION: usize = 2 << 20;
 
 /// Paths of the services every profile has beside its connections.
 pub(super) const L3F_SCPD: &str = "/zoo/l3f.xml";
@@ -16,8 +20,33 @@ impl Engine {
     /// The root description.
     pub(super) fn description(&self) -> String {
         let tree = &self.profile.device;
-        let v = tree.igd_version;
-        let uuid = self.profile.uuid;
+        let connections: Vec<&Connection> = tree.connections.iter().collect();
+        self.root_description(tree.igd_version, self.profile.uuid, &connections)
+    }
+
+    /// The second root's description, if the profile has one.
+    pub(super) fn second_description(&self) -> Option<String> {
+        let root = self.profile.second_root.as_ref()?;
+        Some(self.root_description(root.igd_version, root.uuid, &[&root.connection]))
+    }
+
+    /// A control URL as the description writes it (on another host, or with user info,
+    /// for the hostile gateways).
+    fn control_written(&self, path: &str) -> String {
+        let port = self.profile.http.port;
+        match self.profile.unusable {
+            Some(Unusable::ControlUrlOffGateway) => format!("http://{ELSEWHERE}:{port}{path}"),
+            Some(Unusable::ControlUrlWithUserInfo) => {
+                format!("http://admin:admin@{}:{port}{path}", self.placement.address)
+            }
+            _ => path.to_owned(),
+        }
+    }
+
+    /// A root description of an IGD of version `v` with `connections`, spoilt as the
+    /// profile's [`Unusable`] says.
+    fn root_description(&self, v: u8, uuid: &str, connections: &[&Connection]) -> String {
+        let tree = &self.profile.device;
         let mut xml = String::from(
             "<?xml version=\"1.0\"?>\n<root xmlns=\"urn:schemas-upnp-org:device-1-0\">\n<specVersion><major>1</major><minor>0</minor></specVersion>\n",
         );
@@ -54,7 +83,7 @@ impl Engine {
                 CIF_CONTROL,
             )
         );
-        for (index, connection) in tree.connections.iter().enumerate() {
+        for (index, connection) in connections.iter().enumerate() {
             let kind = connection
                 .service_type
                 .rsplit(':')
@@ -68,11 +97,29 @@ impl Engine {
                     connection.service_type,
                     &format!("urn:upnp-org:serviceId:{kind}{index}"),
                     connection.scpd_path,
-                    connection.control_path,
+                    &self.control_written(connection.control_path),
                 )
             );
         }
         xml.push_str("</deviceList>\n</device>\n</deviceList>\n</device>\n</root>\n");
+        match self.profile.unusable {
+            Some(Unusable::MalformedDescription) => {
+                xml.truncate(xml.len() - "</device>\n</root>\n".len());
+                xml.push_str("</devic");
+            }
+            Some(Unusable::DescriptionWithDtd) => {
+                xml = xml.replacen(
+                    "?>\n",
+                    "?>\n<!DOCTYPE root [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>\n",
+                    1,
+                );
+            }
+            Some(Unusable::HugeDescription) => {
+                let padding = "x".repeat(HUGE_DESCRIPTION);
+                xml = xml.replacen("</root>", &format!("<!-- {padding} -->\n</root>"), 1);
+            }
+            _ => {}
+        }
         xml
     }
 

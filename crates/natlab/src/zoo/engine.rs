@@ -8,7 +8,10 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{HeaderCase, Placement, Profile};
+use super::{Connection, HeaderCase, Placement, Profile, Unusable};
+
+/// Where the hostile gateways' off-host URLs point: a LAN address no lab host uses.
+pub(super) const ELSEWHERE: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 250);
 
 /// A transport protocol of a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,10 +101,27 @@ impl Engine {
 
     /// The LOCATION of the description.
     pub(super) fn location(&self) -> String {
-        format!(
-            "http://{}:{}{}",
-            self.placement.address, self.profile.http.port, self.profile.http.description_path
-        )
+        self.location_of(self.profile.http.description_path)
+    }
+
+    /// The LOCATION of a description at `path`, as the profile writes it (on another host,
+    /// or not `http://`, for the hostile gateways).
+    pub(super) fn location_of(&self, path: &str) -> String {
+        let (scheme, host) = match self.profile.unusable {
+            Some(Unusable::LocationOffGateway) => ("http", ELSEWHERE),
+            Some(Unusable::LocationNotHttp) => ("https", self.placement.address),
+            _ => ("http", self.placement.address),
+        };
+        format!("{scheme}://{host}:{}{path}", self.profile.http.port)
+    }
+
+    /// Every WAN connection the fixture serves: the main root's, then the second root's.
+    pub(super) fn connections(&self) -> impl Iterator<Item = &Connection> {
+        self.profile
+            .device
+            .connections
+            .iter()
+            .chain(self.profile.second_root.iter().map(|root| &root.connection))
     }
 
     /// The mapping table, also after a panic while it was held.

@@ -10,7 +10,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::HeaderCase;
+use super::{HeaderCase, Unusable};
+
+/// How many bytes short of its `Content-Length` a cut description body is.
+const SHORT_BY: usize = 200;
 use super::documents::{CIF_CONTROL, CIF_SCPD, L3F_CONTROL, L3F_SCPD};
 use super::engine::{Engine, Request, recase};
 use super::igd::{INVALID_ACTION, INVALID_ARGS, soap_action};
@@ -117,18 +120,20 @@ impl Engine {
         if request.method == "GET" {
             self.note(format!("GET {target} from {peer}"));
             if target == http.description_path {
-                return self.document(200, &self.description());
+                return self.description_response();
+            }
+            if let Some(second) = self.second_description().filter(|_| {
+                self.profile
+                    .second_root
+                    .as_ref()
+                    .is_some_and(|root| root.description_path == target)
+            }) {
+                return self.document(200, &second);
             }
             if target == L3F_SCPD || target == CIF_SCPD {
                 return self.document(200, &self.scpd(&[]));
             }
-            if let Some(connection) = self
-                .profile
-                .device
-                .connections
-                .iter()
-                .find(|c| c.scpd_path == target)
-            {
+            if let Some(connection) = self.connections().find(|c| c.scpd_path == target) {
                 return self.document(200, &self.scpd(&self.actions(connection)));
             }
             return self.document(404, "");
@@ -147,13 +152,7 @@ impl Engine {
             self.note("  -> 501: no SOAPAction header in the case it matches".to_owned());
             return NOT_IMPLEMENTED_PAGE.as_bytes().to_vec();
         }
-        let Some(connection) = self
-            .profile
-            .device
-            .connections
-            .iter()
-            .find(|c| c.control_path == target)
-        else {
+        let Some(connection) = self.connections().find(|c| c.control_path == target) else {
             let service = match target {
                 L3F_CONTROL | CIF_CONTROL => "urn:schemas-upnp-org:service:Layer3Forwarding:1",
                 _ => return self.document(404, ""),
@@ -170,6 +169,26 @@ impl Engine {
         {
             Ok(out) => self.soap_success(connection.service_type, &action, &out),
             Err(fault) => self.fault(connection.service_type, &fault),
+        }
+    }
+
+    /// The answer to a GET of the description, spoilt as the profile's [`Unusable`] says:
+    /// a redirect, nothing (the connection closed), or a body cut short of its length.
+    fn description_response(&self) -> Vec<u8> {
+        match self.profile.unusable {
+            Some(Unusable::Redirect) => format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://{}:{}/login.html\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.placement.address, self.profile.http.port
+            )
+            .into_bytes(),
+            Some(Unusable::DroppedConnection) => Vec::new(),
+            Some(Unusable::ShortBody) => {
+                let mut bytes = self.document(200, &self.description());
+                let cut = bytes.len().saturating_sub(SHORT_BY);
+                bytes.truncate(cut);
+                bytes
+            }
+            _ => self.document(200, &self.description()),
         }
     }
 

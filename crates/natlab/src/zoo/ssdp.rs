@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 
 use super::engine::{Engine, recase};
-use super::{Answers, HeaderCase};
+use super::{Answers, Connection, HeaderCase};
 use crate::error::{Result, io_err};
 
 /// The SSDP multicast group.
@@ -123,33 +123,79 @@ fn matches_type(wanted: &str, have: &str) -> bool {
     }
 }
 
-/// The answers (whole datagrams) `engine`'s profile gives to a search for `st`.
+/// One root device as SSDP announces it: its LOCATION, UUID, IGD version and connections.
+struct Announced<'a> {
+    location: String,
+    uuid: &'a str,
+    igd_version: u8,
+    connections: Vec<&'a Connection>,
+}
+
+/// The answers (whole datagrams) `engine`'s profile gives to a search for `st`: those of
+/// its root device, and of its second root (then in random order, as pupnp's come).
 fn answers(engine: &Engine, st: &str) -> Vec<String> {
     let profile = &engine.profile;
-    let uuid = format!("uuid:{}", profile.uuid);
+    let mut roots = vec![Announced {
+        location: engine.location(),
+        uuid: profile.uuid,
+        igd_version: profile.device.igd_version,
+        connections: profile.device.connections.iter().collect(),
+    }];
+    if let Some(second) = &profile.second_root {
+        roots.push(Announced {
+            location: engine.location_of(second.description_path),
+            uuid: second.uuid,
+            igd_version: second.igd_version,
+            connections: vec![&second.connection],
+        });
+    }
+    let mut datagrams: Vec<String> = roots
+        .iter()
+        .flat_map(|root| root_answers(engine, root, st))
+        .collect();
+    if roots.len() > 1 && coin() {
+        datagrams.reverse();
+    }
+    datagrams
+}
+
+/// A fair coin, from the process's random hashing keys.
+fn coin() -> bool {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        & 1
+        == 1
+}
+
+/// The answers of one root device to a search for `st`.
+fn root_answers(engine: &Engine, root: &Announced<'_>, st: &str) -> Vec<String> {
+    let profile = &engine.profile;
+    let uuid = format!("uuid:{}", root.uuid);
     let mut targets: Vec<String> = Vec::new();
-    let root = "upnp:rootdevice";
+    let root_device = "upnp:rootdevice";
     match profile.ssdp.answers {
         Answers::RootDeviceOnly => {
-            if st == root || st == "ssdp:all" {
-                targets.push(root.to_owned());
+            if st == root_device || st == "ssdp:all" {
+                targets.push(root_device.to_owned());
             }
         }
         Answers::Every => {
-            let v = profile.device.igd_version;
+            let v = root.igd_version;
             let mut types = vec![
                 format!("urn:schemas-upnp-org:device:InternetGatewayDevice:{v}"),
                 format!("urn:schemas-upnp-org:device:WANDevice:{v}"),
             ];
-            for connection in &profile.device.connections {
+            for connection in &root.connections {
                 types.push(connection.device_type.to_owned());
                 types.push(connection.service_type.to_owned());
             }
             if st == "ssdp:all" {
-                targets.push(root.to_owned());
+                targets.push(root_device.to_owned());
                 targets.push(uuid.clone());
                 targets.extend(types);
-            } else if st == root || st == uuid || types.iter().any(|t| matches_type(st, t)) {
+            } else if st == root_device || st == uuid || types.iter().any(|t| matches_type(st, t)) {
                 targets.push(st.to_owned());
             }
         }
@@ -165,7 +211,7 @@ fn answers(engine: &Engine, st: &str) -> Vec<String> {
                 };
             response(
                 profile.ssdp.header_case,
-                &engine.location(),
+                &root.location,
                 profile.server,
                 &st_value,
                 &usn,
