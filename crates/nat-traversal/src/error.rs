@@ -62,6 +62,9 @@ pub enum Error {
         waited: Duration,
         /// What was found and why it was unusable, or that nothing answered.
         reason: String,
+        /// The descriptions the search was offered (their LOCATION) and why each was
+        /// refused: empty when nothing answered.
+        refused: Vec<(String, String)>,
     },
 
     /// A NAT-PMP or PCP operation failed (the message names the gateway and the operation).
@@ -185,8 +188,9 @@ impl Error {
     pub fn nothing_answered(&self) -> bool {
         match self {
             Error::NoTechniqueAvailable { tried, .. } => {
-                tried.iter().all(|(_, error)| error.is_unreachable())
+                tried.iter().all(|(_, error)| error.nothing_answered())
             }
+            Error::NoInternetGatewayDevice { refused, .. } => refused.is_empty(),
             other => other.is_unreachable(),
         }
     }

@@ -111,6 +111,10 @@ impl UpnpTechnique {
                         upnp_soap::DiscoverError::NotFound { summary, .. } => summary.clone(),
                         other => other.to_string(),
                     },
+                    refused: match error {
+                        upnp_soap::DiscoverError::NotFound { tried, .. } => tried,
+                        _ => Vec::new(),
+                    },
                 },
             }
         };
@@ -150,6 +154,7 @@ impl UpnpTechnique {
             gateway,
             waited: Duration::ZERO,
             reason: format!("the cached control url is unusable: {e}"),
+            refused: Vec::new(),
         })?;
         let config = Config {
             connect_timeout: timeout.min(Config::default().connect_timeout),

@@ -70,6 +70,7 @@ impl PinholeTechnique {
                         gateway,
                         waited: started.elapsed(),
                         reason: "the gateway is not an ipv6 address".to_owned(),
+                        refused: Vec::new(),
                     });
                 }
             };
@@ -144,6 +145,10 @@ impl PinholeTechnique {
                 } else {
                     format!("no usable WANIPv6FirewallControl: {}", tried.join("; "))
                 },
+                refused: tried
+                    .iter()
+                    .map(|reason| (String::new(), reason.clone()))
+                    .collect(),
             })
         })
     }
