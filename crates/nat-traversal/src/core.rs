@@ -333,7 +333,10 @@ impl Core {
         match tokio::time::timeout(whole, asked).await {
             Ok(result) => result,
             Err(_) => Err(Error::ProbeTimedOut {
-                technique: kind.unwrap_or(Technique::Pcp),
+                technique: kind
+                    .or_else(|| self.selector.current().map(|s| s.technique.kind()))
+                    .or_else(|| self.allowed().first().copied())
+                    .unwrap_or(Technique::Pcp),
                 gateway: self.gateway_or_unspecified(),
                 timeout: whole,
             }),
