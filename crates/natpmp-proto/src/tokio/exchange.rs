@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Failure, Operation, random_bytes, random_nonce};
 use super::error::{ClientError, io};
-use super::socket::is_transient;
+use super::socket::{is_port_unreachable, is_transient};
 use crate::pcp::{self, MapData};
 use crate::{
     Answer, AnyRequest, Delivery, Demultiplexer, Protocol, Schedule, Transaction, TransactionError,
@@ -68,7 +68,7 @@ impl Client {
                 tracing::debug!(gateway = %self.gateway, attempt = transmit.attempt, %version, operation, "sending");
                 match self.socket.send(&transmit.contents).await {
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    Err(e) if is_port_unreachable(&e) => {
                         demux.handle_port_unreachable(Instant::now());
                     }
                     // The datagram is lost; the schedule sends it again.
@@ -123,7 +123,7 @@ impl Client {
                             }
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    Err(e) if is_port_unreachable(&e) => {
                         demux.handle_port_unreachable(Instant::now());
                     }
                     Err(e) if is_transient(&e) => {

@@ -102,6 +102,18 @@ impl ConnectedSocket {
 /// Errors a connected UDP socket reports for one lost exchange, not for a dead gateway: the
 /// kernel could not resolve the gateway's link-layer address in time (ARP lost on a lossy
 /// link), or a route flapped. Only "port unreachable" (connection refused) is final.
+/// Whether a send or receive error on the connected UDP socket is the gateway's ICMP port
+/// unreachable: `ConnectionRefused` everywhere, and `ConnectionReset` on Windows, where a UDP
+/// socket reports the ICMP message as WSAECONNRESET.
+pub(super) fn is_port_unreachable(error: &std::io::Error) -> bool {
+    means_port_unreachable(error.kind(), cfg!(windows))
+}
+
+fn means_port_unreachable(kind: std::io::ErrorKind, windows: bool) -> bool {
+    use std::io::ErrorKind;
+    kind == ErrorKind::ConnectionRefused || (windows && kind == ErrorKind::ConnectionReset)
+}
+
 pub(super) fn is_transient(error: &std::io::Error) -> bool {
     use std::io::ErrorKind;
     matches!(
@@ -115,4 +127,19 @@ pub(super) fn is_transient(error: &std::io::Error) -> bool {
 
 fn is_link_local(address: Ipv6Addr) -> bool {
     (address.segments()[0] & 0xffc0) == 0xfe80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn windows_reports_port_unreachable_as_a_reset() {
+        assert!(means_port_unreachable(ErrorKind::ConnectionRefused, false));
+        assert!(means_port_unreachable(ErrorKind::ConnectionRefused, true));
+        assert!(means_port_unreachable(ErrorKind::ConnectionReset, true));
+        assert!(!means_port_unreachable(ErrorKind::ConnectionReset, false));
+        assert!(!means_port_unreachable(ErrorKind::TimedOut, true));
+    }
 }
