@@ -129,7 +129,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "SECS", default_value = "7200", value_parser = parse_lifetime)]
         lifetime: u32,
         /// Keep the mapping alive (refreshing it, following gateway restarts and address
-        /// changes) until SIGINT or SIGTERM, printing every change; then delete it.
+        /// changes) until Ctrl-C (SIGINT or SIGTERM on Unix; Ctrl-C, Ctrl-Break, closing the console,
+        /// logoff or shutdown on Windows), printing every change; then delete it.
         #[arg(long)]
         keep: bool,
         /// The technique to ask with.

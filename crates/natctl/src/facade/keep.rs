@@ -183,14 +183,26 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) everywhere, and SIGTERM where it exists. Each is one stream for the
-/// process's whole wait: a signal that arrives while a change is being printed is kept for
-/// the next `wait`, where a fresh `ctrl_c()` future would have missed it.
+/// What ends `--keep`, listened for from the start: SIGINT (Ctrl-C) and SIGTERM on Unix;
+/// Ctrl-C, Ctrl-Break, the console closing, logoff and shutdown on Windows (each would
+/// otherwise end the process at once, leaving the mapping at the router). Each is one stream
+/// for the process's whole wait: a signal that arrives while a change is being printed is
+/// kept for the next `wait`, where a fresh `ctrl_c()` future would have missed it.
 struct Stop {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    ctrl_c: tokio::signal::windows::CtrlC,
+    #[cfg(windows)]
+    ctrl_break: tokio::signal::windows::CtrlBreak,
+    #[cfg(windows)]
+    close: tokio::signal::windows::CtrlClose,
+    #[cfg(windows)]
+    logoff: tokio::signal::windows::CtrlLogoff,
+    #[cfg(windows)]
+    shutdown: tokio::signal::windows::CtrlShutdown,
 }
 
 impl Stop {
@@ -203,7 +215,18 @@ impl Stop {
                 terminate: signal(SignalKind::terminate())?,
             })
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows;
+            Ok(Stop {
+                ctrl_c: windows::ctrl_c()?,
+                ctrl_break: windows::ctrl_break()?,
+                close: windows::ctrl_close()?,
+                logoff: windows::ctrl_logoff()?,
+                shutdown: windows::ctrl_shutdown()?,
+            })
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             Ok(Stop {})
         }
@@ -217,7 +240,17 @@ impl Stop {
                 _ = self.terminate.recv() => {}
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            tokio::select! {
+                _ = self.ctrl_c.recv() => {}
+                _ = self.ctrl_break.recv() => {}
+                _ = self.close.recv() => {}
+                _ = self.logoff.recv() => {}
+                _ = self.shutdown.recv() => {}
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             let _ = tokio::signal::ctrl_c().await;
         }
