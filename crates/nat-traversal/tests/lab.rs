@@ -511,3 +511,78 @@ fn a_persistent_mapping_stays_up_under_loss() {
     finish.send(()).unwrap();
     worker.join().unwrap();
 }
+
+/// A kept mapping whose gateway stops answering (all LAN traffic lost) lapses at the
+/// router at the end of its lease; the facade withdraws the public address within 0.5 s of
+/// the router removing the rule, whatever the technique (issue 17: a UPnP mapping stayed
+/// published about 5 s too long while a re-discovery was under way).
+#[test]
+fn the_public_address_is_withdrawn_when_the_router_drops_the_lapsed_mapping() {
+    let config = LabConfig {
+        min_lifetime: 2,
+        impairable_lan: true,
+        ..LabConfig::default()
+    };
+    let Some(lab) = Lab::for_test(config) else {
+        return;
+    };
+    for (technique, port) in [
+        (Technique::Pcp, 6501u16),
+        (Technique::NatPmp, 6502),
+        (Technique::Upnp, 6503),
+    ] {
+        let (changes, published) = mpsc::channel::<(Instant, bool)>();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let worker = on_lan(&lab, move || async move {
+            let nat = Nat::new(options().only(technique));
+            let request =
+                MapRequest::new(Protocol::Tcp, port).with_lifetime(Duration::from_secs(6));
+            let mapping = nat
+                .persistent(request)
+                .on_change(move |set| {
+                    let _ = changes.send((Instant::now(), set.public_address().is_some()));
+                })
+                .start()
+                .await
+                .unwrap();
+            let _ = finished.await;
+            drop(mapping);
+        });
+        let (_, mapped) = published
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{technique}: {e}"));
+        assert!(mapped, "{technique}: not mapped");
+        // Nothing reaches the router from now on: the renewal at half the lease fails, and
+        // the router drops the mapping when its lease ends.
+        lab.impair_lan(100.0, Duration::ZERO).unwrap();
+        let dropped = poll(Duration::from_secs(15), || {
+            (!lab
+                .redirections()
+                .unwrap()
+                .iter()
+                .any(|r| r.external_port == port))
+            .then_some(())
+        });
+        assert!(
+            dropped.is_some(),
+            "{technique}: the router still holds the mapping: {}",
+            lab.miniupnpd_log()
+        );
+        let router_dropped = Instant::now();
+        let withdrawn = loop {
+            match published.recv_timeout(Duration::from_secs(10)) {
+                Ok((at, false)) => break at,
+                Ok((_, true)) => continue,
+                Err(e) => panic!("{technique}: never withdrawn: {e}"),
+            }
+        };
+        let late = withdrawn.saturating_duration_since(router_dropped);
+        assert!(
+            late <= Duration::from_millis(500),
+            "{technique}: withdrawn {late:?} after the router dropped the mapping"
+        );
+        lab.impair_lan(0.0, Duration::ZERO).unwrap();
+        finish.send(()).unwrap();
+        worker.join().unwrap();
+    }
+}
