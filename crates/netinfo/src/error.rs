@@ -13,7 +13,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The routing table file (`/proc/net/route` or `/proc/net/ipv6_route`) could not be read.
+    /// The routing table file (`/proc/net/route` or `/proc/net/ipv6_route`) could not be
+    /// read (Linux, when netlink is refused).
     #[error("cannot read {path}: {source}")]
     ReadRouteTable {
         /// The file that could not be read.
@@ -53,6 +54,38 @@ pub enum Error {
         offset: usize,
         /// What was wrong with it.
         reason: String,
+    },
+
+    /// A NETLINK_ROUTE request of Linux or Android failed: the socket could not be opened,
+    /// the kernel refused the request, or its answer did not come in time.
+    #[error("cannot {request} through netlink: {source}")]
+    Netlink {
+        /// What was asked, e.g. `look up the route toward 1.1.1.1`.
+        request: String,
+        /// The system's error, or the kernel's answer as an errno.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A message of the kernel's NETLINK_ROUTE answer did not have the layout of
+    /// `<linux/netlink.h>` and `<linux/rtnetlink.h>`.
+    #[error("malformed netlink message at byte {offset} of the answer: {reason}")]
+    MalformedNetlink {
+        /// Where the message starts in the datagram.
+        offset: usize,
+        /// What was wrong with it: too short, or which field or attribute is malformed.
+        reason: String,
+    },
+
+    /// The name of an interface a route goes out of could not be looked up
+    /// (`if_indextoname`), for instance because it vanished in the meantime.
+    #[error("cannot get the name of interface {index}: {source}")]
+    InterfaceName {
+        /// The interface's index.
+        index: u32,
+        /// Why the lookup failed.
+        #[source]
+        source: io::Error,
     },
 
     /// The routing table has no usable default route (destination 0/0, up, via a gateway).

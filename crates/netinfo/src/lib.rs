@@ -8,8 +8,15 @@
 //!
 //! # Platforms
 //!
-//! - Linux: the default route from `/proc/net/route` and `/proc/net/ipv6_route`, the
-//!   interfaces from `getifaddrs(3)`. Tested here, also inside network namespaces.
+//! - Linux and Android: the default route is the route the kernel picks toward a public
+//!   address, asked over NETLINK_ROUTE (`RTM_GETROUTE`, as `ip route get 1.1.1.1` does;
+//!   a lookup sends nothing on the wire), in the calling thread's network namespace; the
+//!   IPv4 source address toward a gateway is the kernel's pick from the same lookup. Only
+//!   when netlink is refused (no socket, or the request cannot be sent: a seccomp filter,
+//!   a sandbox) does Linux parse `/proc/net/route` and `/proc/net/ipv6_route` instead;
+//!   Android never does, and reports [`Error::Netlink`]. The interfaces come from
+//!   `getifaddrs(3)`. Tested on Linux, also inside network namespaces; Android is
+//!   compile-checked (`cargo xtask cross`).
 //! - macOS, iOS, FreeBSD, NetBSD and OpenBSD: the default route from the kernel's routing
 //!   table dump (`sysctl` `NET_RT_FLAGS`), parsed by a pure parser unit-tested on dumps
 //!   built after each system's `<net/route.h>`; the interfaces from `getifaddrs(3)`.
@@ -51,7 +58,11 @@
 //!
 //! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
 //!   [`default_route`], [`default_route_v6`], dispatching to the platform module.
-//! - `linux` (Linux only): pure parsers of `/proc/net/route` and `/proc/net/ipv6_route`.
+//! - `netlink`: the pure NETLINK_ROUTE codec (`RTM_GETROUTE` requests, `RTM_NEWROUTE`,
+//!   `NLMSG_ERROR` and `NLMSG_DONE` answers), tested everywhere.
+//! - `linux` (Linux and Android): the default route and source address from netlink;
+//!   `linux/route_socket`: the netlink socket; `linux/proc_route` (Linux only): the
+//!   fallback parsers of `/proc/net/route` and `/proc/net/ipv6_route`.
 //! - `route_dump`: the pure parser of the BSD routing-socket dump (every system's
 //!   `rt_msghdr` layout, tested everywhere); `bsd` (macOS, iOS and the BSDs): the `sysctl`
 //!   call that reads it.
@@ -88,9 +99,10 @@ mod error;
 mod ifaddrs;
 mod interface;
 mod ipv6;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux;
 mod local;
+mod netlink;
 mod rank;
 mod route;
 mod route_dump;
@@ -111,6 +123,10 @@ pub use ipv6::{
     GlobalIpv6Address, global_ipv6_addresses, local_ipv6_address_toward, scope_id_toward,
 };
 pub use local::local_address_toward;
+/// For the `netlink_decode` fuzz target only (`cargo fuzz` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use netlink::fuzz_decode as fuzz_netlink_decode;
 pub use rank::pick_best_address;
 pub use route::{
     DefaultRoute, Family, default_gateway, default_gateway_v6, default_route, default_route_v6,

@@ -15,8 +15,10 @@ const PROBE_PORT: u16 = 5351;
 
 /// The local address the OS would use as source for packets to `gateway` and beyond it.
 ///
-/// For IPv4 it binds a UDP socket to `0.0.0.0`, connects it to `gateway` (which sends
-/// nothing) and reads back the local address the kernel chose.
+/// For IPv4 it is the source address the kernel picks toward `gateway`: on Linux and
+/// Android the one its route lookup answers over netlink (`RTA_PREFSRC`); elsewhere, or
+/// when netlink is refused, the local address of a UDP socket bound to `0.0.0.0` and
+/// connected to `gateway` (which sends nothing).
 ///
 /// For IPv6 it is the *global* address a socket uses through `gateway`: what a peer on the
 /// internet sees and what a PCP pinhole is for (see [`local_ipv6_address_toward`] for the
@@ -32,7 +34,8 @@ const PROBE_PORT: u16 = 5351;
 ///
 /// # Errors
 /// [`Error::LocalAddress`] when the socket cannot be bound or connected, typically because
-/// there is no route to `gateway`. For IPv6 also [`Error::NoInterfaceToward`] (a
+/// there is no route to `gateway`; on Linux and Android also [`Error::Netlink`] and
+/// [`Error::MalformedNetlink`] when the route lookup fails otherwise. For IPv6 also [`Error::NoInterfaceToward`] (a
 /// link-local gateway that is not the default route's next hop, so its interface is
 /// unknown; use [`local_ipv6_address_toward`] with the scope) and
 /// [`Error::NoGlobalIpv6Address`] (only link-local addresses on that interface).
@@ -44,6 +47,10 @@ pub fn local_address_toward(gateway: IpAddr) -> Result<IpAddr> {
             return local_ipv6_address_toward(v6, scope_id).map(IpAddr::V6);
         }
     };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(source) = crate::linux::source_address_toward(gateway_v4)? {
+        return Ok(source);
+    }
     let probe = || -> std::io::Result<IpAddr> {
         let socket = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
         socket.connect(SocketAddr::from((gateway_v4, PROBE_PORT)))?;

@@ -1,5 +1,5 @@
 //! The default route: its types and the public functions that read it, dispatching to the
-//! platform module (Linux, macOS/iOS and the BSDs but DragonFly, Windows; elsewhere they
+//! platform module (Linux and Android, macOS/iOS and the BSDs but DragonFly, Windows; elsewhere they
 //! return [`Error::Unsupported`](crate::Error::Unsupported)).
 
 use std::fmt;
@@ -41,14 +41,20 @@ pub struct DefaultRoute {
 
 /// The IPv4 default route: gateway, interface and metric.
 ///
+/// On Linux and Android this is the route the kernel picks toward a public address (so a
+/// more specific route or a policy rule that would carry internet traffic counts), read
+/// over netlink in the calling thread's network namespace; elsewhere the usable default
+/// route of the system's table with the lowest metric.
+///
 /// # Errors
 /// [`Error::NoDefaultGateway`](crate::Error::NoDefaultGateway) when the table has no usable
-/// default route; [`Error::ReadRouteTable`](crate::Error::ReadRouteTable) or
-/// [`Error::MalformedRouteTable`](crate::Error::MalformedRouteTable) when it cannot be read;
-/// [`Error::RouteTableCall`](crate::Error::RouteTableCall) or
-/// [`Error::MalformedRouteDump`](crate::Error::MalformedRouteDump) when the system call
-/// that reads it fails or its answer is malformed (macOS, the BSDs, Windows);
-/// [`Error::Unsupported`](crate::Error::Unsupported) on systems without a reader.
+/// default route (or, on Linux and Android, the route the kernel picks has no gateway);
+/// [`Error::Netlink`](crate::Error::Netlink) or
+/// [`Error::MalformedNetlink`](crate::Error::MalformedNetlink) when the kernel's
+/// netlink answer fails or is malformed (Linux, Android);
+/// [`Error::ReadRouteTable`](crate::Error::ReadRouteTable) or
+/// [`Error::MalformedRouteTable`](crate::Error::MalformedRouteTable) when the `/proc` file
+/// Linux falls back to without netlink cannot be read;
 pub fn default_route() -> Result<DefaultRoute> {
     platform::default_route(Family::V4)
 }
@@ -84,7 +90,7 @@ pub fn default_gateway_v6() -> Result<Ipv6Addr> {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::linux as platform;
 
 #[cfg(any(
@@ -102,6 +108,7 @@ use crate::windows as platform;
 /// The fallback for systems without a routing table reader.
 #[cfg(not(any(
     target_os = "linux",
+    target_os = "android",
     target_os = "macos",
     target_os = "ios",
     target_os = "freebsd",
