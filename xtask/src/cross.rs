@@ -1,5 +1,6 @@
-//! `cargo xtask cross`: clippy with warnings denied for the other desktop systems, so code
-//! that compiles only on Linux is caught here rather than by a user on a Mac.
+//! `cargo xtask cross`: clippy with warnings denied for the other desktop systems and for
+//! Android, so code that compiles only on Linux is caught here rather than by a user on a
+//! Mac or a phone.
 //!
 //! Clippy only checks, so no linker or system library of the target is needed: the
 //! target's standard library (`rustup target add`) is enough. The Linux-only packages
@@ -14,12 +15,15 @@ use anyhow::{Context, Result, bail};
 
 use crate::shell::{cargo, root, run, say, step};
 
-/// The targets checked: Windows, macOS on Intel and Apple silicon, FreeBSD.
-pub(crate) const TARGETS: [&str; 4] = [
+/// The targets checked: Windows, macOS on Intel and Apple silicon, FreeBSD, and Android on
+/// ARM and Intel (netinfo's netlink path without the `/proc` fallback Linux has).
+pub(crate) const TARGETS: [&str; 6] = [
     "x86_64-pc-windows-msvc",
     "x86_64-apple-darwin",
     "aarch64-apple-darwin",
     "x86_64-unknown-freebsd",
+    "aarch64-linux-android",
+    "x86_64-linux-android",
 ];
 
 /// Packages that build only on Linux, left out of the cross checks (by package name).
