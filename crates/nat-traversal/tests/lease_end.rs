@@ -94,9 +94,11 @@ async fn the_public_address_is_withdrawn_when_the_lease_ends_during_a_slow_renew
     while assignments.borrow_and_update().public_address().is_some() {
         assignments.changed().await.unwrap();
     }
+    // At the end of the lease, taken a second early (gateways count whole seconds), not
+    // when the slow renewal gives up a minute later.
     let withdrawn = granted.elapsed();
     assert!(
-        withdrawn >= Duration::from_secs(10) && withdrawn < Duration::from_millis(10_500),
+        withdrawn >= Duration::from_secs(9) && withdrawn <= Duration::from_secs(10),
         "withdrawn {withdrawn:?} after the grant of a 10 s lease"
     );
     assert!(matches!(

@@ -23,6 +23,10 @@ use crate::technique::{MapRequest, Mapping, NatTechnique};
 /// restart told back by the `Nat` is ignored.
 const OWN_RESTART: Duration = Duration::from_secs(1);
 
+/// How much earlier than its granted lifetime a lease is taken to end (at most a quarter of
+/// it): gateways count whole seconds.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
 /// The mapping held now.
 struct Held {
     technique: Arc<dyn NatTechnique>,
@@ -357,7 +361,12 @@ impl Task {
             .host
             .options()
             .refresh_after(mapping.lifetime, self.request.lifetime());
-        let expires = (!mapping.lifetime.is_zero()).then(|| Instant::now() + mapping.lifetime);
+        // Gateways count leases in whole seconds from when they handled the request, which
+        // came before this answer: the lease is taken to end up to a second early, so what
+        // is published never outlives what the gateway holds.
+        let margin = (mapping.lifetime / 4).min(LEASE_MARGIN);
+        let expires = (!mapping.lifetime.is_zero())
+            .then(|| Instant::now() + mapping.lifetime.saturating_sub(margin));
         let event = match self.held.as_ref().map(|h| &h.mapping) {
             None => Some(MappingEvent::Mapped {
                 mapping: mapping.clone(),
