@@ -18,7 +18,7 @@
 //! - [`tcp_listen_public`] and [`udp_bind_public`] give a tokio socket with its mapping.
 //! - IPv6 has no NAT but a firewall: [`Nat::ipv6`] is the IPv6 side, whose "mappings" are
 //!   pinholes for this host's global address (PCP over IPv6, or UPnP's
-//!   `WANIPv6FirewallControl` through [`PinholeTechnique`]); a [`MapRequest::ipv6`] request
+//!   `WANIPv6FirewallControl` through [`PinholeTechnique`]); a [`MapRequest::with_ipv6`] request
 //!   goes there by itself, and a socket bound to `[::]` is kept public on both families.
 //!
 //! # Example

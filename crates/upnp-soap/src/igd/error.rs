@@ -93,7 +93,7 @@ pub enum IgdError {
         service_type: String,
     },
 
-    /// The operation did not finish within its bound ([`Config::operation_bound`]).
+    /// The operation did not finish within its bound ([`Config::operation_bound`](crate::Config::operation_bound)).
     #[error("{operation} at {url} did not finish within {}", crate::error::Seconds(*.timeout))]
     OperationTimeout {
         /// The operation (an action name, or "choosing the wan connection service").
