@@ -220,8 +220,9 @@ fn a_thread_in_a_lan_host_sees_that_hosts_default_gateway() {
     let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
     };
-    // netinfo reads /proc/thread-self, so a setns'd thread sees its namespace's routes,
-    // not the test process's.
+    // netinfo asks the kernel over a netlink socket the thread opens after setns (or, where
+    // netlink is refused, reads /proc/thread-self), so a setns'd thread sees its namespace's
+    // routes, not the test process's.
     let gateway = lab.lan().run(netinfo::default_gateway).unwrap().unwrap();
     assert_eq!(gateway, natlab::ROUTER_LAN_ADDRESS);
     let wan_gateway = lab.wan().run(netinfo::default_gateway).unwrap();
