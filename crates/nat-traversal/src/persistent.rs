@@ -95,7 +95,7 @@ impl PersistentMappingBuilder {
             let status = Arc::new(Mutex::new(Status {
                 mapping: None,
                 last_error: None,
-                events: broadcast::channel(EVENTS).0,
+                events: None,
             }));
             let task = task::Task::new(
                 self.host,
@@ -123,7 +123,19 @@ impl PersistentMappingBuilder {
 struct Status {
     mapping: Option<Mapping>,
     last_error: Option<Error>,
-    events: broadcast::Sender<MappingEvent>,
+    /// Made by the first [`PersistentMapping::events`]: a channel preallocates its slots,
+    /// and a program keeping a thousand mappings without reading their events should not
+    /// pay for them.
+    events: Option<broadcast::Sender<MappingEvent>>,
+}
+
+impl Status {
+    /// Tells `event` to the readers of the events, if there are any.
+    fn tell(&self, event: MappingEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -185,7 +197,11 @@ impl PersistentMapping {
     /// What happens to the mapping from now on, starting with where it stands: `Mapped`
     /// when a mapping is held, `NotMapped` (with why) when the last attempt failed.
     pub fn events(&self) -> MappingEvents {
-        let status = lock(&self.status);
+        let mut status = lock(&self.status);
+        let receiver = status
+            .events
+            .get_or_insert_with(|| broadcast::channel(EVENTS).0)
+            .subscribe();
         let first = match (&status.mapping, &status.last_error) {
             (Some(mapping), None) => Some(MappingEvent::Mapped {
                 mapping: mapping.clone(),
@@ -199,10 +215,7 @@ impl PersistentMapping {
             }),
             (None, None) => None,
         };
-        MappingEvents {
-            first,
-            receiver: status.events.subscribe(),
-        }
+        MappingEvents { first, receiver }
     }
 
     /// Refreshes now rather than when due (or maps, if there is no mapping).

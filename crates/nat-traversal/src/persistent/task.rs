@@ -338,7 +338,7 @@ impl Task {
         let mut status = lock(&self.status);
         status.mapping = mapping;
         if let Some(event) = event {
-            let _ = status.events.send(event);
+            status.tell(event);
         }
     }
 
