@@ -13,28 +13,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The routing table file (`/proc/net/route` or `/proc/net/ipv6_route`) could not be
-    /// read (Linux, when netlink is refused).
-    #[error("cannot read {path}: {source}")]
-    ReadRouteTable {
-        /// The file that could not be read.
-        path: &'static str,
-        /// Why it could not be read.
-        #[source]
-        source: io::Error,
-    },
-
-    /// A line of the routing table did not have the expected fields.
-    #[error("malformed line {line} of {path}: {reason}")]
-    MalformedRouteTable {
-        /// The file the line came from.
-        path: &'static str,
-        /// The 1-based line number, counting the header line where there is one.
-        line: usize,
-        /// What was wrong with the line.
-        reason: String,
-    },
-
     /// A system call that reads the routing table failed (`sysctl` on macOS and the BSDs,
     /// `GetIpForwardTable2` on Windows).
     #[error("cannot read the routing table with {call}: {source}")]
@@ -143,10 +121,37 @@ pub enum Error {
         interface: String,
     },
 
+    /// The kernel has no route toward the destination, or only one that drops its packets
+    /// (blackhole, unreachable, prohibit).
+    #[error("no route to {destination}")]
+    NoRoute {
+        /// The destination asked about.
+        destination: IpAddr,
+    },
+
+    /// Watching for changes of the routes, addresses or links failed: the socket or the
+    /// notification could not be set up, or reading it failed.
+    #[error("cannot watch for network changes with {call}: {source}")]
+    Monitor {
+        /// The call that failed, e.g. `NotifyRouteChange2`.
+        call: &'static str,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+
     /// The operation has no implementation on this operating system.
     #[error("{operation} is not supported on this platform")]
     Unsupported {
         /// What was attempted, e.g. "reading the default gateway".
         operation: &'static str,
     },
+}
+
+impl Error {
+    /// True when the host has no way to the destination or the internet:
+    /// [`Error::NoRoute`] or [`Error::NoDefaultGateway`]. A machine offline is not a bug.
+    pub fn is_no_route(&self) -> bool {
+        matches!(self, Error::NoRoute { .. } | Error::NoDefaultGateway { .. })
+    }
 }

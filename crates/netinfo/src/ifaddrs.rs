@@ -1,7 +1,10 @@
 //! Unix: the interface list from `getifaddrs(3)` and `if_nametoindex(3)`.
 //!
 //! `getifaddrs` yields one entry per (interface, address), plus one per interface for its
-//! link-layer address; [`group`] folds them into one [`Interface`] each.
+//! link-layer address; [`group`] folds them into one [`Interface`] each. The link-layer
+//! entry gives the interface's type (`sll_hatype` on Linux, `sdl_type` on macOS and
+//! FreeBSD), from which its [`LinkKind`] comes. On Linux and Android this listing is only
+//! the fallback for when netlink is refused (see `linux`).
 //!
 //! This is the crate's only `unsafe` code: two C calls and the reading of the list they
 //! return, kept in [`read_entries`] and [`socket_ip`]. It was `nix`'s wrapper until the
@@ -14,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, Result};
 use crate::interface::{Interface, InterfaceAddress};
+use crate::path::LinkKind;
 
 /// Lists the interfaces of this host.
 pub(crate) fn interfaces() -> Result<Vec<Interface>> {
@@ -59,11 +63,16 @@ fn read_entries() -> io::Result<Vec<Entry>> {
             let flags = ifaddr.ifa_flags as libc::c_int;
             let address = unsafe { socket_ip(ifaddr.ifa_addr) };
             let netmask = unsafe { socket_ip(ifaddr.ifa_netmask) };
+            let is_loopback = flags & libc::IFF_LOOPBACK != 0;
+            let is_point_to_point = flags & libc::IFF_POINTOPOINT != 0;
+            let link_kind = unsafe { link_kind(ifaddr.ifa_addr, flags) };
             entries.push(Entry {
                 name: name.to_string_lossy().into_owned(),
                 is_up: flags & libc::IFF_UP != 0,
-                is_loopback: flags & libc::IFF_LOOPBACK != 0,
+                is_loopback,
                 is_multicast: flags & libc::IFF_MULTICAST != 0,
+                kind: link_kind.unwrap_or(LinkKind::from_flags(is_loopback, is_point_to_point)),
+                is_link_layer: link_kind.is_some(),
                 address: address.map(|address| ip_address(address, netmask)),
             });
         }
@@ -98,6 +107,39 @@ unsafe fn socket_ip(address: *const libc::sockaddr) -> Option<IpAddr> {
     }
 }
 
+/// The interface's kind from a link-layer socket address (`AF_PACKET` on Linux and
+/// Android, `AF_LINK` on macOS, iOS and FreeBSD); `None` for any other address.
+///
+/// # Safety
+/// As for [`socket_ip`].
+#[allow(unsafe_code)]
+unsafe fn link_kind(address: *const libc::sockaddr, flags: libc::c_int) -> Option<LinkKind> {
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract, as in `socket_ip`.
+    let family = unsafe { std::ptr::addr_of!((*address).sa_family).read_unaligned() };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if libc::c_int::from(family) == libc::AF_PACKET {
+        // SAFETY: an AF_PACKET entry of getifaddrs is a whole sockaddr_ll.
+        let link = unsafe { address.cast::<libc::sockaddr_ll>().read_unaligned() };
+        #[allow(clippy::cast_sign_loss)]
+        return Some(LinkKind::from_linux(link.sll_hatype, flags as u32, None));
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    if libc::c_int::from(family) == libc::AF_LINK {
+        // SAFETY: an AF_LINK entry of getifaddrs is a whole sockaddr_dl.
+        let link = unsafe { address.cast::<libc::sockaddr_dl>().read_unaligned() };
+        return Some(LinkKind::from_bsd_if_type(
+            link.sdl_type,
+            flags & libc::IFF_LOOPBACK != 0,
+            flags & libc::IFF_POINTOPOINT != 0,
+        ));
+    }
+    let _ = (family, flags);
+    None
+}
+
 /// The index of the interface called `name`.
 #[allow(unsafe_code)]
 fn index_of(name: &str) -> io::Result<u32> {
@@ -116,6 +158,10 @@ struct Entry {
     is_up: bool,
     is_loopback: bool,
     is_multicast: bool,
+    /// The kind its link-layer entry tells, or the flags' guess on other entries.
+    kind: LinkKind,
+    /// A link-layer entry, whose kind wins over the flags' guess.
+    is_link_layer: bool,
     /// `None` for link-layer and other non-IP entries.
     address: Option<InterfaceAddress>,
 }
@@ -138,10 +184,14 @@ fn group(
                     is_up: entry.is_up,
                     is_loopback: entry.is_loopback,
                     is_multicast: entry.is_multicast,
+                    kind: entry.kind,
                 });
                 interfaces.len() - 1
             }
         };
+        if entry.is_link_layer {
+            interfaces[position].kind = entry.kind;
+        }
         if let Some(address) = entry.address {
             interfaces[position].addresses.push(address);
         }
@@ -182,6 +232,8 @@ mod tests {
             is_up: up,
             is_loopback: name == "lo",
             is_multicast: name != "lo",
+            kind: LinkKind::from_flags(name == "lo", false),
+            is_link_layer: false,
             address: address.map(|(a, prefix_len)| InterfaceAddress {
                 address: a.parse().unwrap(),
                 prefix_len,

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::error::Result;
+use crate::path::LinkKind;
 use crate::rank::pick_best_address;
 
 /// One network interface with its IP addresses.
@@ -22,6 +23,10 @@ pub struct Interface {
     pub is_loopback: bool,
     /// Whether it supports multicast (`IFF_MULTICAST`), which SSDP needs.
     pub is_multicast: bool,
+    /// What it is: Ethernet or Wi-Fi, a tunnel, a bridge, ... On Linux and Android from
+    /// the kernel's link type and driver (netlink); on macOS and the BSDs from the link
+    /// layer's interface type; on Windows from the adapter's type.
+    pub kind: LinkKind,
 }
 
 /// An address assigned to an interface, with the length of its network prefix.
@@ -71,7 +76,10 @@ pub fn best_interface_address(peer: Option<IpAddr>) -> Result<IpAddr> {
     Ok(pick_best_address(&interface_addresses()?, peer))
 }
 
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::linux as platform;
+
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 use crate::ifaddrs as platform;
 
 #[cfg(windows)]

@@ -6,8 +6,9 @@
 //! link-local too. A PCP pinhole or an address to advertise needs the host's *global*
 //! address on that link instead; [`local_ipv6_address_toward`] finds it.
 //!
-//! On Linux the kernel's address flags (temporary, deprecated, tentative) come from
-//! `/proc/net/if_inet6`; elsewhere addresses are listed without them.
+//! On Linux and Android the kernel's address flags (temporary, deprecated, tentative) come
+//! with the addresses over netlink (`RTM_GETADDR`); elsewhere addresses are listed without
+//! them.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 
@@ -22,8 +23,8 @@ const PROBE_PORT: u16 = 5351;
 /// internet would see. Only `connect(2)` sees it; no packet goes there.
 const GLOBAL_PROBE: Ipv6Addr = Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 1);
 
-/// Linux address flags (`IFA_F_*` in `<linux/if_addr.h>`), as `/proc/net/if_inet6` prints
-/// their low byte.
+/// Linux address flags (`IFA_F_*` in `<linux/if_addr.h>`), their low byte as the address
+/// dump gives it.
 const IFA_F_TEMPORARY: u8 = 0x01;
 const IFA_F_DADFAILED: u8 = 0x08;
 const IFA_F_DEPRECATED: u8 = 0x20;
@@ -75,7 +76,7 @@ pub(crate) fn is_global_scope(address: Ipv6Addr) -> bool {
 ///
 /// On Linux, addresses still in duplicate address detection (tentative) or that failed it
 /// are left out, as the kernel would not send from them, and the temporary and deprecated
-/// flags are filled in from `/proc/net/if_inet6`.
+/// flags are filled in from the kernel's address list (netlink).
 ///
 /// # Errors
 /// As for [`interfaces`](crate::interfaces).
@@ -235,45 +236,16 @@ fn is_link_local(address: Ipv6Addr) -> bool {
     (address.segments()[0] & 0xffc0) == 0xfe80
 }
 
-/// The kernel's flags of every IPv6 address: `/proc/thread-self/net/if_inet6` (the
-/// calling thread's namespace), else `/proc/net/if_inet6`; nothing when neither reads.
-#[cfg(target_os = "linux")]
+/// The kernel's flags of every IPv6 address, from an `RTM_GETADDR` dump over netlink (in
+/// the calling thread's namespace); nothing when netlink is refused.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn platform_flags() -> Vec<(Ipv6Addr, u32, u8)> {
-    std::fs::read_to_string("/proc/thread-self/net/if_inet6")
-        .or_else(|_| std::fs::read_to_string("/proc/net/if_inet6"))
-        .map(|text| parse_if_inet6(&text))
-        .unwrap_or_default()
+    crate::linux::ipv6_address_flags()
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn platform_flags() -> Vec<(Ipv6Addr, u32, u8)> {
     Vec::new()
-}
-
-/// Parses `/proc/net/if_inet6`: per line the address (32 hex digits), the interface index,
-/// prefix length, scope and flags (hex), and the name. Lines that do not parse are skipped
-/// (the flags only refine the `getifaddrs` listing).
-#[cfg(any(target_os = "linux", test))]
-fn parse_if_inet6(text: &str) -> Vec<(Ipv6Addr, u32, u8)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_ascii_whitespace();
-            let address = fields.next()?;
-            let index = fields.next()?;
-            let _prefix_len = fields.next()?;
-            let _scope = fields.next()?;
-            let flags = fields.next()?;
-            if address.len() != 32 {
-                return None;
-            }
-            let address = u128::from_str_radix(address, 16).ok()?;
-            Some((
-                Ipv6Addr::from(address),
-                u32::from_str_radix(index, 16).ok()?,
-                u8::from_str_radix(flags, 16).ok()?,
-            ))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -309,29 +281,6 @@ mod tests {
     }
 
     #[test]
-    fn if_inet6_lines_parse_and_garbage_is_skipped() {
-        let text = "\
-00000000000000000000000000000001 01 80 10 80       lo
-20010db8000000010000000000000002 04 40 00 80     eth0
-20010db80000000102a1b2fffec3d4e5 04 40 00 01     eth0
-fe8000000000000000fc00fffe000001 1a 40 20 e0     eth0
-not a line
-20010db8 04 40 00 80 eth0
-20010db8000000010000000000000009 zz 40 00 80     eth0
-";
-        let parsed = parse_if_inet6(text);
-        assert_eq!(
-            parsed,
-            vec![
-                (Ipv6Addr::LOCALHOST, 1, 0x80),
-                ("2001:db8:0:1::2".parse().unwrap(), 4, 0x80),
-                ("2001:db8:0:1:2a1:b2ff:fec3:d4e5".parse().unwrap(), 4, 0x01),
-                ("fe80::fc:ff:fe00:1".parse().unwrap(), 26, 0xe0),
-            ]
-        );
-    }
-
-    #[test]
     fn collecting_keeps_global_addresses_of_up_interfaces_with_their_flags() {
         let v6 = |text: &str| InterfaceAddress {
             address: text.parse().unwrap(),
@@ -345,6 +294,7 @@ not a line
                 is_up: true,
                 is_loopback: true,
                 is_multicast: false,
+                kind: crate::LinkKind::Loopback,
             },
             Interface {
                 name: "eth0".into(),
@@ -363,6 +313,7 @@ not a line
                 is_up: true,
                 is_loopback: false,
                 is_multicast: true,
+                kind: crate::LinkKind::Ethernet,
             },
             Interface {
                 name: "eth1".into(),
@@ -371,6 +322,7 @@ not a line
                 is_up: false,
                 is_loopback: false,
                 is_multicast: true,
+                kind: crate::LinkKind::Ethernet,
             },
         ];
         let flags = [

@@ -1,13 +1,18 @@
 //! The pure NETLINK_ROUTE codec: `RTM_GETROUTE` requests (a lookup of the route the kernel
 //! would pick toward one destination, what `ip route get` asks, and a dump of a family's
-//! routes) and the kernel's answers (`RTM_NEWROUTE`, `NLMSG_ERROR`, `NLMSG_DONE`).
+//! routes), `RTM_GETLINK` (one interface, or all) and `RTM_GETADDR` (every address), and
+//! the kernel's answers and notifications (`RTM_NEWROUTE`, `RTM_NEWLINK` with its
+//! `IFLA_LINKINFO` kind, `RTM_NEWADDR` with its flags, the `RTM_DEL*` messages,
+//! `NLMSG_ERROR`, `NLMSG_DONE`).
 //!
 //! Layouts from the kernel's UAPI headers: `<linux/netlink.h>` (`struct nlmsghdr`, 16 bytes:
 //! `u32 len, u16 type, u16 flags, u32 seq, u32 pid`; `struct nlmsgerr`: `int error` then the
 //! request's header) and `<linux/rtnetlink.h>` (`struct rtmsg`, 12 bytes: `family, dst_len,
 //! src_len, tos, table, protocol, scope, type` as `u8`, then `u32 flags`; `struct rtattr`:
 //! `u16 len, u16 type`, payload; `struct rtnexthop`, 8 bytes: `u16 len, u8 flags, u8 hops,
-//! int ifindex`, then attributes). Every field is in the machine's byte order, and messages
+//! int ifindex`, then attributes; `struct ifinfomsg`, 16 bytes: `u8 family, u8 pad, u16
+//! type, int index, u32 flags, u32 change`), and `<linux/if_addr.h>` (`struct ifaddrmsg`, 8
+//! bytes: `u8 family, prefixlen, flags, scope, u32 index`). Every field is in the machine's byte order, and messages
 //! and attributes are padded to 4 bytes.
 //!
 //! Nothing here does I/O, so captured and hand-built answers are tested on any machine, and
@@ -25,18 +30,36 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::{Error, Result};
 use crate::route::Family;
 
+mod select;
+
+pub(crate) use select::{default_hops, pick_source};
+
 /// `sizeof(struct nlmsghdr)`.
 const HEADER_LEN: usize = 16;
 /// `sizeof(struct rtmsg)`.
 const RTMSG_LEN: usize = 12;
 /// `sizeof(struct rtnexthop)`.
 const RTNEXTHOP_LEN: usize = 8;
+/// `sizeof(struct ifinfomsg)`.
+const IFINFOMSG_LEN: usize = 16;
+/// `sizeof(struct ifaddrmsg)`.
+const IFADDRMSG_LEN: usize = 8;
 
 /// Message types (`<linux/netlink.h>`, `<linux/rtnetlink.h>`).
 pub(crate) const NLMSG_ERROR: u16 = 2;
 pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_GETLINK: u16 = 18;
+pub(crate) const RTM_NEWADDR: u16 = 20;
+pub(crate) const RTM_GETADDR: u16 = 22;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_DELROUTE: u16 = 25;
 pub(crate) const RTM_GETROUTE: u16 = 26;
+
+/// The notification groups a change monitor joins (`enum rtnetlink_groups`, numbers for
+/// `NETLINK_ADD_MEMBERSHIP`, not the `RTMGRP_*` bit masks): links, IPv4 and IPv6
+/// addresses, IPv4 and IPv6 routes.
+pub(crate) const CHANGE_GROUPS: [u32; 5] = [1, 5, 7, 9, 11];
 
 /// Header flags.
 const NLM_F_REQUEST: u16 = 0x1;
@@ -56,6 +79,20 @@ const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
+
+/// Link attributes (`<linux/if_link.h>`).
+const IFLA_IFNAME: u16 = 3;
+const IFLA_LINKINFO: u16 = 18;
+/// Inside `IFLA_LINKINFO`: the driver's kind, e.g. `bridge`, `veth`, `wireguard`.
+const IFLA_INFO_KIND: u16 = 1;
+
+/// Address attributes (`<linux/if_addr.h>`).
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
+
+/// `AF_UNSPEC`: every family.
+const AF_UNSPEC: u8 = 0;
 
 /// Linux's address families (the same on every Linux machine, Android included).
 pub(crate) const AF_INET: u8 = 2;
@@ -103,6 +140,28 @@ pub(crate) fn encode_dump(family: Family, seq: u32) -> Vec<u8> {
     finish(message)
 }
 
+/// An `RTM_GETLINK` request: for interface `index`, or a dump of every interface.
+pub(crate) fn encode_link_request(index: Option<u32>, seq: u32) -> Vec<u8> {
+    let flags = match index {
+        Some(_) => NLM_F_REQUEST,
+        None => NLM_F_REQUEST | NLM_F_DUMP,
+    };
+    let mut message = header(RTM_GETLINK, flags, seq);
+    let mut ifinfomsg = [0u8; IFINFOMSG_LEN];
+    ifinfomsg[0] = AF_UNSPEC;
+    let index = i32::try_from(index.unwrap_or(0)).unwrap_or(0);
+    ifinfomsg[4..8].copy_from_slice(&index.to_ne_bytes());
+    message.extend_from_slice(&ifinfomsg);
+    finish(message)
+}
+
+/// An `RTM_GETADDR` dump request: every address of every family.
+pub(crate) fn encode_address_dump(seq: u32) -> Vec<u8> {
+    let mut message = header(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    message.extend_from_slice(&[AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0]);
+    finish(message)
+}
+
 /// A header whose length [`finish`] fills in; the port id is 0, which the kernel reads as
 /// "the sending socket".
 fn header(message_type: u16, flags: u16, seq: u32) -> Vec<u8> {
@@ -146,14 +205,62 @@ pub(crate) struct Received {
 pub(crate) enum Body {
     /// `RTM_NEWROUTE`: one route.
     Route(Route),
+    /// `RTM_NEWLINK`: one interface.
+    Link(Link),
+    /// `RTM_NEWADDR`: one address.
+    Address(Address),
     /// `NLMSG_ERROR` with a non-zero code: the request failed with this errno (positive).
     Error(i32),
     /// `NLMSG_ERROR` with code 0: an acknowledgement.
     Ack,
     /// `NLMSG_DONE`: the end of a dump.
     Done,
-    /// Any other type (`NLMSG_NOOP`, other `RTM_*`), skipped by the caller.
+    /// Any other type (`NLMSG_NOOP`, the `RTM_DEL*` notifications, other `RTM_*`),
+    /// skipped by requests; the change monitor reads the type.
     Other(u16),
+}
+
+impl Body {
+    /// True for a message that tells of a change of the links, addresses or routes (what
+    /// the monitor's groups carry): `RTM_NEWLINK` through `RTM_DELROUTE`.
+    pub(crate) fn is_change(&self) -> bool {
+        match self {
+            Body::Route(_) | Body::Link(_) | Body::Address(_) => true,
+            Body::Other(kind) => (RTM_NEWLINK..=RTM_DELROUTE).contains(kind),
+            Body::Error(_) | Body::Ack | Body::Done => false,
+        }
+    }
+}
+
+/// An interface as `RTM_NEWLINK` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Link {
+    /// `ifi_index`.
+    pub(crate) index: u32,
+    /// `ifi_type`: the `ARPHRD_*` hardware type.
+    pub(crate) hardware_type: u16,
+    /// `ifi_flags`: `IFF_UP`, `IFF_LOOPBACK`, `IFF_POINTOPOINT`, ...
+    pub(crate) flags: u32,
+    /// `IFLA_IFNAME`, empty when absent.
+    pub(crate) name: String,
+    /// `IFLA_INFO_KIND` inside `IFLA_LINKINFO`: the driver of a virtual device (`bridge`,
+    /// `veth`, `wireguard`, `tun`, ...); absent for hardware.
+    pub(crate) kind: Option<String>,
+}
+
+/// An address as `RTM_NEWADDR` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Address {
+    /// `ifa_index`: the interface that holds it.
+    pub(crate) index: u32,
+    /// `ifa_prefixlen`.
+    pub(crate) prefix_len: u8,
+    /// The local address: `IFA_LOCAL` where present (on a point-to-point link
+    /// `IFA_ADDRESS` is the peer's), else `IFA_ADDRESS`.
+    pub(crate) address: IpAddr,
+    /// `IFA_FLAGS` where present (it has the bits above the eighth), else `ifa_flags`:
+    /// `IFA_F_SECONDARY`/`IFA_F_TEMPORARY`, `IFA_F_DEPRECATED`, `IFA_F_TENTATIVE`, ...
+    pub(crate) flags: u32,
 }
 
 /// A route as `RTM_NEWROUTE` describes it, with the attributes this crate reads.
@@ -268,6 +375,12 @@ pub(crate) fn decode(datagram: &[u8]) -> Result<Vec<Received>> {
             }
             NLMSG_DONE => Body::Done,
             RTM_NEWROUTE => Body::Route(decode_route(payload).map_err(malformed)?),
+            RTM_NEWLINK => Body::Link(decode_link(payload).map_err(malformed)?),
+            // An address of a family without addresses here (AF_PACKET, ...) is skipped.
+            RTM_NEWADDR => match decode_address(payload).map_err(malformed)? {
+                Some(address) => Body::Address(address),
+                None => Body::Other(RTM_NEWADDR),
+            },
             other => Body::Other(other),
         };
         messages.push(Received { seq, port_id, body });
@@ -323,6 +436,85 @@ fn decode_route(body: &[u8]) -> std::result::Result<Route, String> {
         }
     }
     Ok(route)
+}
+
+/// The body of an `RTM_NEWLINK` message; `Err(reason)` when malformed.
+fn decode_link(body: &[u8]) -> std::result::Result<Link, String> {
+    let fixed = body.get(..IFINFOMSG_LEN).ok_or_else(|| {
+        format!(
+            "link body of {} bytes is shorter than the {IFINFOMSG_LEN}-byte ifinfomsg",
+            body.len()
+        )
+    })?;
+    let mut link = Link {
+        hardware_type: read_u16(fixed, 2).unwrap_or(0),
+        index: read_u32(fixed, 4).unwrap_or(0),
+        flags: read_u32(fixed, 8).unwrap_or(0),
+        ..Link::default()
+    };
+    for attribute in Attributes::new(&body[IFINFOMSG_LEN..], IFINFOMSG_LEN) {
+        let (kind, value, at) = attribute?;
+        match kind {
+            IFLA_IFNAME => link.name = text_of(value),
+            IFLA_LINKINFO => {
+                for inner in Attributes::new(value, at.saturating_add(4)) {
+                    let (inner_kind, inner_value, _) = inner?;
+                    if inner_kind == IFLA_INFO_KIND {
+                        link.kind = Some(text_of(inner_value));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(link)
+}
+
+/// The body of an `RTM_NEWADDR` message: `Ok(None)` for a family other than IPv4 and
+/// IPv6 or without any address attribute; `Err(reason)` when malformed.
+fn decode_address(body: &[u8]) -> std::result::Result<Option<Address>, String> {
+    let fixed = body.get(..IFADDRMSG_LEN).ok_or_else(|| {
+        format!(
+            "address body of {} bytes is shorter than the {IFADDRMSG_LEN}-byte ifaddrmsg",
+            body.len()
+        )
+    })?;
+    let family = fixed[0];
+    let mut flags = u32::from(fixed[2]);
+    let (mut local, mut address) = (None, None);
+    for attribute in Attributes::new(&body[IFADDRMSG_LEN..], IFADDRMSG_LEN) {
+        let (kind, value, at) = attribute?;
+        let ip = || {
+            ip_of(family, value).ok_or_else(|| {
+                format!(
+                    "attribute {kind} at byte {at}: {} bytes is no address of family {family}",
+                    value.len()
+                )
+            })
+        };
+        match kind {
+            IFA_LOCAL if family == AF_INET || family == AF_INET6 => local = Some(ip()?),
+            IFA_ADDRESS if family == AF_INET || family == AF_INET6 => address = Some(ip()?),
+            IFA_FLAGS => {
+                flags = read_u32(value, 0).ok_or_else(|| {
+                    format!("attribute {kind} at byte {at}: {} bytes is no u32", value.len())
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(local.or(address).map(|address| Address {
+        index: read_u32(fixed, 4).unwrap_or(0),
+        prefix_len: fixed[1],
+        address,
+        flags,
+    }))
+}
+
+/// A NUL-terminated string attribute, cut at its first NUL.
+fn text_of(value: &[u8]) -> String {
+    let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
+    String::from_utf8_lossy(&value[..end]).into_owned()
 }
 
 /// The `struct rtnexthop` entries of an `RTA_MULTIPATH` value found at `base`.
@@ -456,8 +648,18 @@ fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
 pub fn fuzz_decode(datagram: &[u8]) {
     if let Ok(messages) = decode(datagram) {
         for message in messages {
-            if let Body::Route(route) = message.body {
-                let _ = route.first_gateway();
+            match message.body {
+                Body::Route(route) => {
+                    let _ = route.first_gateway();
+                }
+                Body::Link(link) => {
+                    let _ = crate::path::LinkKind::from_linux(
+                        link.hardware_type,
+                        link.flags,
+                        link.kind.as_deref(),
+                    );
+                }
+                _ => {}
             }
         }
     }

@@ -198,6 +198,7 @@ fn read_adapters(buffer: &[u64]) -> Vec<Adapter> {
             is_up: adapter.OperStatus == IfOperStatusUp,
             is_loopback: adapter.IfType == IF_TYPE_SOFTWARE_LOOPBACK,
             is_multicast: adapter_flags & IP_ADAPTER_NO_MULTICAST == 0,
+            kind: LinkKind::from_windows_if_type(adapter.IfType),
             addresses,
         });
         next = adapter.Next;

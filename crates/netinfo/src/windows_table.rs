@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::interface::{Interface, InterfaceAddress};
+use crate::path::LinkKind;
 use crate::route::{DefaultRoute, Family};
 
 /// `AF_INET` and `AF_INET6` in Windows' `ADDRESS_FAMILY`.
@@ -31,6 +32,8 @@ pub(crate) struct Adapter {
     pub(crate) is_loopback: bool,
     /// `IP_ADAPTER_NO_MULTICAST` not set in `Flags`.
     pub(crate) is_multicast: bool,
+    /// From `IfType`.
+    pub(crate) kind: LinkKind,
     /// The unicast addresses with their `OnLinkPrefixLength`.
     pub(crate) addresses: Vec<InterfaceAddress>,
 }
@@ -58,6 +61,7 @@ impl Adapter {
             is_up: self.is_up,
             is_loopback: self.is_loopback,
             is_multicast: self.is_multicast,
+            kind: self.kind,
         }
     }
 }
@@ -198,6 +202,7 @@ mod tests {
             is_up: up,
             is_loopback: false,
             is_multicast: true,
+            kind: LinkKind::Ethernet,
             addresses: Vec::new(),
         }
     }

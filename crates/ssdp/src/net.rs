@@ -242,6 +242,7 @@ mod tests {
             is_up: true,
             is_loopback: false,
             is_multicast: true,
+            kind: netinfo::LinkKind::Ethernet,
         }
     }
 

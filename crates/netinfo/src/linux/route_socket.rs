@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::netlink::{self, Body, Route};
+use crate::netlink::{self, Body};
 
 /// How long one request may take, its whole answer included.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -100,20 +100,20 @@ impl RouteSocket {
         Ok(())
     }
 
-    /// Sends `request` (sequence number `seq`) and returns the routes answering it: the
-    /// single route of a lookup, or every route of a dump (`dump`, read until
+    /// Sends `request` (sequence number `seq`) and returns the routes, links or addresses
+    /// answering it: the single one of a lookup, or every one of a dump (`dump`, read until
     /// `NLMSG_DONE`).
     pub(crate) fn exchange(
         &self,
         request: &[u8],
         seq: u32,
         dump: bool,
-    ) -> Result<Vec<Route>, ExchangeError> {
+    ) -> Result<Vec<Body>, ExchangeError> {
         self.send(request).map_err(ExchangeError::Refused)?;
         let port_id = self.port_id().map_err(ExchangeError::Receive)?;
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         let mut buffer = vec![0u8; DATAGRAM_CAPACITY];
-        let mut routes = Vec::new();
+        let mut answers = Vec::new();
         for _ in 0..MAX_DATAGRAMS {
             let Some(len) = self.receive(&mut buffer).map_err(ExchangeError::Receive)? else {
                 continue;
@@ -126,11 +126,11 @@ impl RouteSocket {
                 .filter(|message| message.seq == seq && message.port_id == port_id)
             {
                 match message.body {
-                    Body::Route(route) if dump => routes.push(route),
-                    Body::Route(route) => return Ok(vec![route]),
                     Body::Error(errno) => return Err(ExchangeError::Kernel(errno)),
-                    Body::Done | Body::Ack => return Ok(routes),
+                    Body::Done | Body::Ack => return Ok(answers),
                     Body::Other(_) => {}
+                    answer if dump => answers.push(answer),
+                    answer => return Ok(vec![answer]),
                 }
             }
             if Instant::now() >= deadline {

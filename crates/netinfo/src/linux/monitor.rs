@@ -1,0 +1,137 @@
+//! Linux and Android: the change monitor's socket, a NETLINK_ROUTE socket that joined the
+//! notification groups of links, IPv4 and IPv6 addresses and routes
+//! (`NETLINK_ADD_MEMBERSHIP`, which needs no `bind(2)`: Android refuses that to apps).
+//!
+//! Reading never blocks (`MSG_DONTWAIT`); the caller waits for the descriptor to become
+//! readable (`poll(2)`, or tokio's `AsyncFd`). A receive buffer that overflowed
+//! (`ENOBUFS`: the kernel dropped notifications) counts as a change.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use crate::netlink;
+
+/// `SOL_NETLINK` and its `NETLINK_ADD_MEMBERSHIP` option (`<linux/netlink.h>`).
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
+/// The receive buffer of one read: notifications are a few hundred bytes each.
+const DATAGRAM_CAPACITY: usize = 32 * 1024;
+/// The most datagrams one drain reads, so a flood cannot hold the caller.
+const MAX_DATAGRAMS: usize = 1024;
+
+/// The subscribed socket.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    /// Shared with tokio's registration of it, which must not outlive the descriptor.
+    fd: Arc<OwnedFd>,
+}
+
+impl Monitor {
+    /// Opens the socket and joins the groups.
+    #[allow(unsafe_code)]
+    pub(crate) fn open() -> io::Result<Monitor> {
+        // SAFETY: socket(2) takes no pointers; a non-negative result is a new descriptor
+        // that nothing else owns.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        for group in netlink::CHANGE_GROUPS {
+            // SAFETY: the option value points to a live u32 of the length given.
+            let result = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    SOL_NETLINK,
+                    NETLINK_ADD_MEMBERSHIP,
+                    std::ptr::from_ref(&group).cast(),
+                    4,
+                )
+            };
+            if result < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Monitor { fd: Arc::new(fd) })
+    }
+
+    /// The descriptor, for a registration that keeps it open as long as it lives.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn shared_fd(&self) -> Arc<OwnedFd> {
+        Arc::clone(&self.fd)
+    }
+
+    /// Reads the notifications waiting: whether one tells of a change (or some were lost),
+    /// and whether nothing is left to read (the bound on one drain was not reached).
+    pub(crate) fn drain(&self) -> io::Result<(bool, bool)> {
+        let mut buffer = vec![0u8; DATAGRAM_CAPACITY];
+        let mut changed = false;
+        for _ in 0..MAX_DATAGRAMS {
+            match self.receive(&mut buffer) {
+                Ok(Some(len)) => {
+                    let datagram = buffer.get(..len).unwrap_or_default();
+                    // A notification that does not decode still says something changed.
+                    changed |= netlink::decode(datagram).map_or(true, |messages| {
+                        messages.iter().any(|message| message.body.is_change())
+                    });
+                }
+                Ok(None) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((changed, true));
+                }
+                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => changed = true,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((changed, false))
+    }
+
+    /// One datagram: its length when from the kernel, `None` from another process.
+    #[allow(unsafe_code)]
+    fn receive(&self, buffer: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            // SAFETY: an all-zero `sockaddr_nl` is a valid value.
+            let mut sender: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+            let mut sender_len = socklen_of::<libc::sockaddr_nl>();
+            // SAFETY: the buffer, the sender address and its length are live and writable
+            // for the call, with the lengths given.
+            let received = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    libc::MSG_DONTWAIT,
+                    std::ptr::from_mut(&mut sender).cast(),
+                    &mut sender_len,
+                )
+            };
+            match usize::try_from(received) {
+                Ok(len) => return Ok((sender.nl_pid == 0).then_some(len.min(buffer.len()))),
+                Err(_) => {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsRawFd for Monitor {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn socklen_of<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
+}
