@@ -287,15 +287,15 @@ fn links() -> Result<Vec<Link>> {
 
 /// Every address, from an `RTM_GETADDR` dump.
 fn addresses() -> Result<Vec<Address>> {
-    Ok(
-        dump(&netlink::encode_address_dump(0), || "dump the addresses".to_owned())?
-            .into_iter()
-            .filter_map(|body| match body {
-                Body::Address(address) => Some(address),
-                _ => None,
-            })
-            .collect(),
-    )
+    Ok(dump(&netlink::encode_address_dump(0), || {
+        "dump the addresses".to_owned()
+    })?
+    .into_iter()
+    .filter_map(|body| match body {
+        Body::Address(address) => Some(address),
+        _ => None,
+    })
+    .collect())
 }
 
 fn kind_of(link: &Link) -> LinkKind {

@@ -497,7 +497,10 @@ fn decode_address(body: &[u8]) -> std::result::Result<Option<Address>, String> {
             IFA_ADDRESS if family == AF_INET || family == AF_INET6 => address = Some(ip()?),
             IFA_FLAGS => {
                 flags = read_u32(value, 0).ok_or_else(|| {
-                    format!("attribute {kind} at byte {at}: {} bytes is no u32", value.len())
+                    format!(
+                        "attribute {kind} at byte {at}: {} bytes is no u32",
+                        value.len()
+                    )
                 })?;
             }
             _ => {}

@@ -49,8 +49,8 @@ impl LinkKind {
                 | "ip6tnl" | "vti" | "vti6" | "xfrm" | "ppp" | "wwan",
             ) => return LinkKind::Tunnel,
             Some(
-                "veth" | "dummy" | "macvlan" | "macvtap" | "ipvlan" | "ipvtap" | "vxlan"
-                | "geneve" | "vrf" | "netkit" | "ifb" | "nlmon",
+                "veth" | "dummy" | "macvlan" | "macvtap" | "ipvlan" | "ipvtap" | "vxlan" | "geneve"
+                | "vrf" | "netkit" | "ifb" | "nlmon",
             ) => return LinkKind::Virtual,
             Some("vlan" | "bond" | "team") => return LinkKind::Ethernet,
             _ => {}
@@ -285,8 +285,18 @@ mod tests {
             (1, IFF_UP, Some("bridge"), LinkKind::Bridge),
             (1, IFF_UP, Some("veth"), LinkKind::Virtual),
             (1, IFF_UP, Some("vlan"), LinkKind::Ethernet),
-            (0xfffe, IFF_UP | IFF_POINTOPOINT, Some("wireguard"), LinkKind::Tunnel),
-            (0xfffe, IFF_UP | IFF_POINTOPOINT, Some("tun"), LinkKind::Tunnel),
+            (
+                0xfffe,
+                IFF_UP | IFF_POINTOPOINT,
+                Some("wireguard"),
+                LinkKind::Tunnel,
+            ),
+            (
+                0xfffe,
+                IFF_UP | IFF_POINTOPOINT,
+                Some("tun"),
+                LinkKind::Tunnel,
+            ),
             (0xfffe, IFF_POINTOPOINT, None, LinkKind::Tunnel),
             (512, IFF_POINTOPOINT, None, LinkKind::Tunnel),
             (768, 0, Some("ipip"), LinkKind::Tunnel),
@@ -306,9 +316,18 @@ mod tests {
 
     #[test]
     fn bsd_and_windows_types() {
-        assert_eq!(LinkKind::from_bsd_if_type(6, false, false), LinkKind::Ethernet);
-        assert_eq!(LinkKind::from_bsd_if_type(24, true, false), LinkKind::Loopback);
-        assert_eq!(LinkKind::from_bsd_if_type(0xd1, false, false), LinkKind::Bridge);
+        assert_eq!(
+            LinkKind::from_bsd_if_type(6, false, false),
+            LinkKind::Ethernet
+        );
+        assert_eq!(
+            LinkKind::from_bsd_if_type(24, true, false),
+            LinkKind::Loopback
+        );
+        assert_eq!(
+            LinkKind::from_bsd_if_type(0xd1, false, false),
+            LinkKind::Bridge
+        );
         // macOS's utun is IFT_OTHER and point-to-point.
         assert_eq!(LinkKind::from_bsd_if_type(1, false, true), LinkKind::Tunnel);
         assert_eq!(LinkKind::from_windows_if_type(71), LinkKind::Ethernet);

@@ -1,12 +1,18 @@
 //! Linux and Android: the change monitor's socket, a NETLINK_ROUTE socket that joined the
 //! notification groups of links, IPv4 and IPv6 addresses and routes
-//! (`NETLINK_ADD_MEMBERSHIP`, which needs no `bind(2)`: Android refuses that to apps).
+//! (`NETLINK_ADD_MEMBERSHIP`).
+//!
+//! The socket needs a port id of its own: the kernel skips, when broadcasting its own
+//! notifications (port id 0), a member whose port id is still 0. `bind(2)` gives it one;
+//! where that is refused (Android 11 and later refuse it to apps) a first request does,
+//! a route lookup of 127.0.0.1, whose answer is then not taken for a notification.
 //!
 //! Reading never blocks (`MSG_DONTWAIT`); the caller waits for the descriptor to become
 //! readable (`poll(2)`, or tokio's `AsyncFd`). A receive buffer that overflowed
 //! (`ENOBUFS`: the kernel dropped notifications) counts as a change.
 
 use std::io;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
@@ -25,6 +31,9 @@ const MAX_DATAGRAMS: usize = 1024;
 pub(crate) struct Monitor {
     /// Shared with tokio's registration of it, which must not outlive the descriptor.
     fd: Arc<OwnedFd>,
+    /// The sequence number of the lookup that gave the socket its port id, where `bind`
+    /// was refused, and that port id: the answer to skip.
+    own_request: Option<(u32, u32)>,
 }
 
 impl Monitor {
@@ -45,6 +54,12 @@ impl Monitor {
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // First the port id: a `bind` after joining would leave every group again.
+        let own_request = if bind(&fd).is_ok() {
+            None
+        } else {
+            Some(autobind(&fd)?)
+        };
         for group in netlink::CHANGE_GROUPS {
             // SAFETY: the option value points to a live u32 of the length given.
             let result = unsafe {
@@ -60,7 +75,10 @@ impl Monitor {
                 return Err(io::Error::last_os_error());
             }
         }
-        Ok(Monitor { fd: Arc::new(fd) })
+        Ok(Monitor {
+            fd: Arc::new(fd),
+            own_request,
+        })
     }
 
     /// The descriptor, for a registration that keeps it open as long as it lives.
@@ -80,7 +98,10 @@ impl Monitor {
                     let datagram = buffer.get(..len).unwrap_or_default();
                     // A notification that does not decode still says something changed.
                     changed |= netlink::decode(datagram).map_or(true, |messages| {
-                        messages.iter().any(|message| message.body.is_change())
+                        messages.iter().any(|message| {
+                            message.body.is_change()
+                                && self.own_request != Some((message.seq, message.port_id))
+                        })
                     });
                 }
                 Ok(None) => {}
@@ -124,6 +145,66 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Binds `fd` to a port id the kernel picks (`nl_pid` 0), in no group.
+#[allow(unsafe_code)]
+fn bind(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: an all-zero `sockaddr_nl` is a valid value.
+    let mut address: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    address.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: the address is live for the call, with the length given.
+    let result = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::from_ref(&address).cast(),
+            socklen_of::<libc::sockaddr_nl>(),
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives `fd` a port id by sending a route lookup of 127.0.0.1 (the kernel binds a socket
+/// on its first send); returns the lookup's sequence number and the port id.
+#[allow(unsafe_code)]
+fn autobind(fd: &OwnedFd) -> io::Result<(u32, u32)> {
+    let seq = super::route_socket::RouteSocket::next_seq();
+    let request = netlink::encode_lookup(IpAddr::V4(Ipv4Addr::LOCALHOST), seq, false);
+    // SAFETY: an all-zero `sockaddr_nl` is a valid value.
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: the buffer and the address are live for the call, with the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+            std::ptr::from_ref(&kernel).cast(),
+            socklen_of::<libc::sockaddr_nl>(),
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: an all-zero `sockaddr_nl` is a valid value.
+    let mut address: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    let mut len = socklen_of::<libc::sockaddr_nl>();
+    // SAFETY: the address and its length are live and writable for the call.
+    let result = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            std::ptr::from_mut(&mut address).cast(),
+            &mut len,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((seq, address.nl_pid))
 }
 
 impl AsRawFd for Monitor {

@@ -64,7 +64,11 @@ pub(crate) fn default_hops(routes: &[Route], family: u8) -> Vec<DefaultHop> {
         }
     };
     let mut found: Vec<DefaultHop> = Vec::new();
-    let halves: Vec<&Route> = routes.iter().filter(usable).filter(|r| r.dst_len == 1).collect();
+    let halves: Vec<&Route> = routes
+        .iter()
+        .filter(usable)
+        .filter(|r| r.dst_len == 1)
+        .collect();
     for low in halves.iter().filter(|r| !is_upper_half(r.destination)) {
         for hop in hops_of(low, true) {
             let paired = halves
@@ -141,11 +145,15 @@ fn in_prefix(address: IpAddr, prefix_len: u8, other: IpAddr) -> bool {
     let prefix = u32::from(prefix_len);
     match (address, other) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX.checked_shl(32u32.saturating_sub(prefix)).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32u32.saturating_sub(prefix))
+                .unwrap_or(0);
             a.to_bits() & mask == b.to_bits() & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX.checked_shl(128u32.saturating_sub(prefix)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128u32.saturating_sub(prefix))
+                .unwrap_or(0);
             a.to_bits() & mask == b.to_bits() & mask
         }
         _ => false,
@@ -161,7 +169,13 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn route(dst: Option<&str>, dst_len: u8, gateway: Option<&str>, oif: u32, metric: u32) -> Route {
+    fn route(
+        dst: Option<&str>,
+        dst_len: u8,
+        gateway: Option<&str>,
+        oif: u32,
+        metric: u32,
+    ) -> Route {
         let destination = dst.map(ip);
         Route {
             family: if destination.is_some_and(|d| d.is_ipv6())
@@ -270,9 +284,8 @@ mod tests {
             address("2001:db8::6", 64, 2, 0),
             address("2001:db8::7", 64, 2, IFA_F_TENTATIVE),
         ];
-        let pick = |family, gateway: Option<&str>| {
-            pick_source(&addresses, 2, family, gateway.map(ip))
-        };
+        let pick =
+            |family, gateway: Option<&str>| pick_source(&addresses, 2, family, gateway.map(ip));
         assert_eq!(pick(AF_INET, Some("192.168.1.1")), Some(ip("192.168.1.10")));
         assert_eq!(pick(AF_INET, Some("172.16.0.1")), Some(ip("10.9.0.2")));
         assert_eq!(pick(AF_INET, None), Some(ip("10.9.0.2")));
