@@ -32,6 +32,10 @@ use crate::route::Family;
 
 mod select;
 
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", test)),
+    allow(unused_imports)
+)]
 pub(crate) use select::{default_hops, pick_source};
 
 /// `sizeof(struct nlmsghdr)`.

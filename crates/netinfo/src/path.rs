@@ -36,6 +36,10 @@ pub enum LinkKind {
 impl LinkKind {
     /// The kind of a Linux link from its `RTM_NEWLINK`: the `ARPHRD_*` hardware type, the
     /// `IFF_*` flags and the `IFLA_INFO_KIND` driver name.
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "android", test, fuzzing)),
+        allow(dead_code)
+    )]
     pub(crate) fn from_linux(hardware_type: u16, flags: u32, driver: Option<&str>) -> LinkKind {
         const IFF_LOOPBACK: u32 = 0x8;
         const IFF_POINTOPOINT: u32 = 0x10;

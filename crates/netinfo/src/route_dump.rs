@@ -16,6 +16,9 @@
 //! on any machine, and nothing here panics on malformed bytes: a message whose length runs
 //! past the dump, or a socket address past its message, is an
 //! [`Error::MalformedRouteDump`].
+//!
+//! `route_dump/get`: the same messages one at a time, as an `RTM_GET` request and its
+//! answer on a routing socket (the route toward one destination).
 
 // Each platform uses one of the layouts; the tests use them all.
 #![cfg_attr(not(test), allow(dead_code))]
@@ -26,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::route::Family;
 
 /// `RTM_GET`, the message type of every entry of a table dump (the same on every BSD).
-const RTM_GET: u8 = 0x4;
+pub(crate) const RTM_GET: u8 = 0x4;
 /// Route flags, the same on every BSD (`<net/route.h>`).
 const RTF_UP: u32 = 0x1;
 const RTF_GATEWAY: u32 = 0x2;
@@ -396,3 +399,5 @@ pub fn fuzz_all_layouts(dump: &[u8]) {
 
 #[cfg(test)]
 mod tests;
+
+pub(crate) mod get;
