@@ -18,6 +18,8 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::time::Instant;
 
+// Windows makes its errors in `windows/notify`.
+#[cfg_attr(windows, allow(unused_imports))]
 use crate::error::{Error, Result};
 
 /// A burst of change messages is over once none came for this long.

@@ -1,5 +1,6 @@
-//! Windows: the interfaces from `GetAdaptersAddresses` and the default route from
-//! `GetIpForwardTable2`, through `windows-sys`. Neither call sends a packet. This module
+//! Windows: the interfaces from `GetAdaptersAddresses`, the default routes from
+//! `GetIpForwardTable2` and the path toward one destination from `GetBestRoute2`, through
+//! `windows-sys`; the change monitor in `windows/notify`. Neither call sends a packet. This module
 //! only makes the calls and copies their structures into the plain values of
 //! [`windows_table`](crate::windows_table), which ranks them.
 
@@ -14,16 +15,21 @@ use std::ptr;
 use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, NO_ERROR};
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     FreeMibTable, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST,
-    GetAdaptersAddresses, GetIpForwardTable2, IF_TYPE_SOFTWARE_LOOPBACK, IP_ADAPTER_ADDRESSES_LH,
-    IP_ADAPTER_NO_MULTICAST, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
+    GetAdaptersAddresses, GetBestRoute2, GetIpForwardTable2, IF_TYPE_SOFTWARE_LOOPBACK,
+    IP_ADAPTER_ADDRESSES_LH, IP_ADAPTER_NO_MULTICAST, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_INET};
 
+use std::net::IpAddr;
+
 use crate::error::{Error, Result};
 use crate::interface::{Interface, InterfaceAddress};
+use crate::path::{LinkKind, Path};
 use crate::route::{DefaultRoute, Family};
 use crate::windows_table::{self, Adapter, ForwardRow};
+
+pub(crate) mod notify;
 
 /// The first buffer for `GetAdaptersAddresses`, the size Microsoft's documentation
 /// recommends; the call says how much it needs when that is not enough.
@@ -46,6 +52,100 @@ pub(crate) fn default_route(family: Family) -> Result<DefaultRoute> {
     let adapters = adapters()?;
     windows_table::best_default_route(&rows, &adapters, family)
         .ok_or(Error::NoDefaultGateway { family })
+}
+
+/// The path toward `destination`: `GetBestRoute2`'s route and source address.
+pub(crate) fn route_to(destination: IpAddr) -> Result<Path> {
+    let family = if destination.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    // SAFETY: all-zero bytes are a valid SOCKADDR_INET and MIB_IPFORWARD_ROW2 (integers
+    // and unions of integers).
+    let mut target: SOCKADDR_INET = unsafe { std::mem::zeroed() };
+    match destination {
+        IpAddr::V4(v4) => {
+            target.si_family = AF_INET;
+            target.Ipv4.sin_family = AF_INET;
+            target.Ipv4.sin_addr.S_un.S_addr = u32::from_ne_bytes(v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            target.si_family = AF_INET6;
+            target.Ipv6.sin6_family = AF_INET6;
+            target.Ipv6.sin6_addr.u.Byte = v6.octets();
+        }
+    }
+    let mut row: MIB_IPFORWARD_ROW2 = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut source: SOCKADDR_INET = unsafe { std::mem::zeroed() };
+    // SAFETY: the destination, the row and the source are live for the call; a null LUID
+    // and source address and index 0 leave the choice to the system.
+    let status = unsafe {
+        GetBestRoute2(
+            ptr::null(),
+            0,
+            ptr::null(),
+            &target,
+            0,
+            &mut row,
+            &mut source,
+        )
+    };
+    if status != NO_ERROR {
+        // ERROR_NETWORK_UNREACHABLE, ERROR_HOST_UNREACHABLE, ERROR_NOT_FOUND.
+        if [1231, 1232, 1168].contains(&status) {
+            return Err(Error::NoRoute { destination });
+        }
+        return Err(Error::RouteTableCall {
+            call: "GetBestRoute2",
+            source: io::Error::from_raw_os_error(status as i32),
+        });
+    }
+    let adapters = adapters()?;
+    let adapter = windows_table::adapter_of(&adapters, row.InterfaceIndex);
+    let interface_metric = adapter.map_or(0, |a| match family {
+        Family::V4 => a.ipv4_metric,
+        Family::V6 => a.ipv6_metric,
+    });
+    let local_address =
+        windows_table::sockaddr_ip(sockaddr_inet_bytes(&source)).ok_or(Error::LocalAddress {
+            gateway: destination,
+            source: io::Error::from(io::ErrorKind::AddrNotAvailable),
+        })?;
+    Ok(Path {
+        family,
+        interface: adapter.map_or_else(|| row.InterfaceIndex.to_string(), |a| a.name.clone()),
+        index: row.InterfaceIndex,
+        kind: adapter.map_or(LinkKind::Other, |a| a.kind),
+        local_address,
+        gateway: windows_table::sockaddr_ip(sockaddr_inet_bytes(&row.NextHop))
+            .filter(|hop| !hop.is_unspecified()),
+        metric: Some(row.Metric.saturating_add(interface_metric)),
+        split_default: false,
+    })
+}
+
+/// Every way out of `family`'s table, best first (see [`windows_table::ways_out`]).
+pub(crate) fn default_paths(family: Family) -> Result<Vec<Path>> {
+    let rows = forward_rows(family)?;
+    let adapters = adapters()?;
+    Ok(windows_table::ways_out(&rows, &adapters, family)
+        .into_iter()
+        .filter_map(|way| {
+            let adapter = windows_table::adapter_of(&adapters, way.interface_index)?;
+            Some(Path {
+                family,
+                interface: adapter.name.clone(),
+                index: way.interface_index,
+                kind: adapter.kind,
+                local_address: windows_table::adapter_source(adapter, family)?,
+                gateway: way.gateway,
+                metric: Some(way.metric),
+                split_default: way.split,
+            })
+        })
+        .collect())
 }
 
 /// Every route of `family`, from `GetIpForwardTable2`.

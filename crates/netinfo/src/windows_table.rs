@@ -99,6 +99,99 @@ pub(crate) fn sockaddr_ip(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// One way out of the table: a default route through a gateway, or the pair of half
+/// routes (`0.0.0.0/1` + `128.0.0.0/1`) of a full-tunnel VPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WayOut {
+    /// The outgoing interface's index.
+    pub(crate) interface_index: u32,
+    /// The next hop, `None` on-link.
+    pub(crate) gateway: Option<IpAddr>,
+    /// The route's plus the interface's metric.
+    pub(crate) metric: u32,
+    /// The two halves rather than `/0`.
+    pub(crate) split: bool,
+}
+
+/// Every way out of `rows` of `family` on an adapter that is up, best first: the VPN
+/// halves (more specific, so they win), then by route plus interface metric.
+pub(crate) fn ways_out(rows: &[ForwardRow], adapters: &[Adapter], family: Family) -> Vec<WayOut> {
+    let of_family = |address: &IpAddr| match family {
+        Family::V4 => address.is_ipv4(),
+        Family::V6 => address.is_ipv6(),
+    };
+    let upper = |address: &IpAddr| match address {
+        IpAddr::V4(v4) => v4.octets()[0] & 0x80 != 0,
+        IpAddr::V6(v6) => v6.octets()[0] & 0x80 != 0,
+    };
+    let mut ways: Vec<WayOut> = Vec::new();
+    for row in rows {
+        let Some(destination) = row.destination.filter(of_family) else {
+            continue;
+        };
+        let adapter = adapters.iter().find(|a| a.has_index(row.interface_index));
+        if adapter.is_some_and(|a| !a.is_up) {
+            continue;
+        }
+        let gateway = row
+            .next_hop
+            .filter(|hop| of_family(hop) && !hop.is_unspecified());
+        let split = match row.prefix_len {
+            0 if destination.is_unspecified() && gateway.is_some() => false,
+            1 if !upper(&destination) => {
+                // Counted once, when its upper half leaves the same way.
+                let paired = rows.iter().any(|other| {
+                    other.prefix_len == 1
+                        && other
+                            .destination
+                            .is_some_and(|d| of_family(&d) && upper(&d))
+                        && other.interface_index == row.interface_index
+                        && other.next_hop == row.next_hop
+                });
+                if !paired {
+                    continue;
+                }
+                true
+            }
+            _ => continue,
+        };
+        let interface_metric = adapter.map_or(0, |a| match family {
+            Family::V4 => a.ipv4_metric,
+            Family::V6 => a.ipv6_metric,
+        });
+        ways.push(WayOut {
+            interface_index: row.interface_index,
+            gateway,
+            metric: row.metric.saturating_add(interface_metric),
+            split,
+        });
+    }
+    ways.sort_by_key(|way| (!way.split, way.metric));
+    ways
+}
+
+/// The adapter of interface `index`.
+pub(crate) fn adapter_of(adapters: &[Adapter], index: u32) -> Option<&Adapter> {
+    adapters.iter().find(|a| a.has_index(index))
+}
+
+/// The address of `family` an adapter sends from, for a route that names none: its first
+/// of the family, for IPv6 a global one before a link-local one.
+pub(crate) fn adapter_source(adapter: &Adapter, family: Family) -> Option<IpAddr> {
+    adapter
+        .addresses
+        .iter()
+        .map(|a| a.address)
+        .filter(|address| match family {
+            Family::V4 => address.is_ipv4(),
+            Family::V6 => address.is_ipv6(),
+        })
+        .min_by_key(|address| match address {
+            IpAddr::V6(v6) => !crate::ipv6::is_global_scope(*v6),
+            IpAddr::V4(_) => false,
+        })
+}
+
 /// The default route Windows would take: among the routes to `0.0.0.0/0` or `::/0` via
 /// a gateway of `family`, the one with the lowest route metric plus interface metric (as
 /// Windows ranks them), the first one on a tie. Routes on an adapter that is down are
@@ -221,6 +314,46 @@ mod tests {
             interface_index: index,
             metric,
         }
+    }
+
+    #[test]
+    fn ways_out_put_a_vpn_pair_first_then_the_metric() {
+        let mut vpn = adapter("vpn", 9, 5, true);
+        vpn.addresses.push(InterfaceAddress {
+            address: "10.8.0.2".parse().unwrap(),
+            prefix_len: 24,
+        });
+        let adapters = [
+            adapter("Ethernet", 3, 25, true),
+            adapter("Wi-Fi", 4, 50, true),
+            vpn,
+        ];
+        let rows = [
+            row("0.0.0.0", 0, "192.168.1.1", 4, 0),
+            row("0.0.0.0", 0, "10.0.0.1", 3, 0),
+            row("0.0.0.0", 1, "0.0.0.0", 9, 0),
+            row("128.0.0.0", 1, "0.0.0.0", 9, 0),
+            row("192.168.1.0", 24, "0.0.0.0", 4, 0),
+        ];
+        let ways = ways_out(&rows, &adapters, Family::V4);
+        let summary: Vec<_> = ways
+            .iter()
+            .map(|w| (w.interface_index, w.gateway, w.metric, w.split))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (9, None, 5, true),
+                (3, Some("10.0.0.1".parse().unwrap()), 25, false),
+                (4, Some("192.168.1.1".parse().unwrap()), 50, false),
+            ]
+        );
+        let vpn = adapter_of(&adapters, 9).unwrap();
+        assert_eq!(
+            adapter_source(vpn, Family::V4),
+            Some("10.8.0.2".parse().unwrap())
+        );
+        assert_eq!(adapter_source(vpn, Family::V6), None);
     }
 
     #[test]
