@@ -277,6 +277,7 @@ impl Lab {
             // The daemon outlives us; forget the handle without killing it.
             daemon.take();
         }
+        self.paths.keep();
     }
 
     /// The lab's unique id (part of every namespace name).

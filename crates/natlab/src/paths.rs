@@ -145,6 +145,20 @@ impl Paths {
     }
 }
 
+impl Paths {
+    /// Leaves the extra miniupnpd daemons running past the lab's drop ([`Lab::keep`]). A VPN
+    /// tunnel cannot outlive this process (its relay runs in it).
+    pub(crate) fn keep(&mut self) {
+        let igds = [&self.second_router, &self.second_igd]
+            .into_iter()
+            .flatten()
+            .chain(self.bridges.iter().filter_map(bridges::Bridge::igd));
+        for igd in igds {
+            igd.forget_daemon();
+        }
+    }
+}
+
 impl Lab {
     /// Builds what [`LabConfig::paths`] asks for (after the router runs).
     pub(crate) fn build_paths(&mut self) -> Result<()> {

@@ -66,6 +66,13 @@ pub(crate) struct Bridge {
     igd: Option<Igd>,
 }
 
+impl Bridge {
+    /// The guest's miniupnpd, if it runs one.
+    pub(super) fn igd(&self) -> Option<&Igd> {
+        self.igd.as_ref()
+    }
+}
+
 impl Lab {
     pub(super) fn build_bridge(&self, kind: BridgeKind, guest_igd: bool) -> Result<Bridge> {
         let layout = kind.layout();

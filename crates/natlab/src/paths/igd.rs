@@ -150,6 +150,14 @@ impl Igd {
         Ok(())
     }
 
+    /// Lets miniupnpd outlive this value (a kept lab): the handle is dropped, the process
+    /// left alone.
+    pub(crate) fn forget_daemon(&self) {
+        if let Ok(mut daemon) = self.daemon.lock() {
+            daemon.take();
+        }
+    }
+
     /// Whether miniupnpd runs.
     pub(crate) fn running(&self) -> bool {
         self.lock()
