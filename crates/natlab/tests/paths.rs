@@ -319,7 +319,8 @@ fn a_second_igd_on_the_lan_answers_but_its_mappings_lead_nowhere() {
 
 #[test]
 fn renumbering_flaps_and_a_new_gateway_leave_the_host_connected() {
-    let Some(lab) = Lab::for_test_with_tools(LabConfig::default(), &["natpmpc"]) else {
+    // Dual-stack, so a flap must bring the IPv6 default route back too.
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::dual_stack(), &["natpmpc"]) else {
         return;
     };
     let host = lab.renumber(lab.lan(), ip4("192.168.77.50")).unwrap();
@@ -346,6 +347,15 @@ fn renumbering_flaps_and_a_new_gateway_leave_the_host_connected() {
         "eth0"
     );
     lab.flap_link(&host).unwrap();
+    let routes = host
+        .exec("ip", &["-6", "route", "show", "default"])
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(routes.contains("via fe80::1 dev eth0"), "{routes}");
+    let address = host
+        .exec("ip", &["-6", "addr", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(String::from_utf8_lossy(&address.stdout).contains("2001:db8:77:1::10/64"));
     assert_eq!(
         lab.source_seen_by_wan(&host).unwrap(),
         Some(ip4("44.0.0.1"))

@@ -89,6 +89,12 @@ impl Lab {
     /// With a full tunnel, [`Lab::source_seen_by_wan`] then says [`VPN_SERVER_ADDRESS`], and a
     /// mapping at the LAN router cannot carry a WAN connection (the host's replies leave
     /// through the tunnel).
+    ///
+    /// The host route to the server goes via the uplink preferred when the VPN comes up; if
+    /// that uplink goes down ([`Lab::set_uplink`]) the route goes with it and the tunnel
+    /// stops carrying anything until [`Lab::vpn_down`] and [`Lab::vpn_up`] again, as an
+    /// OpenVPN client's would until it reconnects. IPv4 only: in a dual-stack lab the host's
+    /// IPv6 traffic keeps its own path.
     pub fn vpn_up(&self, mode: VpnMode) -> Result<()> {
         let mut state = self
             .paths
