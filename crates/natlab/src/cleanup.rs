@@ -20,6 +20,7 @@ impl Drop for Lab {
         }
         let _ = self.signal_and_reap(Signal::SIGTERM);
         self.wire.take();
+        self.paths.shutdown();
         destroy_namespaces(&self.id);
         let _ = fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {

@@ -39,6 +39,9 @@ pub struct LabConfig {
     /// miniupnpd also answers SSDP searches and sends NOTIFYs over IPv6, which IPv4-minded
     /// tests count as extra answers.
     pub ipv6: bool,
+    /// More paths out of the first LAN host (a second uplink, bridges, a second IGD on the
+    /// LAN); see [`PathsConfig`](crate::PathsConfig) and its builder methods.
+    pub paths: crate::PathsConfig,
     /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
     pub name: Option<String>,
 }
@@ -55,6 +58,7 @@ impl Default for LabConfig {
             min_lifetime: 120,
             router_debug_log: true,
             ipv6: false,
+            paths: crate::PathsConfig::default(),
             name: None,
         }
     }

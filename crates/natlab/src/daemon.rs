@@ -23,7 +23,7 @@ use crate::{Lab, LabError, NATPMP_PORT, Result, UPNP_HTTP_PORT, error};
 /// second per request on the console. Binding `/dev/null` over `/dev/console` for this one
 /// process (private propagation: the host's `/dev` is untouched) keeps its log on stderr,
 /// where the lab reads it, and makes requests cost what miniupnpd's own code costs.
-const MINIUPNPD_LAUNCH: &str = "if [ -e /dev/console ]; then mount --bind /dev/null /dev/console || exit 125; fi; exec miniupnpd \"$@\"";
+pub(crate) const MINIUPNPD_LAUNCH: &str = "if [ -e /dev/console ]; then mount --bind /dev/null /dev/console || exit 125; fi; exec miniupnpd \"$@\"";
 
 impl Lab {
     /// What miniupnpd has logged so far (for failure messages).

@@ -52,6 +52,8 @@
 //!   parsing.
 //! - `wire`: the impairable LAN link (loss and delay) used instead of `tc netem`.
 //! - `probe`: forwarding checks from the WAN host to LAN sockets.
+//! - `paths`: more than one path out of the first LAN host: a second uplink, a VPN, bridges,
+//!   a second IGD on the LAN, renumbering and flaps ([`RouterHandle`], [`VpnMode`]).
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
 //!   and hostile LAN hosts.
 //!
@@ -67,6 +69,7 @@ mod config;
 mod daemon;
 mod error;
 mod netns;
+mod paths;
 pub mod pcp_zoo;
 mod probe;
 mod router;
@@ -85,6 +88,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use config::LabConfig;
 pub use error::{LabError, Result};
 pub use netns::Host;
+pub use paths::{
+    BridgeHandle, BridgeKind, PathsConfig, RouteTaken, RouterHandle, SECOND_IGD_ADDRESS,
+    SECOND_IGD_EXTERNAL_ADDRESS, SECOND_LAN_HOST_ADDRESS, SECOND_ROUTER_LAN_ADDRESS,
+    SECOND_ROUTER_WAN_ADDRESS, UPLINK_METRICS, VPN_HOST_ADDRESS, VPN_INTERFACE, VPN_SERVER_ADDRESS,
+    VPN_SERVER_TUNNEL_ADDRESS, VpnMode, WAN_HOST_SECOND_ADDRESS,
+};
 pub use probe::{wan_tcp_exchange, wan_tcp_exchange_v6, wan_udp_exchange, wan_udp_exchange_v6};
 pub use router::{Pinhole, Redirection, Transport};
 pub use skip::find_program;
@@ -114,6 +123,7 @@ pub struct Lab {
     external_address: Mutex<Ipv4Addr>,
     daemon: Mutex<Option<Daemon>>,
     wire: Option<Wire>,
+    paths: paths::Paths,
     keep: bool,
 }
 
@@ -190,12 +200,14 @@ impl Lab {
             external_address: Mutex::new(ROUTER_WAN_ADDRESS),
             daemon: Mutex::new(None),
             wire: None,
+            paths: paths::Paths::default(),
             keep: false,
         };
         // On failure `lab` is dropped here, which removes what was already built.
         lab.build_topology()?;
         lab.write_daemon_conf()?;
         lab.start_daemon()?;
+        lab.build_paths()?;
         Ok(lab)
     }
 
@@ -251,6 +263,7 @@ impl Lab {
             external_address: Mutex::new(ROUTER_WAN_ADDRESS),
             daemon: Mutex::new(None),
             wire: None,
+            paths: paths::Paths::default(),
             keep: false,
         })
     }
@@ -264,6 +277,7 @@ impl Lab {
             // The daemon outlives us; forget the handle without killing it.
             daemon.take();
         }
+        self.paths.keep();
     }
 
     /// The lab's unique id (part of every namespace name).

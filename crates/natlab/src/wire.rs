@@ -23,8 +23,21 @@ const TICK: Duration = Duration::from_millis(50);
 /// Opens a new TAP device named `name` in the calling thread's network namespace.
 ///
 /// The device lives as long as the returned file is open.
-#[allow(unsafe_code)]
 pub(crate) fn open_tap(name: &str) -> std::io::Result<File> {
+    open_tun_device(name, libc::IFF_TAP)
+}
+
+/// Opens a new TUN device (layer 3: reads and writes bare IP packets) named `name` in the
+/// calling thread's network namespace, for the lab's VPN tunnel.
+///
+/// The device lives as long as the returned file is open.
+pub(crate) fn open_tun(name: &str) -> std::io::Result<File> {
+    open_tun_device(name, libc::IFF_TUN)
+}
+
+/// `kind` is `IFF_TAP` or `IFF_TUN`; frames carry no packet information header.
+#[allow(unsafe_code)]
+fn open_tun_device(name: &str, kind: libc::c_int) -> std::io::Result<File> {
     #[repr(C)]
     struct IfReq {
         name: [u8; libc::IFNAMSIZ],
@@ -46,7 +59,7 @@ pub(crate) fn open_tap(name: &str) -> std::io::Result<File> {
         .open("/dev/net/tun")?;
     let mut request = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
+        flags: (kind | libc::IFF_NO_PI) as libc::c_short,
         _pad: [0; 22],
     };
     request.name[..name.len()].copy_from_slice(name.as_bytes());
