@@ -13,11 +13,26 @@
 //! (or private) one, what miniupnpd reports; the internet sees the outer NAT's 44.0.0.1
 //! ([`Lab::public_address`]).
 //!
-//! miniupnpd 2.3.1 with a reserved address on its WAN interface logs "Reserved / private IP
-//! address 100.64.0.2 on ext interface wan0: Port forwarding is impossible" and refuses
-//! every mapping (`ext_perform_stun`, off by default as on most home routers, would ask a
-//! STUN server whether the outer NAT is a 1:1 one first). What each protocol answers is
-//! recorded by the lab test `a_router_behind_an_outer_nat_refuses_every_mapping`.
+//! # What miniupnpd 2.3.1 does behind an outer NAT
+//!
+//! With a reserved address on its WAN interface (100.64.0.0/10 and RFC 1918 alike) it logs
+//! "Reserved / private IP address 100.64.0.2 on ext interface wan0: Port forwarding is
+//! impossible" at start and then refuses every mapping, whatever the protocol (recorded by
+//! the lab test `a_router_behind_an_outer_nat_refuses_every_mapping`):
+//!
+//! - NAT-PMP: result 3 (network failure) to the public address request (address 0.0.0.0)
+//!   and to every mapping request.
+//! - PCP MAP: NO_RESOURCES, lifetime 30, the external address field naming the router's own
+//!   100.64.0.2 (or 10.0.0.2).
+//! - UPnP: `GetStatusInfo` says `Connected`; `GetExternalIPAddress` answers an empty
+//!   `NewExternalIPAddress`; `AddPortMapping` fails with 501 ActionFailed.
+//!
+//! That is the lab's default, as it is what a home router behind a provider's NAT does:
+//! miniupnpd's `ext_perform_stun` (ask a STUN server whether the outer NAT is a 1:1 one and
+//! allow mappings if so) is off by default, and 2.3.1 has no option that allows a private
+//! external address anyway (besides `ext_ip`, which refuses one too). A client has to tell the
+//! double NAT from these refusals, or from a STUN server's view
+//! ([`Lab::public_address`]), not from a grant.
 
 use std::net::Ipv4Addr;
 
