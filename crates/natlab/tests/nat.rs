@@ -43,35 +43,49 @@ struct BindingResponse {
     response_origin: Option<SocketAddr>,
 }
 
-/// Parses a Binding success response to transaction `id` (IPv4 attributes only).
+/// Parses a Binding success response to transaction `id`.
 fn parse_response(datagram: &[u8], id: [u8; 12]) -> Option<BindingResponse> {
     if datagram.len() < 20 || datagram[0..2] != [0x01, 0x01] || datagram[8..20] != id {
         return None;
     }
+    // XOR-MAPPED-ADDRESS is masked with the magic cookie and (IPv6) the transaction id.
+    let mut mask = [0u8; 16];
+    mask[..4].copy_from_slice(&0x2112_A442_u32.to_be_bytes());
+    mask[4..].copy_from_slice(&id);
     let mut response = BindingResponse::default();
     let mut rest = &datagram[20..];
     while rest.len() >= 4 {
         let kind = u16::from_be_bytes([rest[0], rest[1]]);
         let length = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
         let value = rest.get(4..4 + length)?;
-        if value.len() >= 8 && value[1] == 0x01 {
-            let port = u16::from_be_bytes([value[2], value[3]]);
-            let address = Ipv4Addr::new(value[4], value[5], value[6], value[7]);
-            let plain = SocketAddr::from((address, port));
-            match kind {
-                0x0020 => {
-                    let port = port ^ 0x2112;
-                    let address = Ipv4Addr::from(u32::from(address) ^ 0x2112_A442);
-                    response.xor_mapped = Some(SocketAddr::from((address, port)));
-                }
-                0x802C => response.other_address = Some(plain),
-                0x802B => response.response_origin = Some(plain),
-                _ => {}
-            }
+        let xor = kind == 0x0020;
+        let address = decode_address(value, xor.then_some(&mask));
+        match kind {
+            0x0020 => response.xor_mapped = address,
+            0x802C => response.other_address = address,
+            0x802B => response.response_origin = address,
+            _ => {}
         }
         rest = rest.get(4 + length.div_ceil(4) * 4..).unwrap_or(&[]);
     }
     Some(response)
+}
+
+/// An address attribute's value (family, port, address), unmasked with `mask` if given.
+fn decode_address(value: &[u8], mask: Option<&[u8; 16]>) -> Option<SocketAddr> {
+    let zero = [0u8; 16];
+    let mask = mask.unwrap_or(&zero);
+    let port = u16::from_be_bytes([value.get(2)? ^ mask[0], value.get(3)? ^ mask[1]]);
+    let bytes = |n: usize| -> Option<Vec<u8>> {
+        let raw = value.get(4..4 + n)?;
+        Some(raw.iter().zip(mask).map(|(b, m)| b ^ m).collect())
+    };
+    let address = match value.get(1)? {
+        0x01 => IpAddr::from(<[u8; 4]>::try_from(bytes(4)?).ok()?),
+        0x02 => IpAddr::from(<[u8; 16]>::try_from(bytes(16)?).ok()?),
+        _ => return None,
+    };
+    Some(SocketAddr::new(address, port))
 }
 
 /// Sends a Binding request from `socket` to `server` (three tries) and returns the response
@@ -607,5 +621,121 @@ fn a_router_behind_an_outer_nat_refuses_every_mapping() {
             response.xor_mapped,
             Some(SocketAddr::from((lab.public_address(), 42004)))
         );
+    }
+}
+
+#[test]
+fn coturn_answers_over_ipv6_in_a_dual_stack_lab() {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::dual_stack().with_stun(), &["turnserver"])
+    else {
+        return;
+    };
+    let server = lab.stun_server_v6().unwrap();
+    let alternate = lab.stun_alternate_v6().unwrap();
+    assert_eq!(server, "[2001:db8:77::2]:3478".parse().unwrap());
+    assert_eq!(alternate, "[2001:db8:77::3]:3479".parse().unwrap());
+    let own = lab.lan().address_v6().unwrap();
+    let (response, from) = lab
+        .lan()
+        .run(move || binding(&UdpSocket::bind((own, 40100)).unwrap(), server, 0))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no Binding response; coturn's log:\n{}", lab.stun_log()));
+    assert_eq!(from, server);
+    // No NAT on IPv6: the server sees the LAN host's own address.
+    assert_eq!(response.xor_mapped, Some(SocketAddr::from((own, 40100))));
+    assert_eq!(response.other_address, Some(alternate));
+    // IPv4 is there as well.
+    assert!(lab.stun_server().is_some());
+    let (response, _) = lab
+        .lan()
+        .run(move || {
+            binding(
+                &UdpSocket::bind("0.0.0.0:40101").unwrap(),
+                "44.0.0.2:3478".parse().unwrap(),
+                0,
+            )
+        })
+        .unwrap()
+        .expect("a Binding response over IPv4");
+    assert_eq!(
+        response.xor_mapped,
+        Some(SocketAddr::from((lab.external_address(), 40101)))
+    );
+}
+
+/// RFC 5780's tests against coturn see each behaviour the router was built with: the mapped
+/// address toward the server's other address and port (mapping), and which CHANGE-REQUEST
+/// answers come back (filtering).
+#[test]
+fn coturn_observes_each_mapping_and_filtering_behaviour() {
+    let cases = [
+        (
+            Mapping::PortPreserving,
+            Filtering::AddressAndPortDependent,
+            true,
+            [false, false],
+        ),
+        (
+            Mapping::PortPreserving,
+            Filtering::AddressDependent,
+            true,
+            [false, true],
+        ),
+        (
+            Mapping::PortPreserving,
+            Filtering::EndpointIndependent,
+            true,
+            [true, true],
+        ),
+        (
+            Mapping::FullyRandom,
+            Filtering::AddressAndPortDependent,
+            false,
+            [false, false],
+        ),
+    ];
+    for (mapping, filtering, independent, changes) in cases {
+        let nat = NatBehaviour {
+            mapping,
+            filtering,
+            hairpinning: false,
+        };
+        let config = LabConfig::default().with_stun().with_nat(nat);
+        let Some(lab) = Lab::for_test_with_tools(config, &["turnserver"]) else {
+            return;
+        };
+        let server = lab.stun_server().unwrap();
+        let alternate = lab.stun_alternate().unwrap();
+        let (seen, arrived) = lab
+            .lan()
+            .run(move || {
+                // Mapping: test I toward the server, then toward its other address and port.
+                let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+                let first = binding(&socket, server, 0).unwrap().0.xor_mapped.unwrap();
+                let other = SocketAddr::new(alternate.ip(), server.port());
+                let second = binding(&socket, other, 0).unwrap().0.xor_mapped.unwrap();
+                let third = binding(&socket, alternate, 0)
+                    .unwrap()
+                    .0
+                    .xor_mapped
+                    .unwrap();
+                // Filtering, from a fresh socket (the mapping tests opened the other
+                // endpoints): change IP and port, then change port only.
+                let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+                binding(&socket, server, 0).unwrap();
+                let both = binding(&socket, server, 0x06);
+                let port = binding(&socket, server, 0x02);
+                if let Some((_, from)) = &both {
+                    assert_eq!(*from, alternate);
+                }
+                if let Some((_, from)) = &port {
+                    assert_eq!(*from, SocketAddr::new(server.ip(), alternate.port()));
+                }
+                ([first, second, third], [both.is_some(), port.is_some()])
+            })
+            .unwrap();
+        let same = seen[0] == seen[1] && seen[1] == seen[2];
+        assert_eq!(same, independent, "{mapping:?}: mapped addresses {seen:?}");
+        assert_eq!(arrived, changes, "{filtering:?}: CHANGE-REQUEST answers");
     }
 }
