@@ -54,6 +54,12 @@
 //! - `probe`: forwarding checks from the WAN host to LAN sockets.
 //! - `paths`: more than one path out of the first LAN host: a second uplink, a VPN, bridges,
 //!   a second IGD on the LAN, renumbering and flaps ([`RouterHandle`], [`VpnMode`]).
+//! - `stun_server`: coturn on the WAN host, for RFC 5780 ([`LabConfig::with_stun`],
+//!   [`Lab::stun_server`]).
+//! - `behaviour`: the NAT's mapping, filtering and hairpinning ([`NatBehaviour`],
+//!   [`LabConfig::with_nat`]).
+//! - `outer_nat`: a carrier-grade or second NAT in front of the router ([`OuterNat`],
+//!   [`LabConfig::with_outer_nat`], [`Lab::public_address`]).
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
 //!   and hostile LAN hosts.
 //!
@@ -64,16 +70,19 @@
 //! a CI run can never skip a lab test silently. A lab test that ran to the end appends its name
 //! to the file named by `NATLAB_RAN_LOG`, which `cargo xtask test` counts.
 
+mod behaviour;
 mod cleanup;
 mod config;
 mod daemon;
 mod error;
 mod netns;
 mod paths;
+mod outer_nat;
 pub mod pcp_zoo;
 mod probe;
 mod router;
 mod skip;
+mod stun_server;
 mod topology;
 pub mod wait;
 mod wire;
@@ -85,6 +94,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use behaviour::{Filtering, Mapping, NatBehaviour};
 pub use config::LabConfig;
 pub use error::{LabError, Result};
 pub use netns::Host;
@@ -94,9 +104,13 @@ pub use paths::{
     SECOND_ROUTER_WAN_ADDRESS, UPLINK_METRICS, VPN_HOST_ADDRESS, VPN_INTERFACE, VPN_SERVER_ADDRESS,
     VPN_SERVER_TUNNEL_ADDRESS, VpnMode, WAN_HOST_SECOND_ADDRESS,
 };
+pub use outer_nat::OuterNat;
 pub use probe::{wan_tcp_exchange, wan_tcp_exchange_v6, wan_udp_exchange, wan_udp_exchange_v6};
 pub use router::{Pinhole, Redirection, Transport};
 pub use skip::find_program;
+pub use stun_server::{
+    STUN_ALTERNATE_ADDRESS, STUN_ALTERNATE_ADDRESS_V6, STUN_ALTERNATE_PORT, STUN_PORT,
+};
 pub use topology::{
     LAN_PREFIX_V6, NATPMP_PORT, ROUTER_LAN_ADDRESS, ROUTER_LAN_ADDRESS_V6,
     ROUTER_LAN_LINK_LOCAL_V6, ROUTER_WAN_ADDRESS, ROUTER_WAN_ADDRESS_V6, UPNP_HTTP_PORT,
@@ -108,6 +122,7 @@ use daemon::Daemon;
 use netns::ip;
 use router::{LAN_BRIDGE, WAN_INTERFACE};
 use skip::check_prerequisites;
+use stun_server::StunServer;
 use topology::{lan_host_address, lan_host_address_v6};
 use wire::Wire;
 
@@ -125,6 +140,10 @@ pub struct Lab {
     wire: Option<Wire>,
     paths: paths::Paths,
     keep: bool,
+    /// coturn, with [`LabConfig::stun`].
+    stun: Mutex<Option<StunServer>>,
+    /// The outer NAT's namespace, with [`LabConfig::outer_nat`].
+    outer: Option<Host>,
 }
 
 impl Lab {
@@ -202,12 +221,17 @@ impl Lab {
             wire: None,
             paths: paths::Paths::default(),
             keep: false,
+            stun: Mutex::new(None),
+            outer: None,
         };
         // On failure `lab` is dropped here, which removes what was already built.
         lab.build_topology()?;
+        lab.rebuild_wan()?;
+        lab.apply_nat_behaviour()?;
         lab.write_daemon_conf()?;
         lab.start_daemon()?;
         lab.build_paths()?;
+        lab.start_stun_server()?;
         Ok(lab)
     }
 
@@ -265,6 +289,8 @@ impl Lab {
             wire: None,
             paths: paths::Paths::default(),
             keep: false,
+            stun: Mutex::new(None),
+            outer: None,
         })
     }
 
@@ -278,6 +304,10 @@ impl Lab {
             daemon.take();
         }
         self.paths.keep();
+        if let Ok(mut stun) = self.stun.lock() {
+            // Likewise coturn.
+            std::mem::forget(stun.take());
+        }
     }
 
     /// The lab's unique id (part of every namespace name).
@@ -310,7 +340,10 @@ impl Lab {
         &self.wan
     }
 
-    /// The router's current external (WAN) address.
+    /// The router's current external (WAN) address: the address miniupnpd reports to
+    /// NAT-PMP, PCP and UPnP clients. Behind an outer NAT ([`LabConfig::with_outer_nat`]) this
+    /// is the router's carrier-grade or private WAN address, not the one the internet sees:
+    /// that is [`Lab::public_address`].
     pub fn external_address(&self) -> Ipv4Addr {
         self.external_address
             .lock()
