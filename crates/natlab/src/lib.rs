@@ -76,8 +76,8 @@ mod config;
 mod daemon;
 mod error;
 mod netns;
-mod paths;
 mod outer_nat;
+mod paths;
 pub mod pcp_zoo;
 mod probe;
 mod router;
@@ -98,13 +98,13 @@ pub use behaviour::{Filtering, Mapping, NatBehaviour};
 pub use config::LabConfig;
 pub use error::{LabError, Result};
 pub use netns::Host;
+pub use outer_nat::OuterNat;
 pub use paths::{
     BridgeHandle, BridgeKind, PathsConfig, RouteTaken, RouterHandle, SECOND_IGD_ADDRESS,
     SECOND_IGD_EXTERNAL_ADDRESS, SECOND_LAN_HOST_ADDRESS, SECOND_ROUTER_LAN_ADDRESS,
     SECOND_ROUTER_WAN_ADDRESS, UPLINK_METRICS, VPN_HOST_ADDRESS, VPN_INTERFACE, VPN_SERVER_ADDRESS,
     VPN_SERVER_TUNNEL_ADDRESS, VpnMode, WAN_HOST_SECOND_ADDRESS,
 };
-pub use outer_nat::OuterNat;
 pub use probe::{wan_tcp_exchange, wan_tcp_exchange_v6, wan_udp_exchange, wan_udp_exchange_v6};
 pub use router::{Pinhole, Redirection, Transport};
 pub use skip::find_program;

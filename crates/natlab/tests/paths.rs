@@ -387,3 +387,23 @@ fn renumbering_flaps_and_a_new_gateway_leave_the_host_connected() {
             .unwrap()
     );
 }
+
+#[test]
+fn a_full_tunnel_vpn_behind_an_outer_nat_reaches_its_server() {
+    let config = LabConfig::default().with_outer_nat(natlab::OuterNat::CarrierGrade);
+    let Some(lab) = Lab::for_test(config) else {
+        return;
+    };
+    let host = lab.lan();
+    assert_eq!(
+        lab.source_seen_by_wan(host).unwrap(),
+        Some(lab.public_address())
+    );
+    lab.vpn_up(VpnMode::FullTunnel).unwrap();
+    assert_eq!(lab.source_seen_by_wan(host).unwrap(), Some(ip4("46.0.0.1")));
+    lab.vpn_down().unwrap();
+    assert_eq!(
+        lab.source_seen_by_wan(host).unwrap(),
+        Some(lab.public_address())
+    );
+}

@@ -231,12 +231,15 @@ impl Lab {
         ip(&["-n", wan, "addr", "add", "46.0.0.2/24", "dev", "vpn0"])?;
         ip(&["-n", wan, "link", "set", "vpn0", "up"])?;
         // The WAN host becomes the internet's core router: it carries traffic between the
-        // routers' WAN links and the server's. The routers learn the server's network.
+        // routers' WAN links and the server's. The boxes on its links learn the server's
+        // network: the router, or the outer NAT in front of it (whose default route the
+        // router already follows).
         self.wan
             .exec("sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
+        let edge = self.outer_nat().unwrap_or(&self.router);
         ip(&[
             "-n",
-            &self.router.netns,
+            &edge.netns,
             "route",
             "add",
             "46.0.0.0/24",
