@@ -21,11 +21,12 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::bus::Bus;
-use self::path::{Family, NetworkPath};
+use self::path::Family;
 use self::registry::Registry;
 use self::selector::{Context, Selector};
 use crate::error::{Error, Result};
 use crate::event::NatEvent;
+use crate::network::{NetworkPath, PassedOver};
 use crate::options::NatOptions;
 use crate::persistent::{Host, WatchLease};
 use crate::pinholes::{PinholeRecord, RecordedPinhole};
@@ -39,7 +40,12 @@ const MAX_MAKERS: usize = 4096;
 #[derive(Debug, Default)]
 struct PathState {
     path: Option<NetworkPath>,
+    /// The host's other paths, as last read.
+    passed_over: Vec<PassedOver>,
     checked_at: Option<Instant>,
+    /// A path was read before, and then could not be (the link went down, a full-tunnel
+    /// VPN came up): the next path read is a change from this one.
+    lost: Option<NetworkPath>,
 }
 
 #[derive(Debug, Default)]
@@ -149,13 +155,18 @@ impl Core {
         }
         match self.options.gateway() {
             Some(gateway) => Ok(gateway),
-            None => path::default_gateway(self.family),
+            None => path::default_gateway(&self.options, self.family),
         }
     }
 
     /// The path last read.
     pub(crate) fn path(&self) -> Option<NetworkPath> {
-        self.path_state().path
+        self.path_state().path.clone()
+    }
+
+    /// The host's other paths, as last read.
+    pub(crate) fn passed_over(&self) -> Vec<PassedOver> {
+        self.path_state().passed_over.clone()
     }
 
     /// The gateway to use now: the path is read again when older than the network check
@@ -169,7 +180,7 @@ impl Core {
         }
         {
             let state = self.path_state();
-            if let (Some(path), Some(at)) = (state.path, state.checked_at) {
+            if let (Some(path), Some(at)) = (&state.path, state.checked_at) {
                 if at.elapsed() < self.options.network_check_interval() {
                     return Ok(path.gateway);
                 }
@@ -180,25 +191,29 @@ impl Core {
 
     /// Reads the path; a change from the last one drops the techniques and the choice.
     fn read_path(&self) -> Result<NetworkPath> {
-        let read = path::read(self.options.gateway(), self.family)?;
-        let changed = {
+        let survey = path::survey(&self.options, self.family);
+        self.path_state().passed_over = survey.passed_over;
+        let read = survey.taken?;
+        let previous = {
             let mut state = self.path_state();
             state.checked_at = Some(Instant::now());
-            let changed = state.path.is_some_and(|old| old != read);
-            state.path = Some(read);
-            changed
+            let lost = state.lost.take();
+            match state.path.replace(read.clone()) {
+                Some(old) => (old != read).then_some(old),
+                None => lost,
+            }
         };
-        if changed {
-            tracing::info!(gateway = %read.gateway, local_address = %read.local_address, "the network path changed");
-            self.path_changed();
+        if let Some(previous) = previous {
+            tracing::info!(%previous, current = %read, "the network path changed");
+            self.path_changed(Some(previous), Some(read.clone()));
         }
         Ok(read)
     }
 
-    fn path_changed(&self) {
+    fn path_changed(&self, previous: Option<NetworkPath>, current: Option<NetworkPath>) {
         self.registry.clear();
         self.selector.clear();
-        self.bus.path_changed();
+        self.bus.path_changed(previous, current);
     }
 
     fn context(&self) -> Result<Context> {
@@ -236,7 +251,11 @@ impl Core {
         on_result: &mut (dyn FnMut(&ProbeResult) + Send),
     ) -> Result<ProbeReport> {
         let context = self.context()?;
-        let report = self.selector.probe(&context, on_result).await;
+        let report = self
+            .selector
+            .probe(&context, on_result)
+            .await
+            .on_path(self.path(), self.passed_over());
         if let Some(address) = report.external_address() {
             self.bus.observe_external_address(address);
         }
@@ -244,7 +263,21 @@ impl Core {
     }
 
     pub(crate) fn last_report(&self) -> Option<ProbeReport> {
-        self.selector.last_report()
+        self.selector
+            .last_report()
+            .map(|report| report.on_path(self.path(), self.passed_over()))
+    }
+
+    /// The path read now (see [`Nat::network_path`](crate::Nat::network_path)).
+    pub(crate) fn network_path(&self) -> Result<NetworkPath> {
+        if let Some(gateway) = self.registry.given_gateway() {
+            return Ok(NetworkPath {
+                interface: None,
+                local_address: netinfo::local_address_toward(gateway)?,
+                gateway,
+            });
+        }
+        self.read_path()
     }
 
     pub(crate) fn probes_run(&self) -> u64 {
@@ -547,12 +580,23 @@ impl Watched for Core {
     }
 
     fn check_network(&self) {
-        if self.follows_default_gateway() && self.path().is_some() {
+        let read_before = {
+            let state = self.path_state();
+            state.path.is_some() || state.lost.is_some()
+        };
+        if self.follows_default_gateway() && read_before {
             if let Err(error) = self.read_path() {
-                tracing::debug!(%error, "cannot read the network path");
-                let had_path = self.path_state().path.take().is_some();
-                if had_path {
-                    self.path_changed();
+                tracing::info!(%error, "no usable network path");
+                let lost = {
+                    let mut state = self.path_state();
+                    let lost = state.path.take();
+                    if lost.is_some() {
+                        state.lost.clone_from(&lost);
+                    }
+                    lost
+                };
+                if let Some(lost) = lost {
+                    self.path_changed(Some(lost), None);
                 }
             }
         }

@@ -152,6 +152,41 @@ pub enum Error {
         what: String,
     },
 
+    /// This host's internet traffic leaves through a VPN tunnel (a full tunnel: its routes
+    /// cover the whole internet), so a mapping at the LAN router could not carry anything:
+    /// replies to a connection it let in would leave through the tunnel, not the router.
+    #[error(
+        "this host's internet traffic leaves through {interface} (a VPN tunnel), so a mapping at {} could not be reached: {}",
+        match (.router, .router_interface) {
+            (Some(router), Some(on)) => format!("the router {router} on {on}"),
+            (Some(router), None) => format!("the router {router}"),
+            _ => "a router of this network".to_owned(),
+        },
+        match .router_interface {
+            Some(on) => format!("ask the VPN provider for a forwarded port, or map at the router on purpose (choose the interface {on}: natctl --interface {on}, NatOptions::with_interface) and route the mapped traffic outside the tunnel"),
+            None => "ask the VPN provider for a forwarded port".to_owned(),
+        }
+    )]
+    TrafficThroughTunnel {
+        /// The tunnel interface the kernel sends internet traffic through.
+        interface: String,
+        /// The router a mapping would otherwise have been made at (the gateway of the other
+        /// default route), if there is one.
+        router: Option<IpAddr>,
+        /// The interface that router is reached through.
+        router_interface: Option<String>,
+    },
+
+    /// The interface asked for ([`NatOptions::with_interface`](crate::NatOptions::with_interface))
+    /// has no default route with a gateway of the family asked.
+    #[error("the interface {interface} has no default route through a gateway (IPv{family})")]
+    NoGatewayOnInterface {
+        /// The interface asked for.
+        interface: String,
+        /// 4 or 6.
+        family: u8,
+    },
+
     /// Background work was asked for outside a tokio runtime.
     #[error("{what} needs a tokio runtime, and none is running on this thread")]
     NoRuntime {

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::network::NetworkPath;
 use crate::technique::Technique;
 
 /// Something that happened at the gateway or on this host's network. Persistent mappings
@@ -32,9 +33,16 @@ pub enum NatEvent {
         /// The new address.
         address: IpAddr,
     },
-    /// The default gateway or this host's address toward it changed: the techniques are
-    /// probed again and every mapping is made again.
-    PathChanged,
+    /// The network path changed (the default gateway, this host's address toward it, or
+    /// its interface): the techniques are probed again and every mapping is made again on
+    /// the new path.
+    PathChanged {
+        /// The path before, when one was read.
+        previous: Option<NetworkPath>,
+        /// The path now; `None` when there is none usable (the link went down, a
+        /// full-tunnel VPN came up).
+        current: Option<NetworkPath>,
+    },
     /// This host's interface addresses changed: the local assignments are published again.
     LocalAddressesChanged,
 }

@@ -157,6 +157,7 @@ mod dual;
 mod error;
 mod event;
 mod nat;
+mod network;
 mod ops;
 mod options;
 #[cfg(feature = "pcp")]
@@ -178,6 +179,7 @@ pub use dual::DualStack;
 pub use error::{Error, Result};
 pub use event::NatEvent;
 pub use nat::Nat;
+pub use network::{NetworkPath, PassedOver, WhyNot};
 pub use ops::{ExternalAddress, UnmapReport, UnmapResult};
 pub use options::NatOptions;
 #[cfg(feature = "pcp")]

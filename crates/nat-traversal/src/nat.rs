@@ -15,6 +15,7 @@ use crate::core::Core;
 use crate::core::path::Family;
 use crate::error::Result;
 use crate::event::NatEvent;
+use crate::network::{NetworkPath, PassedOver};
 use crate::options::NatOptions;
 use crate::persistent::PersistentMappingBuilder;
 use crate::pinholes::RecordedPinhole;
@@ -175,6 +176,36 @@ impl Nat {
     /// [`Error::Network`](crate::Error::Network) when there is no default route.
     pub fn gateway_to_ask(&self) -> Result<IpAddr> {
         self.core.gateway_to_ask()
+    }
+
+    /// The network path this `Nat` works on, read now without sending anything: the
+    /// interface, local address and gateway of the route the kernel picks for internet
+    /// traffic (or of the interface or gateway asked for). The other paths it saw are in
+    /// [`passed_over`](Self::passed_over) afterwards.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), nat_traversal::Error> {
+    /// let nat = nat_traversal::Nat::new(Default::default());
+    /// let path = nat.network_path()?;
+    /// println!("mapping at {} for {}", path.gateway, path.local_address);
+    /// for other in nat.passed_over() {
+    ///     println!("not {other}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TrafficThroughTunnel`](crate::Error::TrafficThroughTunnel) when internet
+    /// traffic leaves through a full-tunnel VPN, [`Error::Network`](crate::Error::Network)
+    /// when there is no route.
+    pub fn network_path(&self) -> Result<NetworkPath> {
+        self.core.network_path()
+    }
+
+    /// The host's other paths as last read (a second uplink, a VPN tunnel), each with why
+    /// it was not taken.
+    pub fn passed_over(&self) -> Vec<PassedOver> {
+        self.core.passed_over()
     }
 
     /// This host's address toward the gateway (the internal address of its mappings), once

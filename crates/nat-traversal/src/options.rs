@@ -30,6 +30,7 @@ pub(crate) const DEFAULT_DESCRIPTION: &str = "nat-traversal";
 pub struct NatOptions {
     gateway: Option<IpAddr>,
     gateway_v6: Option<Ipv6Addr>,
+    interface: Option<String>,
     preference: Vec<Technique>,
     probe_timeout: Duration,
     probe_stagger: Duration,
@@ -52,6 +53,7 @@ impl Default for NatOptions {
         NatOptions {
             gateway: None,
             gateway_v6: None,
+            interface: None,
             preference: Technique::built_in(),
             probe_timeout: Duration::from_secs(2),
             probe_stagger: Duration::from_millis(100),
@@ -84,6 +86,24 @@ impl NatOptions {
     /// reached on the interface of that route.
     pub fn with_gateway_v6(mut self, gateway: Ipv6Addr) -> NatOptions {
         self.gateway_v6 = Some(gateway);
+        self
+    }
+
+    /// Works on the path of this interface (its default route's gateway, its address)
+    /// instead of the path the kernel picks for internet traffic. For a host whose internet
+    /// traffic leaves through a full-tunnel VPN, where a mapping at the LAN router is
+    /// otherwise refused ([`Error::TrafficThroughTunnel`](crate::Error::TrafficThroughTunnel)):
+    /// the program then takes care that the mapped traffic leaves through this interface
+    /// (a socket bound to it, or a policy route).
+    ///
+    /// ```
+    /// use nat_traversal::NatOptions;
+    ///
+    /// let options = NatOptions::default().with_interface("eth0");
+    /// assert_eq!(options.interface(), Some("eth0"));
+    /// ```
+    pub fn with_interface(mut self, interface: impl Into<String>) -> NatOptions {
+        self.interface = Some(interface.into());
         self
     }
 
@@ -218,6 +238,11 @@ impl NatOptions {
     /// The IPv6 gateway given, if one was.
     pub fn gateway_v6(&self) -> Option<Ipv6Addr> {
         self.gateway_v6
+    }
+
+    /// The interface asked for, if one was (see [`with_interface`](Self::with_interface)).
+    pub fn interface(&self) -> Option<&str> {
+        self.interface.as_deref()
     }
 
     /// The techniques allowed, most preferred first.

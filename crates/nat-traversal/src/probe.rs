@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::unordered::Unordered;
 
 use crate::error::{Error, Human, Result};
+use crate::network::{NetworkPath, PassedOver};
 use crate::technique::{NatTechnique, Technique};
 
 /// The technique in use, and the probe generation that chose it: a mapping that finds it
@@ -99,9 +100,34 @@ pub struct ProbeReport {
     results: Vec<ProbeResult>,
     selected: Option<Technique>,
     elapsed: Duration,
+    path: Option<NetworkPath>,
+    passed_over: Vec<PassedOver>,
 }
 
 impl ProbeReport {
+    /// The network path probed (interface, local address, gateway), when the routing
+    /// table was read (not for techniques given to [`Nat::with_techniques`](crate::Nat::with_techniques)).
+    pub fn path(&self) -> Option<&NetworkPath> {
+        self.path.as_ref()
+    }
+
+    /// The host's other paths (another default route, a VPN tunnel), each with why it
+    /// was not taken.
+    pub fn passed_over(&self) -> &[PassedOver] {
+        &self.passed_over
+    }
+
+    /// This report with the path it was made on.
+    pub(crate) fn on_path(
+        mut self,
+        path: Option<NetworkPath>,
+        passed_over: Vec<PassedOver>,
+    ) -> ProbeReport {
+        self.path = path;
+        self.passed_over = passed_over;
+        self
+    }
+
     /// The gateway probed.
     pub fn gateway(&self) -> IpAddr {
         self.gateway
@@ -325,6 +351,8 @@ pub(crate) async fn run_with(
         selected: selected.map(|i| results[i].technique),
         results,
         elapsed: started.elapsed(),
+        path: None,
+        passed_over: Vec::new(),
     };
     (report, technique)
 }

@@ -94,7 +94,16 @@ impl UpnpTechnique {
             ..Config::default()
         }
         .with_operation_timeout(timeout);
-        let options = upnp_soap::DiscoverOptions::default()
+        let mut options = upnp_soap::DiscoverOptions::default();
+        // Multicast only on the gateway's own link: a bridge of containers or a VPN tunnel
+        // must not be searched (nor answer as the gateway).
+        match netinfo::route_to(gateway) {
+            Ok(route) => options = options.interface(route.interface),
+            Err(error) => {
+                tracing::debug!(%error, %gateway, "no route read toward the gateway; searching on every interface")
+            }
+        }
+        let options = options
             .gateway(gateway)
             .allow_other_igd(allow_other_igd)
             .scan_time(timeout)

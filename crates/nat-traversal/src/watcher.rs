@@ -1,10 +1,14 @@
 //! The one background task per [`Nat`](crate::Nat) that runs while persistent mappings
 //! exist: it merges the event streams of the techniques in use
-//! ([`NatTechnique::events`]) and checks the network every `network_check_interval`. It
-//! names no protocol: what a technique notices, and how, is the technique's own business.
+//! ([`NatTechnique::events`]) and checks the network when the system tells of a change
+//! (routes, addresses, links: [`netinfo::Changes`]), or every `network_check_interval` where
+//! it cannot tell. It names no protocol: what a technique notices, and how, is the
+//! technique's own business.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -28,6 +32,17 @@ pub(crate) trait Watched: Send + Sync {
     fn check_interval(&self) -> Duration;
 }
 
+/// With change notifications from the system, the network is still read this often: a
+/// safety net for a change no notification covers (a neighbour's MAC, say).
+const NOTIFIED_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A burst of notifications (a link going down takes its addresses and routes with it) is
+/// read once, after this much quiet...
+const SETTLE: Duration = Duration::from_millis(40);
+
+/// ...or this long after the first, whichever comes first.
+const SETTLE_MAX: Duration = Duration::from_millis(250);
+
 /// One technique followed, and its events.
 struct Followed {
     technique: Arc<dyn NatTechnique>,
@@ -40,7 +55,18 @@ pub(crate) async fn run(watched: Weak<dyn Watched>) {
         return;
     };
     let mut changes = strong.technique_changes();
-    let mut tick = tokio::time::interval(strong.check_interval());
+    let mut system = match netinfo::Changes::new() {
+        Ok(system) => Some(system),
+        Err(error) => {
+            tracing::debug!(%error, "no change notifications from the system; polling");
+            None
+        }
+    };
+    let interval = match system {
+        Some(_) => strong.check_interval().max(NOTIFIED_CHECK_INTERVAL),
+        None => strong.check_interval(),
+    };
+    let mut tick = tokio::time::interval(interval);
     let follows_events = strong.follows_events();
     drop(strong);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -84,6 +110,48 @@ pub(crate) async fn run(watched: Weak<dyn Watched>) {
                 };
                 strong.check_network();
             }
+            told = system_change(&mut system) => {
+                if let Err(error) = told {
+                    tracing::debug!(%error, "change notifications stopped; polling");
+                    system = None;
+                    tick = tokio::time::interval(
+                        watched.upgrade().map_or(interval, |s| s.check_interval()),
+                    );
+                    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    continue;
+                }
+                settle(&mut system).await;
+                let Some(strong) = watched.upgrade() else {
+                    return;
+                };
+                tracing::debug!("the system told of a network change");
+                strong.check_network();
+                tick.reset();
+            }
+        }
+    }
+}
+
+/// The next change the system tells of; never, without notifications.
+async fn system_change(system: &mut Option<netinfo::Changes>) -> netinfo::Result<()> {
+    match system {
+        Some(system) => system.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits out a burst of notifications: until [`SETTLE`] passes without one, at most
+/// [`SETTLE_MAX`].
+async fn settle(system: &mut Option<netinfo::Changes>) {
+    let Some(changes) = system else {
+        return;
+    };
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        let quiet = (Instant::now() + SETTLE).min(deadline);
+        match tokio::time::timeout_at(quiet, changes.changed()).await {
+            Ok(Ok(())) if Instant::now() < deadline => continue,
+            _ => return,
         }
     }
 }

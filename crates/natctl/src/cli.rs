@@ -47,6 +47,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "IP")]
     pub(crate) gateway: Option<IpAddr>,
 
+    /// Work on this interface's path (its default route's gateway) instead of the path the
+    /// kernel picks for internet traffic: for a host whose traffic leaves through a
+    /// full-tunnel VPN that still wants a mapping at its LAN router.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) interface: Option<String>,
+
     /// Also accept a UPnP IGD on another LAN host when none answers on the gateway (it is
     /// labelled as such in every output).
     #[arg(long, global = true)]

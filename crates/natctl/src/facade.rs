@@ -29,6 +29,7 @@ use crate::cli::{Family, Transport, Via};
 /// Which gateway to ask, how long to wait, and which IGDs to trust.
 pub(crate) struct Target {
     pub(crate) gateway: Option<IpAddr>,
+    pub(crate) interface: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) allow_other_igd: bool,
     pub(crate) cache: bool,
@@ -65,6 +66,9 @@ impl Target {
             .with_allow_other_igd(self.allow_other_igd);
         if let Some(gateway) = self.gateway {
             options = options.with_gateway(gateway);
+        }
+        if let Some(interface) = &self.interface {
+            options = options.with_interface(interface.clone());
         }
         if let Some(technique) = technique(via) {
             options = options.only(technique);

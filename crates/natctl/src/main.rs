@@ -139,6 +139,7 @@ struct Usage(String);
 fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
     let target = Target {
         gateway: cli.gateway,
+        interface: cli.interface.clone(),
         timeout: cli.timeout,
         allow_other_igd: cli.allow_other_igd,
         cache: !cli.no_cache,

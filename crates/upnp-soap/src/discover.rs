@@ -101,6 +101,10 @@ pub struct DiscoverOptions {
     pub gateway: Option<IpAddr>,
     /// Timeouts and limits for fetching descriptions and calling actions.
     pub http: Config,
+    /// The interface the multicast search goes out on (the gateway's, on a host with
+    /// several); `None`: every suitable interface. Answers arriving from devices on other
+    /// interfaces are only ever "other IGDs".
+    pub interface: Option<String>,
     /// Use an IGD on another LAN host when the gateway offered none within the scan time
     /// (default false: only the gateway's IGD is used).
     pub allow_other_igd: bool,
@@ -126,6 +130,7 @@ impl Default for DiscoverOptions {
             scan_time: Duration::from_secs(2),
             gateway: None,
             http: Config::default(),
+            interface: None,
             allow_other_igd: false,
             max_descriptions: MAX_DESCRIPTIONS,
             operation_timeout: None,
@@ -151,6 +156,12 @@ impl DiscoverOptions {
     /// opposite of [`allow_other_igd`](Self::allow_other_igd), kept for older callers.
     pub fn only_gateway(mut self, only: bool) -> DiscoverOptions {
         self.allow_other_igd = !only;
+        self
+    }
+
+    /// Searches over multicast on this interface only (see [`interface`](Self::interface)).
+    pub fn interface(mut self, interface: impl Into<String>) -> DiscoverOptions {
+        self.interface = Some(interface.into());
         self
     }
 
@@ -389,6 +400,9 @@ async fn search(
     let unicast = gateway.filter(|g| !is_link_local(*g));
     if let Some(gateway) = unicast {
         search_options = search_options.unicast(SocketAddr::new(gateway, ssdp::PORT));
+    }
+    if let Some(interface) = &options.interface {
+        search_options = search_options.interfaces([interface.as_str()]);
     }
     search_options = search_options.ipv6(options.ipv6);
     let mut search = ssdp::search_with(&search_options).await?;

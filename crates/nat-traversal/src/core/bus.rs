@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::event::NatEvent;
+use crate::network::NetworkPath;
 use crate::technique::Technique;
 
 /// Restart signals closer together than this are one restart (an announcement and the
@@ -90,9 +91,9 @@ impl Bus {
     }
 
     /// The path changed: what was seen on the old one is forgotten.
-    pub(crate) fn path_changed(&self) {
+    pub(crate) fn path_changed(&self, previous: Option<NetworkPath>, current: Option<NetworkPath>) {
         self.seen().external_address = None;
-        self.send(NatEvent::PathChanged);
+        self.send(NatEvent::PathChanged { previous, current });
     }
 
     /// This host's interface addresses, read once and then kept fresh by the watcher.

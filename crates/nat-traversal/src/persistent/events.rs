@@ -9,6 +9,7 @@ use sync_wrapper::SyncFuture;
 use tokio::sync::broadcast;
 
 use crate::error::Error;
+use crate::network::NetworkPath;
 use crate::technique::{Mapping, Technique};
 
 /// What happened to a kept mapping.
@@ -83,7 +84,13 @@ pub enum LossReason {
     },
     /// The network path changed (another gateway, another local address): it is deleted
     /// at the old gateway and made at the new one.
-    PathChanged,
+    PathChanged {
+        /// The path it was made on, when one was read.
+        previous: Option<NetworkPath>,
+        /// The path now; `None` when there is none usable (the link went down, a
+        /// full-tunnel VPN came up).
+        current: Option<NetworkPath>,
+    },
 }
 
 impl fmt::Display for ChangeReason {
@@ -107,7 +114,15 @@ impl fmt::Display for LossReason {
             LossReason::LeaseEnded { error } => {
                 write!(f, "its lease ended while it could not be renewed: {error}")
             }
-            LossReason::PathChanged => f.write_str("the network path changed"),
+            LossReason::PathChanged { previous, current } => {
+                f.write_str("the network path changed")?;
+                match (previous, current) {
+                    (Some(previous), Some(current)) => write!(f, " from {previous} to {current}"),
+                    (Some(previous), None) => write!(f, ": {previous} is gone"),
+                    (None, Some(current)) => write!(f, " to {current}"),
+                    (None, None) => Ok(()),
+                }
+            }
         }
     }
 }

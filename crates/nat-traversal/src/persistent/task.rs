@@ -220,7 +220,10 @@ impl Task {
                 self.trigger = Some(ChangeReason::ExternalAddressChanged);
                 Some(self.due())
             }
-            Ok(NatEvent::PathChanged) => {
+            Ok(NatEvent::PathChanged {
+                previous: from,
+                current: to,
+            }) => {
                 // Delete it at the old gateway while that may still be reachable (the old
                 // technique's client still talks to it), in the background.
                 if let Some(held) = self.held.take() {
@@ -235,7 +238,10 @@ impl Task {
                         None,
                         Some(MappingEvent::Lost {
                             previous,
-                            reason: LossReason::PathChanged,
+                            reason: LossReason::PathChanged {
+                                previous: from,
+                                current: to,
+                            },
                         }),
                     );
                 }

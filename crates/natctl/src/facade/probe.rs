@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Result;
-use nat_traversal::{ProbeOutcome, ProbeReport, ProbeResult, Reachability, Technique};
+use nat_traversal::{
+    NetworkPath, PassedOver, ProbeOutcome, ProbeReport, ProbeResult, Reachability, Technique,
+};
 use serde::Serialize;
 
 use super::{Target, at, elsewhere_note, pad_row, reach_note};
@@ -23,8 +25,56 @@ struct ProbeRowJson {
     error: Option<String>,
 }
 
+/// The path probed: `probe --json`'s `path` object.
+#[derive(Serialize)]
+struct PathJson {
+    interface: Option<String>,
+    local_address: IpAddr,
+    gateway: IpAddr,
+}
+
+impl From<&NetworkPath> for PathJson {
+    fn from(path: &NetworkPath) -> PathJson {
+        PathJson {
+            interface: path.interface.clone(),
+            local_address: path.local_address,
+            gateway: path.gateway,
+        }
+    }
+}
+
+/// A path not taken, and why.
+#[derive(Serialize)]
+struct PassedOverJson {
+    interface: String,
+    local_address: Option<IpAddr>,
+    gateway: Option<IpAddr>,
+    why: String,
+}
+
+impl From<&PassedOver> for PassedOverJson {
+    fn from(other: &PassedOver) -> PassedOverJson {
+        PassedOverJson {
+            interface: other.interface.clone(),
+            local_address: other.local_address,
+            gateway: other.gateway,
+            why: other.why.to_string(),
+        }
+    }
+}
+
+/// `probe --json` when no path can be used (a full-tunnel VPN): the paths and why.
+#[derive(Serialize)]
+struct NoPathJson {
+    path: Option<PathJson>,
+    passed_over: Vec<PassedOverJson>,
+    error: String,
+}
+
 #[derive(Serialize)]
 struct ProbeJson {
+    path: Option<PathJson>,
+    passed_over: Vec<PassedOverJson>,
     gateway: IpAddr,
     selected: Option<&'static str>,
     elapsed_ms: f64,
@@ -97,6 +147,12 @@ fn header() -> String {
 
 fn json(report: &ProbeReport) -> ProbeJson {
     ProbeJson {
+        path: report.path().map(PathJson::from),
+        passed_over: report
+            .passed_over()
+            .iter()
+            .map(PassedOverJson::from)
+            .collect(),
         gateway: report.gateway(),
         selected: report.selected().map(Technique::as_str),
         elapsed_ms: millis(report.elapsed()),
@@ -116,8 +172,45 @@ fn summary(report: &ProbeReport) -> String {
     }
 }
 
+/// The path line and the lines of the paths not taken.
+fn path_lines(path: Option<&NetworkPath>, passed_over: &[PassedOver]) -> Vec<String> {
+    let mut lines: Vec<String> = path.map(|p| format!("path: {p}")).into_iter().collect();
+    lines.extend(
+        passed_over
+            .iter()
+            .map(|other| format!("not taken: {other}")),
+    );
+    lines
+}
+
 pub(crate) async fn probe(out: &Output, target: &Target) -> Result<()> {
     let nat = target.nat(Via::Auto);
+    // The path first: which interface, address and gateway are probed, and why the host's
+    // other paths are not; with no usable path (a full-tunnel VPN) that is the answer.
+    let path = match nat.network_path() {
+        Ok(path) => path,
+        Err(error) => {
+            let passed_over = nat.passed_over();
+            if out.json() {
+                let document = NoPathJson {
+                    path: None,
+                    passed_over: passed_over.iter().map(PassedOverJson::from).collect(),
+                    error: error.to_string(),
+                };
+                out.print(&document, String::new);
+            } else {
+                for line in path_lines(None, &passed_over) {
+                    out.text(&line);
+                }
+            }
+            return Err(error.into());
+        }
+    };
+    if !out.json() {
+        for line in path_lines(Some(&path), &nat.passed_over()) {
+            out.text(&line);
+        }
+    }
     let v6 = target.both().then(|| nat.ipv6());
     out.progress()
         .start(format!("probing PCP, NAT-PMP and UPnP IGD {}", at(&nat)));
