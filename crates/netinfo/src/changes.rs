@@ -358,6 +358,12 @@ mod unix {
     }
 }
 
+/// Compile-time: the handle can move to and be shared with another thread or task.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Changes>();
+};
+
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
