@@ -250,6 +250,49 @@ fn the_internet_path_is_the_lan_router_until_a_full_tunnel_takes_it() {
 }
 
 #[test]
+fn the_ipv6_internet_path_is_the_routers_link_local_address_and_the_global_source() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let lan = lab.lan();
+    let path = lan
+        .run(|| netinfo::internet_path(Family::V6))
+        .unwrap()
+        .unwrap();
+    assert_eq!(path.family, Family::V6);
+    assert_eq!(path.interface, lan.interface());
+    assert_eq!(
+        path.gateway,
+        Some(IpAddr::V6(natlab::ROUTER_LAN_LINK_LOCAL_V6))
+    );
+    assert_eq!(Some(path.local_address), lan.address_v6().map(IpAddr::V6));
+    let paths = lan
+        .run(|| netinfo::default_paths(Family::V6))
+        .unwrap()
+        .unwrap();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(
+        (
+            &paths[0].interface,
+            paths[0].gateway,
+            paths[0].local_address
+        ),
+        (&path.interface, path.gateway, path.local_address)
+    );
+    // The WAN host's namespace has no way out.
+    let wan = lab
+        .wan()
+        .run(|| netinfo::internet_path(Family::V6))
+        .unwrap();
+    assert!(wan.as_ref().is_err_and(Error::is_no_route), "{wan:?}");
+    let none = lab
+        .wan()
+        .run(|| netinfo::default_paths(Family::V4))
+        .unwrap();
+    assert_eq!(none.unwrap(), []);
+}
+
+#[test]
 fn two_uplinks_are_listed_best_first_and_the_second_takes_over_when_the_first_goes_down() {
     let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
