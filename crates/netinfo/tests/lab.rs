@@ -423,7 +423,7 @@ fn changes_fire_on_an_address_a_link_and_a_route() {
 
 #[cfg(feature = "tokio")]
 #[test]
-fn changed_wakes_an_async_waiter_once_per_change() {
+fn changed_wakes_an_async_waiter_once_per_change_even_after_a_cancelled_wait() {
     let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
     };
@@ -439,13 +439,20 @@ fn changed_wakes_an_async_waiter_once_per_change() {
                 .status()
                 .unwrap();
             assert!(status.success());
+            // Cancelled while it waits for the burst to end (a `select!` taking another
+            // branch): it has drained the change already, and must not lose it.
+            let cancelled = tokio::time::timeout(Duration::from_millis(1), changes.changed()).await;
             let first = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
             // The burst of that one change was taken whole: nothing more comes.
             let second = tokio::time::timeout(Duration::from_millis(300), changes.changed()).await;
-            (first.map(|changed| changed.is_ok()), second.is_err())
+            (
+                cancelled.is_err(),
+                first.map(|changed| changed.is_ok()),
+                second.is_err(),
+            )
         })
         .unwrap();
-    assert_eq!(outcome, (Ok(true), true));
+    assert_eq!(outcome, (true, Ok(true), true));
     let shown = lan.exec("ip", &["-4", "addr", "show"]).unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains("192.168.99.5/24"));
 }
