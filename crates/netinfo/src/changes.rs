@@ -75,6 +75,10 @@ pub struct Changes {
     // Dropped before the monitor, whose descriptor it watches.
     #[cfg(all(unix, feature = "tokio"))]
     registration: Option<tokio::io::unix::AsyncFd<unix::Descriptor>>,
+    /// A change drained by a [`changed`](Changes::changed) that was cancelled before it
+    /// returned, for the next call to report.
+    #[cfg(all(unix, feature = "tokio"))]
+    pending: bool,
     monitor: Monitor,
 }
 
@@ -89,6 +93,8 @@ impl Changes {
         Ok(Changes {
             #[cfg(all(unix, feature = "tokio"))]
             registration: None,
+            #[cfg(all(unix, feature = "tokio"))]
+            pending: false,
             monitor: open()?,
         })
     }
@@ -105,6 +111,9 @@ impl Changes {
     /// Waits until routes, addresses or links change, and returns once the burst of
     /// notifications is over. Needs a tokio runtime with its I/O and time drivers.
     ///
+    /// Cancel safe: a change seen by a call dropped before it returned (a `select!` that
+    /// took another branch) is reported by the next call.
+    ///
     /// # Errors
     /// [`Error::Monitor`] when reading the notifications fails.
     #[cfg(feature = "tokio")]
@@ -112,7 +121,7 @@ impl Changes {
     pub async fn changed(&mut self) -> Result<()> {
         #[cfg(unix)]
         {
-            unix::changed(&mut self.registration, &self.monitor).await
+            unix::changed(&mut self.registration, &mut self.pending, &self.monitor).await
         }
         #[cfg(windows)]
         {
@@ -310,6 +319,7 @@ mod unix {
     #[cfg(feature = "tokio")]
     pub(super) async fn changed(
         registration: &mut Option<tokio::io::unix::AsyncFd<Descriptor>>,
+        pending: &mut bool,
         monitor: &Monitor,
     ) -> Result<()> {
         use tokio::io::Interest;
@@ -330,19 +340,20 @@ mod unix {
                     .map_err(failed)?,
             ),
         };
-        let mut seen = drain(monitor)?.changed;
-        while !seen {
+        *pending |= drain(monitor)?.changed;
+        while !*pending {
             let mut guard = registration.readable().await.map_err(failed)?;
             let drained = drain(monitor)?;
             if drained.empty {
                 guard.clear_ready();
             }
-            seen = drained.changed;
+            *pending = drained.changed;
         }
         let end = tokio::time::Instant::now() + super::MAX_BURST;
         loop {
             let left = end.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
+                *pending = false;
                 return Ok(());
             }
             match tokio::time::timeout(super::QUIET.min(left), registration.readable()).await {
@@ -352,11 +363,20 @@ mod unix {
                         guard.clear_ready();
                     }
                 }
-                Err(_quiet) => return Ok(()),
+                Err(_quiet) => {
+                    *pending = false;
+                    return Ok(());
+                }
             }
         }
     }
 }
+
+/// Compile-time: the handle can move to and be shared with another thread or task.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Changes>();
+};
 
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {

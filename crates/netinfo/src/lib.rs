@@ -6,25 +6,34 @@
 //! Reading the system never spawns `ip`, `netstat` or `route`, and nothing here sends a
 //! packet.
 //!
+//! It also tells the path the kernel picks toward a destination ([`route_to`]) or the
+//! internet ([`internet_path`]): interface, its [`LinkKind`], local address and next hop, so
+//! a full-tunnel VPN shows as a [`LinkKind::Tunnel`] path; every other way out
+//! ([`default_paths`]: a second uplink, the LAN under a VPN); and when routes, addresses or
+//! links change ([`Changes`], from the operating system's notifications).
+//!
 //! # Platforms
 //!
-//! - Linux and Android: the default route is the route the kernel picks toward a public
-//!   address, asked over NETLINK_ROUTE (`RTM_GETROUTE`, as `ip route get 1.1.1.1` does;
-//!   a lookup sends nothing on the wire), in the calling thread's network namespace; the
-//!   IPv4 source address toward a gateway is the kernel's pick from the same lookup. Only
-//!   when netlink is refused (no socket, or the request cannot be sent: a seccomp filter,
-//!   a sandbox) does Linux parse `/proc/net/route` and `/proc/net/ipv6_route` instead;
-//!   Android never does, and reports [`Error::Netlink`]. The interfaces come from
-//!   `getifaddrs(3)`. Tested on Linux, also inside network namespaces; Android is
-//!   compile-checked (`cargo xtask cross`).
-//! - macOS, iOS, FreeBSD, NetBSD and OpenBSD: the default route from the kernel's routing
+//! - Linux and Android: everything over NETLINK_ROUTE, in the calling thread's network
+//!   namespace: the path is the kernel's own route lookup (`RTM_GETROUTE` with `RTA_DST`,
+//!   as `ip route get 1.1.1.1` asks; a lookup sends nothing on the wire), the default routes
+//!   a dump of the table, the interfaces, their kinds and addresses (with the IPv6 flags)
+//!   `RTM_GETLINK` and `RTM_GETADDR` dumps, the changes the notification groups. No `/proc`
+//!   file is read: Android denies `/proc/net/route` to apps, and a parse is not what the
+//!   kernel would pick. Where netlink is refused the routes are an [`Error::Netlink`] and the
+//!   interfaces come from `getifaddrs(3)`. Tested on Linux, also inside network namespaces;
+//!   Android is compile-checked (`cargo xtask cross`).
+//! - macOS, iOS, FreeBSD, NetBSD and OpenBSD: the default routes from the kernel's routing
 //!   table dump (`sysctl` `NET_RT_FLAGS`), parsed by a pure parser unit-tested on dumps
-//!   built after each system's `<net/route.h>`; the interfaces from `getifaddrs(3)`.
-//!   Compile-checked for macOS and FreeBSD in CI, not run there.
-//! - Windows: the default route from `GetIpForwardTable2` (lowest route plus interface
-//!   metric), the interfaces from `GetAdaptersAddresses`. Compile-checked, not run.
+//!   built after each system's `<net/route.h>`; the path toward a destination from `RTM_GET`
+//!   on a routing socket (macOS, iOS and FreeBSD); changes from a `PF_ROUTE` socket; the
+//!   interfaces from `getifaddrs(3)`. Compile-checked for macOS and FreeBSD, not run there.
+//! - Windows: the default routes from `GetIpForwardTable2` (route plus interface metric),
+//!   the path from `GetBestRoute2`, the interfaces from `GetAdaptersAddresses`, changes from
+//!   `NotifyRouteChange2`, `NotifyIpInterfaceChange` and `NotifyUnicastIpAddressChange`.
+//!   Compile-checked, not run.
 //! - Other Unix systems (DragonFly, illumos, ...): interfaces from `getifaddrs`, and
-//!   [`Error::Unsupported`] for the default route; elsewhere both are unsupported.
+//!   [`Error::Unsupported`] for routes and changes; elsewhere all are unsupported.
 //!
 //! The address classification, [`pick_best_address`] and [`local_address_toward`] work
 //! everywhere.
@@ -49,8 +58,10 @@
 //! # Feature flags
 //!
 //! - `serde` (off by default): `serde::Serialize` for [`Interface`], [`InterfaceAddress`],
-//!   [`GlobalIpv6Address`], [`DefaultRoute`] and [`Family`], for programs that print them
-//!   as JSON.
+//!   [`GlobalIpv6Address`], [`DefaultRoute`], [`Path`], [`LinkKind`] and [`Family`], for
+//!   programs that print them as JSON.
+//! - `tokio` (off by default): [`Changes::changed`], an async wait for network changes
+//!   (tokio's `AsyncFd` on Unix, a `Notify` fed by the system's callbacks on Windows).
 //!
 //! The package is published as `natkit-netinfo`; the library is `netinfo`.
 //!
@@ -58,16 +69,22 @@
 //!
 //! - `route`: [`DefaultRoute`], [`default_gateway`], [`default_gateway_v6`],
 //!   [`default_route`], [`default_route_v6`], dispatching to the platform module.
-//! - `netlink`: the pure NETLINK_ROUTE codec (`RTM_GETROUTE` requests, `RTM_NEWROUTE`,
-//!   `NLMSG_ERROR` and `NLMSG_DONE` answers), tested everywhere.
-//! - `linux` (Linux and Android): the default route and source address from netlink;
-//!   `linux/route_socket`: the netlink socket; `linux/proc_route` (Linux only): the
-//!   fallback parsers of `/proc/net/route` and `/proc/net/ipv6_route`.
+//! - `path`: [`Path`], [`LinkKind`] (and how each system's link types map to it),
+//!   [`route_to`], [`internet_path`], [`default_paths`].
+//! - `changes`: [`Changes`], the wait for the system's change notifications and the
+//!   coalescing of their bursts.
+//! - `netlink`: the pure NETLINK_ROUTE codec (`RTM_GETROUTE`, `RTM_GETLINK` and
+//!   `RTM_GETADDR` requests, `RTM_NEWROUTE`, `RTM_NEWLINK`, `RTM_NEWADDR`, `RTM_DEL*`,
+//!   `NLMSG_ERROR` and `NLMSG_DONE` messages), tested everywhere; `netlink/select`: the ways
+//!   out of a route dump and the source address among an interface's addresses.
+//! - `linux` (Linux and Android): paths, routes, interfaces and addresses from netlink;
+//!   `linux/route_socket`: the request socket; `linux/monitor`: the notification socket.
 //! - `route_dump`: the pure parser of the BSD routing-socket dump (every system's
-//!   `rt_msghdr` layout, tested everywhere); `bsd` (macOS, iOS and the BSDs): the `sysctl`
-//!   call that reads it.
+//!   `rt_msghdr` layout, tested everywhere); `route_dump/get`: the `RTM_GET` request and
+//!   answer; `bsd` (macOS, iOS and the BSDs): the `sysctl` call and the routing socket;
+//!   `bsd/monitor`: the `PF_ROUTE` change socket.
 //! - `windows_table`: the pure ranking of Windows' routes and adapters; `windows`
-//!   (Windows only): the IP Helper calls.
+//!   (Windows only): the IP Helper calls; `windows/notify`: the change notifications.
 //! - `interface`: [`Interface`], [`InterfaceAddress`], [`interfaces`],
 //!   [`interface_addresses`], [`best_interface_address`].
 //! - `ifaddrs` (Unix only): the `getifaddrs` listing, grouped per interface.

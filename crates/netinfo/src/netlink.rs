@@ -648,26 +648,38 @@ fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
     read_u32(bytes, at).map(|word| i32::from_ne_bytes(word.to_ne_bytes()))
 }
 
-/// Decodes `datagram` and walks every route's next hops, for the `netlink_decode` fuzz
-/// target (compiled only under `cargo fuzz`, which sets `--cfg fuzzing`).
+/// Decodes `datagram` and walks what it holds as the crate does (next hops, the ways out
+/// of its routes, the source among its addresses, link kinds), for the `netlink_decode`
+/// fuzz target (compiled only under `cargo fuzz`, which sets `--cfg fuzzing`).
 #[cfg(any(fuzzing, test))]
 #[allow(unreachable_pub)] // re-exported from the crate's root under `fuzzing` only
 pub fn fuzz_decode(datagram: &[u8]) {
-    if let Ok(messages) = decode(datagram) {
-        for message in messages {
-            match message.body {
-                Body::Route(route) => {
-                    let _ = route.first_gateway();
-                }
-                Body::Link(link) => {
-                    let _ = crate::path::LinkKind::from_linux(
-                        link.hardware_type,
-                        link.flags,
-                        link.kind.as_deref(),
-                    );
-                }
-                _ => {}
+    let Ok(messages) = decode(datagram) else {
+        return;
+    };
+    let mut routes = Vec::new();
+    let mut addresses = Vec::new();
+    for message in messages {
+        let _ = message.body.is_change();
+        match message.body {
+            Body::Route(route) => {
+                let _ = route.first_gateway();
+                routes.push(route);
             }
+            Body::Link(link) => {
+                let _ = crate::path::LinkKind::from_linux(
+                    link.hardware_type,
+                    link.flags,
+                    link.kind.as_deref(),
+                );
+            }
+            Body::Address(address) => addresses.push(address),
+            _ => {}
+        }
+    }
+    for family in [AF_INET, AF_INET6] {
+        for hop in default_hops(&routes, family) {
+            let _ = pick_source(&addresses, hop.interface, family, hop.gateway);
         }
     }
 }

@@ -52,9 +52,9 @@ pub struct DefaultRoute {
 /// [`Error::Netlink`](crate::Error::Netlink) or
 /// [`Error::MalformedNetlink`](crate::Error::MalformedNetlink) when the kernel's
 /// netlink answer fails or is malformed (Linux, Android);
-/// [`Error::ReadRouteTable`](crate::Error::ReadRouteTable) or
-/// [`Error::MalformedRouteTable`](crate::Error::MalformedRouteTable) when the `/proc` file
-/// Linux falls back to without netlink cannot be read;
+/// [`Error::RouteTableCall`](crate::Error::RouteTableCall) or
+/// [`Error::MalformedRouteDump`](crate::Error::MalformedRouteDump) when the system's table
+/// cannot be read (macOS, the BSDs, Windows).
 pub fn default_route() -> Result<DefaultRoute> {
     platform::default_route(Family::V4)
 }

@@ -377,7 +377,8 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes([field[0], field[1], field[2], field[3]]))
 }
 
-/// Parses `dump` with every layout and both families, for the `route_dump` fuzz target
+/// Parses `dump` with every layout and both families, as a dump and as an `RTM_GET`
+/// answer, for the `route_dump` fuzz target
 /// (compiled only under `cargo fuzz`, which sets `--cfg fuzzing`).
 #[cfg(any(fuzzing, test))]
 #[allow(unreachable_pub)] // re-exported from the crate's root under `fuzzing` only
@@ -393,6 +394,7 @@ pub fn fuzz_all_layouts(dump: &[u8]) {
             if let Ok(routes) = default_routes(dump, &layout, family) {
                 let _ = best(&routes, &layout);
             }
+            let _ = get::decode_get(dump, &layout, family);
         }
     }
 }

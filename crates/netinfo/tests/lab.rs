@@ -250,6 +250,49 @@ fn the_internet_path_is_the_lan_router_until_a_full_tunnel_takes_it() {
 }
 
 #[test]
+fn the_ipv6_internet_path_is_the_routers_link_local_address_and_the_global_source() {
+    let Some(lab) = Lab::for_test(LabConfig::dual_stack()) else {
+        return;
+    };
+    let lan = lab.lan();
+    let path = lan
+        .run(|| netinfo::internet_path(Family::V6))
+        .unwrap()
+        .unwrap();
+    assert_eq!(path.family, Family::V6);
+    assert_eq!(path.interface, lan.interface());
+    assert_eq!(
+        path.gateway,
+        Some(IpAddr::V6(natlab::ROUTER_LAN_LINK_LOCAL_V6))
+    );
+    assert_eq!(Some(path.local_address), lan.address_v6().map(IpAddr::V6));
+    let paths = lan
+        .run(|| netinfo::default_paths(Family::V6))
+        .unwrap()
+        .unwrap();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(
+        (
+            &paths[0].interface,
+            paths[0].gateway,
+            paths[0].local_address
+        ),
+        (&path.interface, path.gateway, path.local_address)
+    );
+    // The WAN host's namespace has no way out.
+    let wan = lab
+        .wan()
+        .run(|| netinfo::internet_path(Family::V6))
+        .unwrap();
+    assert!(wan.as_ref().is_err_and(Error::is_no_route), "{wan:?}");
+    let none = lab
+        .wan()
+        .run(|| netinfo::default_paths(Family::V4))
+        .unwrap();
+    assert_eq!(none.unwrap(), []);
+}
+
+#[test]
 fn two_uplinks_are_listed_best_first_and_the_second_takes_over_when_the_first_goes_down() {
     let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
@@ -380,7 +423,7 @@ fn changes_fire_on_an_address_a_link_and_a_route() {
 
 #[cfg(feature = "tokio")]
 #[test]
-fn changed_wakes_an_async_waiter_once_per_change() {
+fn changed_wakes_an_async_waiter_once_per_change_even_after_a_cancelled_wait() {
     let Some(lab) = Lab::for_test(LabConfig::default()) else {
         return;
     };
@@ -396,13 +439,20 @@ fn changed_wakes_an_async_waiter_once_per_change() {
                 .status()
                 .unwrap();
             assert!(status.success());
+            // Cancelled while it waits for the burst to end (a `select!` taking another
+            // branch): it has drained the change already, and must not lose it.
+            let cancelled = tokio::time::timeout(Duration::from_millis(1), changes.changed()).await;
             let first = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
             // The burst of that one change was taken whole: nothing more comes.
             let second = tokio::time::timeout(Duration::from_millis(300), changes.changed()).await;
-            (first.map(|changed| changed.is_ok()), second.is_err())
+            (
+                cancelled.is_err(),
+                first.map(|changed| changed.is_ok()),
+                second.is_err(),
+            )
         })
         .unwrap();
-    assert_eq!(outcome, (Ok(true), true));
+    assert_eq!(outcome, (true, Ok(true), true));
     let shown = lan.exec("ip", &["-4", "addr", "show"]).unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains("192.168.99.5/24"));
 }

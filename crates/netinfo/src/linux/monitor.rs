@@ -96,13 +96,7 @@ impl Monitor {
             match self.receive(&mut buffer) {
                 Ok(Some(len)) => {
                     let datagram = buffer.get(..len).unwrap_or_default();
-                    // A notification that does not decode still says something changed.
-                    changed |= netlink::decode(datagram).map_or(true, |messages| {
-                        messages.iter().any(|message| {
-                            message.body.is_change()
-                                && self.own_request != Some((message.seq, message.port_id))
-                        })
-                    });
+                    changed |= tells_of_a_change(datagram, self.own_request);
                 }
                 Ok(None) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -145,6 +139,17 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Whether `datagram` tells of a change: a change message that is not the answer to our
+/// own request (`own_request`: its sequence number and our port id). A datagram that does
+/// not decode still says something changed.
+fn tells_of_a_change(datagram: &[u8], own_request: Option<(u32, u32)>) -> bool {
+    netlink::decode(datagram).map_or(true, |messages| {
+        messages.iter().any(|message| {
+            message.body.is_change() && own_request != Some((message.seq, message.port_id))
+        })
+    })
 }
 
 /// Binds `fd` to a port id the kernel picks (`nl_pid` 0), in no group.
@@ -215,4 +220,50 @@ impl AsRawFd for Monitor {
 
 fn socklen_of<T>() -> libc::socklen_t {
     libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `RTM_NEWROUTE` with sequence number 7 for port id 42.
+    fn route_message() -> Vec<u8> {
+        let mut message = 28u32.to_ne_bytes().to_vec();
+        message.extend_from_slice(&netlink::RTM_NEWROUTE.to_ne_bytes());
+        message.extend_from_slice(&0u16.to_ne_bytes());
+        message.extend_from_slice(&7u32.to_ne_bytes());
+        message.extend_from_slice(&42u32.to_ne_bytes());
+        message.extend_from_slice(&[2, 32, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0]);
+        message
+    }
+
+    #[test]
+    fn the_answer_to_our_own_lookup_is_no_change_but_others_are() {
+        let message = route_message();
+        assert!(!tells_of_a_change(&message, Some((7, 42))));
+        assert!(tells_of_a_change(&message, Some((8, 42))));
+        assert!(tells_of_a_change(&message, None));
+        assert!(
+            tells_of_a_change(&message[..20], None),
+            "undecodable counts"
+        );
+        let mut done = message.clone();
+        done[4..6].copy_from_slice(&netlink::NLMSG_DONE.to_ne_bytes());
+        assert!(!tells_of_a_change(&done, None));
+    }
+
+    #[test]
+    fn a_socket_left_unbound_gets_a_port_id_from_its_first_lookup() {
+        // SAFETY: socket(2) takes no pointers; the descriptor is owned right away.
+        #[allow(unsafe_code)]
+        let fd = unsafe {
+            OwnedFd::from_raw_fd(libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            ))
+        };
+        let (_, port_id) = autobind(&fd).unwrap();
+        assert_ne!(port_id, 0);
+    }
 }

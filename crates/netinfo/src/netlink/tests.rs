@@ -6,7 +6,8 @@
 //! 192.168.77.2 metric 100) and IPv6 default routes via fe80::1 (then fe80::1 and fe80::2
 //! as one multipath route), all metric 1024: each is the datagram the kernel answered to an
 //! `RTM_GETROUTE` sent with sequence number 7 from a socket whose port id it chose, read
-//! with Python's `socket.AF_NETLINK` and printed as hex.
+//! with Python's `socket.AF_NETLINK` and printed as hex. The link and address captures come
+//! from the same kind of namespace holding a bridge and a tun device (see each).
 
 use super::*;
 
@@ -96,6 +97,58 @@ const LOOKUP_V6_MULTIPATH: &str = "\
 1c0000000300000014000500fe8000000000000000000000000000011c0000000300000014000500fe80000000000000\
 000000000000000224000c00000000000000000000000000000000000000000000000000000000000000000005001400\
 00000000";
+
+/// `RTM_GETLINK` for a tun device `tun9` (index 3, down, no process attached) in a fresh
+/// namespace: `ARPHRD_NONE`, `IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST`, kind `tun`.
+#[cfg(target_endian = "little")]
+const LINK_TUN: &str = "\
+e00500001000000007000000b67f00000000feff0300000090100000000000000900030074756e390000000008000d00\
+f401000005001000020000000500110000000000050043000000000008000400dc050000080032004400000008003300\
+ffff000008001b000000000008001e000000000008003d000000000008001f000100000008002800ffff000008002900\
+0000010008003a000000010008003f0000000100080040000000010008003b000000010008003c00ffff000008004200\
+0000000008002000010000000500210000000000080023000100000008002f0000000000080030000100000006004400\
+0000000006004500000000000500270000000000cc001700000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000064000700000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+0000000000000000000000000000000000000000000000000000000000000000000000000c002b000500020000000000\
+380012000800010074756e002c0002000500030001000000050004000000000005000500000000000500060001000000\
+0500070000000000090006006e6f6f700000000030031a008c0002008800010000000000000000000000000001000000\
+010000000100000001000000000000000100000000000000000000000000000000000000000000000000000000000000\
+0000000000000000000000000000000000000000000000000000000000000000000000000000000010270000e8030000\
+0000000000000000000000000000000001000000a0020a00080001000000000014000500ffff0000253311004ca10000\
+e8030000f40002000000000040000000dc05000001000000010000000100000001000000ffffffffa00f0000e8030000\
+ffffffff803a0900805101000300000058020000100000000000000001000000010000000100000060ea000000000000\
+0000000000000000000000000000000000000000ffffffff000000000000000010270000e80300000100000000000000\
+00000000010000000000000000000000010000000000000000000000000000000000000080ee36000000000000000000\
+0100000000000000000000000000000000000000000000000004000000000000ffff0000ffffffff0100000000000000\
+000000000000000034010300260000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000003c00060007000000000000000000000000000000\
+000000000000000000000000000000000000000000000000000000000000000000000000000000001400070000000000\
+000000000000000000000000050008000000000024000e00000000000000000000000000000000000000000000000000\
+000000000000000004003e8004004180";
+
+/// An `RTM_GETADDR` dump of the same namespace: `lo` (127.0.0.1/8, ::1/128) and a bridge
+/// `br9` (index 2: 172.17.0.1/16, 2001:db8::5/64 added `nodad`), then `NLMSG_DONE`.
+#[cfg(target_endian = "little")]
+const ADDRESS_DUMP: [&str; 2] = [
+    "\
+4c0000001400020007000000b67f0000020880fe01000000080001007f000001080002007f000001070003006c6f0000\
+080008008000000014000600ffffffffffffffff22331100223311004c0000001400020007000000b67f000002108000\
+0200000008000100ac11000108000200ac1100010800030062723900080008008000000014000600ffffffffffffffff\
+2333110023331100500000001400020007000000b67f00000a8080fe0100000014000100000000000000000000000000\
+0000000114000600ffffffffffffffff2233110022331100080008008000000005000b00010000004800000014000200\
+07000000b67f00000a408200020000001400010020010db800000000000000000000000514000600ffffffffffffffff\
+24331100243311000800080082000000",
+    "140000000300020007000000b67f000000000000",
+];
 
 #[cfg(target_endian = "little")]
 mod captured {
@@ -199,6 +252,60 @@ mod captured {
     }
 
     #[test]
+    fn a_tun_link_is_a_point_to_point_device_of_kind_tun() {
+        let messages = decode(&hex(LINK_TUN)).unwrap();
+        assert_eq!(messages.len(), 1);
+        let Body::Link(link) = &messages[0].body else {
+            panic!("not a link: {messages:?}");
+        };
+        assert_eq!(
+            *link,
+            Link {
+                index: 3,
+                hardware_type: 0xfffe,
+                flags: 0x1090,
+                name: "tun9".to_owned(),
+                kind: Some("tun".to_owned()),
+            }
+        );
+        assert_eq!(
+            crate::LinkKind::from_linux(link.hardware_type, link.flags, link.kind.as_deref()),
+            crate::LinkKind::Tunnel
+        );
+        assert!(messages[0].body.is_change());
+    }
+
+    #[test]
+    fn an_address_dump_gives_each_address_with_its_interface_and_flags() {
+        let addresses: Vec<Address> = decode(&hex(ADDRESS_DUMP[0]))
+            .unwrap()
+            .into_iter()
+            .map(|message| match message.body {
+                Body::Address(address) => address,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let summary: Vec<_> = addresses
+            .iter()
+            .map(|a| (a.index, a.address, a.prefix_len, a.flags))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, v4("127.0.0.1"), 8, 0x80),
+                (2, v4("172.17.0.1"), 16, 0x80),
+                (1, v6("::1"), 128, 0x80),
+                (2, v6("2001:db8::5"), 64, 0x82),
+            ]
+        );
+        assert_eq!(
+            pick_source(&addresses, 2, AF_INET, Some(v4("172.17.0.9"))),
+            Some(v4("172.17.0.1"))
+        );
+        assert_eq!(decode(&hex(ADDRESS_DUMP[1])).unwrap()[0].body, Body::Done);
+    }
+
+    #[test]
     fn every_cut_of_a_capture_is_an_error_or_fewer_messages_never_a_panic() {
         let captures = [
             LOOKUP_V4_FIB_MATCH,
@@ -207,6 +314,8 @@ mod captured {
             LOOKUP_V6_MULTIPATH,
             LOOKUP_V4_UNREACHABLE,
             DUMP_V4[0],
+            LINK_TUN,
+            ADDRESS_DUMP[0],
         ];
         for capture in captures {
             let bytes = hex(capture);
@@ -252,6 +361,67 @@ fn route_message(family: u8, attributes: &[Vec<u8>]) -> Vec<u8> {
     bytes.extend_from_slice(&0u32.to_ne_bytes());
     bytes.extend_from_slice(&body);
     bytes
+}
+
+#[test]
+fn link_and_address_requests_have_the_layout_of_rtnetlink_h() {
+    let mut one = header_bytes(32, RTM_GETLINK, NLM_F_REQUEST, 4, 0);
+    one.extend_from_slice(&[0, 0, 0, 0]);
+    one.extend_from_slice(&7i32.to_ne_bytes());
+    one.extend_from_slice(&[0; 8]);
+    assert_eq!(encode_link_request(Some(7), 4), one);
+    let all = encode_link_request(None, 4);
+    assert_eq!(read_u16(&all, 6), Some(NLM_F_REQUEST | NLM_F_DUMP));
+    assert_eq!(read_u32(&all, 20), Some(0));
+    let mut addresses = header_bytes(24, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 5, 0);
+    addresses.extend_from_slice(&[0; 8]);
+    assert_eq!(encode_address_dump(5), addresses);
+}
+
+#[test]
+fn removals_are_changes_and_answers_are_not() {
+    assert!(Body::Other(RTM_DELROUTE).is_change());
+    assert!(Body::Other(21).is_change()); // RTM_DELADDR
+    assert!(!Body::Other(RTM_GETROUTE).is_change());
+    assert!(!Body::Done.is_change() && !Body::Ack.is_change() && !Body::Error(1).is_change());
+}
+
+#[test]
+fn a_point_to_point_address_is_its_local_one_and_other_families_are_skipped() {
+    let mut body = vec![AF_INET, 32, 0, 0];
+    body.extend_from_slice(&9u32.to_ne_bytes());
+    body.extend(attribute(IFA_ADDRESS, &[10, 8, 0, 1]));
+    body.extend(attribute(IFA_LOCAL, &[10, 8, 0, 2]));
+    let mut message = header_bytes((HEADER_LEN + body.len()) as u32, RTM_NEWADDR, 0, 1, 0);
+    message.extend_from_slice(&body);
+    let decoded = decode(&message).unwrap();
+    assert_eq!(
+        decoded[0].body,
+        Body::Address(Address {
+            index: 9,
+            prefix_len: 32,
+            address: v4("10.8.0.2"),
+            flags: 0,
+        })
+    );
+    // AF_PACKET (17): no address of ours.
+    message[HEADER_LEN] = 17;
+    assert_eq!(decode(&message).unwrap()[0].body, Body::Other(RTM_NEWADDR));
+    // A short ifaddrmsg or ifinfomsg is malformed.
+    let short = header_bytes(20, RTM_NEWADDR, 0, 1, 0)
+        .into_iter()
+        .chain([0; 4])
+        .collect::<Vec<_>>();
+    assert!(matches!(
+        decode(&short),
+        Err(Error::MalformedNetlink { .. })
+    ));
+    let mut short_link = short.clone();
+    short_link[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    assert!(matches!(
+        decode(&short_link),
+        Err(Error::MalformedNetlink { .. })
+    ));
 }
 
 #[test]

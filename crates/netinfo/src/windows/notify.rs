@@ -187,8 +187,14 @@ impl Monitor {
     #[cfg(feature = "tokio")]
     pub(crate) async fn changed(&self) -> Result<()> {
         let seen = *self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.shared.count() == seen {
-            self.shared.notify.notified().await;
+        // A permit `notify_one` left from an earlier burst wakes without a new change:
+        // the count says whether one came.
+        while self.shared.count() == seen {
+            let notified = self.shared.notify.notified();
+            if self.shared.count() != seen {
+                break;
+            }
+            notified.await;
         }
         let end = tokio::time::Instant::now() + MAX_BURST;
         loop {
