@@ -9,6 +9,7 @@
 //! user database (empty: no TURN), pid and log files live in the lab's directory; no TLS,
 //! DTLS, CLI or relay.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::{Child, Stdio};
@@ -240,10 +241,10 @@ fn proc_hex(address: IpAddr) -> String {
             .map(|c| [c[0], c[1], c[2], c[3]])
             .collect(),
     };
-    words
-        .iter()
-        .map(|word| format!("{:08X}", u32::from_ne_bytes(*word)))
-        .collect()
+    words.iter().fold(String::new(), |mut hex, word| {
+        let _ = write!(hex, "{:08X}", u32::from_ne_bytes(*word));
+        hex
+    })
 }
 
 #[cfg(test)]

@@ -422,12 +422,28 @@ fn hairpinning_reaches_miniupnpds_and_native_mappings_at_the_external_address() 
 /// is not (the sender never was an endpoint of it).
 #[test]
 fn hairpinning_with_conntracks_filtering_reaches_only_what_a_remote_host_could() {
-    let Some(lab) = nat_lab(NatBehaviour {
-        hairpinning: true,
-        ..NatBehaviour::default()
-    }) else {
+    // Dual-stack: IPv6 crosses the WAN bridge the hairpin loop needs, unchanged.
+    let config = LabConfig {
+        lan_hosts: 2,
+        ..LabConfig::dual_stack().with_nat(NatBehaviour {
+            hairpinning: true,
+            ..NatBehaviour::default()
+        })
+    };
+    let Some(lab) = Lab::for_test_with_tools(config, &["natpmpc"]) else {
         return;
     };
+    add_second_wan_address(&lab);
+    let own_v6 = lab.lan().address_v6().unwrap();
+    let lan_v6 = udp_on(lab.lan(), SocketAddr::from((own_v6, 41312)));
+    let wan_v6 = udp_on(
+        lab.wan(),
+        SocketAddr::from((lab.wan().address_v6().unwrap(), 5000)),
+    );
+    assert_eq!(
+        seen_source(&lan_v6, &wan_v6, b"ipv6"),
+        SocketAddr::from((own_v6, 41312))
+    );
     let external = lab.external_address();
     miniupnpd_still_forwards(&lab, 41310);
     assert!(hairpin_tcp(&lab, 41310, SocketAddrV4::new(external, 41310)));
