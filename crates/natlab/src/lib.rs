@@ -217,9 +217,11 @@ impl Lab {
         lab.build_topology()?;
         lab.rebuild_wan()?;
         lab.apply_nat_behaviour()?;
-        lab.write_daemon_conf()?;
-        lab.start_daemon()?;
+        // coturn first: miniupnpd may ask it for the public address as it starts.
         lab.start_stun_server()?;
+        lab.write_daemon_conf()?;
+        lab.configure_router_stun()?;
+        lab.start_daemon()?;
         Ok(lab)
     }
 

@@ -178,6 +178,28 @@ impl Lab {
         Ok(())
     }
 
+    /// Appends miniupnpd's STUN options to its configuration file, with
+    /// [`LabConfig::router_stun`](crate::LabConfig::router_stun).
+    pub(crate) fn configure_router_stun(&self) -> Result<()> {
+        if !self.config.router_stun {
+            return Ok(());
+        }
+        if !self.config.stun {
+            return Err(LabError::Invalid(
+                "router_stun needs a STUN server in the lab (stun)".into(),
+            ));
+        }
+        let path = self.dir.join("miniupnpd.conf");
+        let mut conf = fs::read_to_string(&path).map_err(|source| LabError::File {
+            path: path.clone(),
+            source,
+        })?;
+        conf.push_str(&format!(
+            "ext_perform_stun=yes\next_stun_host={WAN_HOST_ADDRESS}\next_stun_port={STUN_PORT}\n"
+        ));
+        write_file(&path, &conf)
+    }
+
     fn stun_error(&self, reason: String) -> LabError {
         let stray = fs::read_to_string(self.dir.join("turnserver.out")).unwrap_or_default();
         LabError::Invalid(format!(

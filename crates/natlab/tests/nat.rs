@@ -755,3 +755,48 @@ fn coturn_observes_each_mapping_and_filtering_behaviour() {
         assert_eq!(arrived, changes, "{filtering:?}: CHANGE-REQUEST answers");
     }
 }
+
+/// miniupnpd asking the lab's STUN server (`ext_perform_stun`) behind a carrier-grade NAT:
+/// it reports the outer NAT's public address to every protocol, and still refuses every
+/// mapping.
+#[test]
+fn a_router_that_asks_stun_reports_the_outer_public_address_and_still_refuses() {
+    let config = LabConfig::default()
+        .with_router_stun()
+        .with_outer_nat(OuterNat::CarrierGrade);
+    let Some(lab) = Lab::for_test_with_tools(config, &["turnserver"]) else {
+        return;
+    };
+    let public = lab.public_address();
+    assert!(
+        lab.miniupnpd_log()
+            .contains("behind restrictive or symmetric NAT with public IP address 44.0.0.1"),
+        "{}",
+        lab.miniupnpd_log()
+    );
+    assert_eq!(natpmp(&lab, 0, 42100), (128, 0, Some(public)));
+    let (opcode, result, _) = natpmp(&lab, 1, 42101);
+    assert_eq!((opcode, result), (129, 3));
+    let answer = pcp_map_v4(&lab, 42102);
+    assert_eq!(answer.result, ResultCode::NoResources, "{answer:?}");
+    match answer.data {
+        ResponseData::Map(data) => assert_eq!(data.external_address, IpAddr::V4(public)),
+        other => panic!("a MAP response without MAP data: {other:?}"),
+    }
+    let address = soap(&lab, "GetExternalIPAddress", "");
+    assert!(
+        address.contains("<NewExternalIPAddress>44.0.0.1</NewExternalIPAddress>"),
+        "{address}"
+    );
+    let add = soap(
+        &lab,
+        "AddPortMapping",
+        "<NewRemoteHost></NewRemoteHost><NewExternalPort>42103</NewExternalPort>\
+         <NewProtocol>TCP</NewProtocol><NewInternalPort>42103</NewInternalPort>\
+         <NewInternalClient>192.168.77.10</NewInternalClient><NewEnabled>1</NewEnabled>\
+         <NewPortMappingDescription>x</NewPortMappingDescription>\
+         <NewLeaseDuration>60</NewLeaseDuration>",
+    );
+    assert!(add.contains("<errorCode>501</errorCode>"), "{add}");
+    assert!(lab.redirections().unwrap().is_empty());
+}
