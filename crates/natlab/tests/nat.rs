@@ -3,6 +3,11 @@
 //! OTHER-ADDRESS, each mapping and filtering behaviour is what the configuration asked for,
 //! hairpinning is on or off, miniupnpd's mappings still forward, and a router behind an
 //! outer NAT refuses every mapping.
+//!
+//! The file is long because the tests speak four protocols by hand (STUN, NAT-PMP, PCP
+//! through the codec, UPnP SOAP) to see what the lab does without any of natkit's clients,
+//! and those small helpers are shared by every test here; split, each part would repeat
+//! them.
 
 #![allow(clippy::unwrap_used)]
 
