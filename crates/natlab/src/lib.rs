@@ -218,7 +218,7 @@ impl Lab {
         lab.rebuild_wan()?;
         lab.apply_nat_behaviour()?;
         // coturn first: miniupnpd may ask it for the public address as it starts.
-        lab.start_stun_server()?;
+        lab.set_up_stun_server()?;
         lab.write_daemon_conf()?;
         lab.configure_router_stun()?;
         lab.start_daemon()?;

@@ -181,15 +181,27 @@ fn seen_source(from: &UdpSocket, to: &UdpSocket, token: &[u8]) -> SocketAddr {
     receive(to, token, ARRIVES).expect("a datagram from the LAN reaches the WAN host")
 }
 
-/// The external ports a LAN socket gets toward three WAN endpoints: 44.0.0.2:5000,
-/// 44.0.0.2:5001 (another port), 44.0.0.3:5000 (another address).
+/// Three WAN endpoints for a probe from `lan_port`: 44.0.0.2:A, 44.0.0.2:B (another port),
+/// 44.0.0.3:A (another address), with ports of their own for each LAN port: a socket just
+/// closed may still be bound for a moment in a child process that another test forked and
+/// has not yet exec'd, so no two probes of a lab bind the same address and port.
+fn wan_endpoints(lan_port: u16) -> [SocketAddr; 3] {
+    let (a, b) = (lan_port.wrapping_add(10_000), lan_port.wrapping_add(20_000));
+    [
+        SocketAddr::from(([44, 0, 0, 2], a)),
+        SocketAddr::from(([44, 0, 0, 2], b)),
+        SocketAddr::from(([44, 0, 0, 3], a)),
+    ]
+}
+
+/// The external ports a LAN socket gets toward three WAN endpoints ([`wan_endpoints`]):
+/// one, another port of the same address, another address.
 fn external_ports(lab: &Lab, lan_port: u16) -> [u16; 3] {
     let lan = udp_on(
         lab.lan(),
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, lan_port)),
     );
-    let targets = ["44.0.0.2:5000", "44.0.0.2:5001", "44.0.0.3:5000"]
-        .map(|t| udp_on(lab.wan(), t.parse().unwrap()));
+    let targets = wan_endpoints(lan_port).map(|t| udp_on(lab.wan(), t));
     targets.each_ref().map(|target| {
         let seen = seen_source(&lan, target, b"mapping probe");
         assert_eq!(seen.ip(), IpAddr::V4(lab.public_address()));
@@ -197,16 +209,15 @@ fn external_ports(lab: &Lab, lan_port: u16) -> [u16; 3] {
     })
 }
 
-/// Whether datagrams from 44.0.0.2:5000 (the endpoint the LAN socket sent to), 44.0.0.2:5001
-/// (same address, another port) and 44.0.0.3:5000 (another address) reach the LAN socket's
+/// Whether datagrams from the three [`wan_endpoints`] (the endpoint the LAN socket sent to,
+/// another port of the same address, another address) reach the LAN socket's
 /// mapping.
 fn filtering_reaches(lab: &Lab, lan_port: u16) -> [bool; 3] {
     let lan = udp_on(
         lab.lan(),
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, lan_port)),
     );
-    let remotes = ["44.0.0.2:5000", "44.0.0.2:5001", "44.0.0.3:5000"]
-        .map(|t| udp_on(lab.wan(), t.parse().unwrap()));
+    let remotes = wan_endpoints(lan_port).map(|t| udp_on(lab.wan(), t));
     let mapped = seen_source(&lan, &remotes[0], b"open the mapping");
     // The unsolicited ones first: an answer from the endpoint itself proves nothing about them.
     let mut reached = [false; 3];
@@ -804,4 +815,34 @@ fn a_router_that_asks_stun_reports_the_outer_public_address_and_still_refuses() 
     );
     assert!(add.contains("<errorCode>501</errorCode>"), "{add}");
     assert!(lab.redirections().unwrap().is_empty());
+}
+
+/// coturn stops and starts like miniupnpd: stopped, a Binding request goes unanswered.
+#[test]
+fn the_stun_server_stops_and_starts_again() {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::default().with_stun(), &["turnserver"])
+    else {
+        return;
+    };
+    let server = lab.stun_server().unwrap();
+    let ask = |lab: &Lab| {
+        lab.lan()
+            .run(move || binding(&UdpSocket::bind("0.0.0.0:0").unwrap(), server, 0).is_some())
+            .unwrap()
+    };
+    assert!(lab.stun_running());
+    assert!(ask(&lab));
+    lab.stop_stun_server().unwrap();
+    assert!(!lab.stun_running());
+    assert!(!ask(&lab), "a stopped STUN server answered");
+    lab.start_stun_server().unwrap();
+    assert!(lab.stun_running());
+    assert!(ask(&lab));
+    // A lab without a STUN server has none to start.
+    let Some(plain) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    assert!(plain.stun_server().is_none());
+    assert!(!plain.stun_running());
+    assert!(plain.start_stun_server().is_err());
 }
