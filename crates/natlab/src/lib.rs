@@ -58,6 +58,8 @@
 //!   [`LabConfig::with_nat`]).
 //! - `outer_nat`: a carrier-grade or second NAT in front of the router ([`OuterNat`],
 //!   [`LabConfig::with_outer_nat`], [`Lab::public_address`]).
+//! - `wan_counter`: counting the packets that reach the WAN host
+//!   ([`Lab::count_wan_packets`], [`Lab::wan_packets`]).
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
 //!   and hostile LAN hosts.
 //!
@@ -82,6 +84,7 @@ mod skip;
 mod stun_server;
 mod topology;
 pub mod wait;
+mod wan_counter;
 mod wire;
 pub mod zoo;
 

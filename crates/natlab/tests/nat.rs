@@ -846,3 +846,29 @@ fn the_stun_server_stops_and_starts_again() {
     assert!(!plain.stun_running());
     assert!(plain.start_stun_server().is_err());
 }
+
+/// The WAN host's packet counter sees what crosses the router and nothing that stays at the
+/// gateway.
+#[test]
+fn the_wan_packet_counter_sees_only_what_reaches_the_internet() {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::dual_stack(), &["natpmpc"]) else {
+        return;
+    };
+    lab.count_wan_packets().unwrap();
+    let output = lab.lan().exec("natpmpc", &["-g", "192.168.77.1"]).unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Public IP address"));
+    assert_eq!(lab.wan_packets().unwrap(), 0);
+    let wan = udp_on(lab.wan(), "44.0.0.2:5000".parse().unwrap());
+    let lan = udp_on(lab.lan(), "0.0.0.0:0".parse().unwrap());
+    seen_source(&lan, &wan, b"one");
+    assert_eq!(lab.wan_packets().unwrap(), 1);
+    let wan_v6 = udp_on(
+        lab.wan(),
+        SocketAddr::from((lab.wan().address_v6().unwrap(), 5000)),
+    );
+    let lan_v6 = udp_on(lab.lan(), "[::]:0".parse().unwrap());
+    seen_source(&lan_v6, &wan_v6, b"two");
+    assert_eq!(lab.wan_packets().unwrap(), 2);
+    lab.count_wan_packets().unwrap();
+    assert_eq!(lab.wan_packets().unwrap(), 0);
+}
