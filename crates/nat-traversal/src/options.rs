@@ -171,8 +171,12 @@ impl NatOptions {
         self
     }
 
-    /// How often the gateway, the local address toward it and the interface addresses are
-    /// read again while persistent mappings exist (default: 5 s).
+    /// How often the path (gateway, local address, interface) and the interface addresses
+    /// are read again while persistent mappings exist, where the system cannot tell of
+    /// changes (default: 5 s). Where it can (netlink on Linux and Android, the routing
+    /// socket on macOS and the BSDs, IP Helper notifications on Windows), a change is read
+    /// within ~50 ms of the notification, and this interval only paces a safety-net read
+    /// (at least every 30 s).
     pub fn with_network_check_interval(mut self, interval: Duration) -> NatOptions {
         self.network_check_interval = interval;
         self
