@@ -8,7 +8,6 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::time::Instant;
 
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -35,13 +34,6 @@ pub(crate) trait Watched: Send + Sync {
 /// With change notifications from the system, the network is still read this often: a
 /// safety net for a change no notification covers (a neighbour's MAC, say).
 const NOTIFIED_CHECK_INTERVAL: Duration = Duration::from_secs(30);
-
-/// A burst of notifications (a link going down takes its addresses and routes with it) is
-/// read once, after this much quiet...
-const SETTLE: Duration = Duration::from_millis(40);
-
-/// ...or this long after the first, whichever comes first.
-const SETTLE_MAX: Duration = Duration::from_millis(250);
 
 /// One technique followed, and its events.
 struct Followed {
@@ -120,7 +112,6 @@ pub(crate) async fn run(watched: Weak<dyn Watched>) {
                     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
                     continue;
                 }
-                settle(&mut system).await;
                 let Some(strong) = watched.upgrade() else {
                     return;
                 };
@@ -132,27 +123,13 @@ pub(crate) async fn run(watched: Weak<dyn Watched>) {
     }
 }
 
-/// The next change the system tells of; never, without notifications.
+/// The next change the system tells of (a burst, such as a link going down with its
+/// addresses and routes, is one change: [`netinfo::Changes`] waits for it to settle);
+/// never, without notifications.
 async fn system_change(system: &mut Option<netinfo::Changes>) -> netinfo::Result<()> {
     match system {
         Some(system) => system.changed().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Waits out a burst of notifications: until [`SETTLE`] passes without one, at most
-/// [`SETTLE_MAX`].
-async fn settle(system: &mut Option<netinfo::Changes>) {
-    let Some(changes) = system else {
-        return;
-    };
-    let deadline = Instant::now() + SETTLE_MAX;
-    loop {
-        let quiet = (Instant::now() + SETTLE).min(deadline);
-        match tokio::time::timeout_at(quiet, changes.changed()).await {
-            Ok(Ok(())) if Instant::now() < deadline => continue,
-            _ => return,
-        }
     }
 }
 

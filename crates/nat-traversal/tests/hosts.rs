@@ -220,6 +220,13 @@ fn two_uplinks_map_at_the_preferred_router_and_follow_its_link_down_and_up() {
         "a stale rule stayed at the reachable second router: {:?}",
         second.redirections().unwrap()
     );
+    // The first router holds one rule: the mapping made before the link went down was
+    // taken over, not left beside a new one.
+    assert!(
+        holds(&first, 1, Duration::from_secs(1)),
+        "{:?}",
+        first.redirections().unwrap()
+    );
     kept.finish();
     assert!(holds(&first, 0, Duration::from_secs(1)));
 }
