@@ -175,8 +175,8 @@ impl NatOptions {
     /// are read again while persistent mappings exist, where the system cannot tell of
     /// changes (default: 5 s). Where it can (netlink on Linux and Android, the routing
     /// socket on macOS and the BSDs, IP Helper notifications on Windows), a change is read
-    /// as soon as the notification's burst settles (~50 ms), and this interval only paces a safety-net read
-    /// (at least every 30 s).
+    /// as soon as the notification's burst settles (~50 ms), and this interval only paces
+    /// a safety-net read (at least every 30 s).
     pub fn with_network_check_interval(mut self, interval: Duration) -> NatOptions {
         self.network_check_interval = interval;
         self
