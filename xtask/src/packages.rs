@@ -9,13 +9,19 @@ use crate::shell::{is_root, run, say, step};
 /// (program, Debian package). miniupnpd comes as `miniupnpd-nftables`: the `miniupnpd`
 /// package only adds an init script and debconf questions, and its nftables backend is what
 /// the lab's ruleset is written for.
-const NEEDED: [(&str, &str); 6] = [
+/// `wine`, `wine64` and `mingw-w64` are for the Windows tests (`cargo xtask windows`):
+/// Debian puts the 64-bit loader in /usr/lib/wine, off `PATH`, so the server (which `wine`
+/// links onto `PATH`) stands for it.
+const NEEDED: [(&str, &str); 9] = [
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("miniupnpd", "miniupnpd-nftables"),
     ("upnpc", "miniupnpc"),
     ("natpmpc", "natpmpc"),
     ("tc", "iproute2"),
+    ("wine", "wine"),
+    ("wineserver", "wine64"),
+    ("x86_64-w64-mingw32-gcc", "mingw-w64"),
 ];
 
 /// Installs what is missing, when root on a Debian-like system; otherwise says what is missing.
@@ -28,7 +34,7 @@ pub(crate) fn ensure() -> Result<()> {
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        say("all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc");
+        say("all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, wine64, mingw-w64");
         return Ok(());
     }
     if !is_root() || natlab::find_program("apt-get").is_none() {

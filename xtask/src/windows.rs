@@ -1,0 +1,228 @@
+//! `cargo xtask windows`: the workspace built for Windows (`x86_64-pc-windows-gnu`, with
+//! MinGW-w64) and run under Wine: every crate's unit and doc tests that do not need the lab,
+//! then the Windows lab suite (`windows/lab.rs`), natctl.exe on the LAN host of natlab labs.
+//! `cargo xtask test` runs it after the Linux tests. It ends with how many Windows tests
+//! ran; with `CI` set, a Windows test that cannot run (Wine or MinGW missing, not root)
+//! fails the run instead of being skipped.
+//!
+//! Wine 8.0 (Debian 12's) lacks `bcryptprimitives.dll`, which Rust's standard library has
+//! imported since 1.78: a stand-in built from `xtask/wine/bcryptprimitives.c` goes into the
+//! test prefix's `system32`, nowhere else.
+
+mod lab;
+mod wine;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::shell::{cargo, is_root, root, say, step};
+use wine::Wine;
+
+/// The Windows target: GNU, because its linker (MinGW-w64) is a Debian package; the MSVC
+/// target needs Microsoft's linker and libraries.
+pub(crate) const TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// What ran under Wine.
+#[derive(Debug, Default)]
+struct Counts {
+    unit: usize,
+    doc: usize,
+    lab: usize,
+}
+
+/// Runs the Windows tests. `--no-lab` leaves out the lab suite; `--rounds N` sets how many
+/// times each Ctrl-C case of the lab suite runs (default 10).
+pub(crate) fn run_windows(args: &[String]) -> Result<()> {
+    let no_lab = args.iter().any(|a| a == "--no-lab");
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(index) => args
+            .get(index + 1)
+            .context("--rounds needs a number")?
+            .parse()
+            .context("--rounds needs a number")?,
+        None => lab::DEFAULT_ROUNDS,
+    };
+    std::env::set_current_dir(root())?;
+    let ci = std::env::var_os("CI").is_some();
+    let wine = match Wine::find() {
+        Ok(wine) => wine,
+        Err(missing) if ci => bail!("the Windows tests cannot run and CI is set: no {missing}"),
+        Err(missing) => {
+            say(&format!(
+                "Windows tests skipped: no {missing} (cargo xtask test installs it as root)"
+            ));
+            return Ok(());
+        }
+    };
+    crate::cross::ensure_targets(&[TARGET])?;
+    let dir = crate::cross::side_target_dir("windows");
+    step("Wine prefix and the stand-in bcryptprimitives.dll");
+    let prefix = wine.prepare(&dir.join("wine"))?;
+
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
+    step(&format!(
+        "cargo test --target {TARGET} under Wine (unit and doc tests)"
+    ));
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace", "--target", TARGET, "--no-fail-fast"])
+        .args(
+            crate::cross::LINUX_ONLY_PACKAGES
+                .iter()
+                .flat_map(|package| ["--exclude", package]),
+        )
+        .env("CARGO_TARGET_DIR", &dir)
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", wine.loader());
+    prefix.apply(&mut command);
+    let tests = run_counting(&mut command);
+    // The unit tests' server runs in this namespace; the labs' prefixes are copies with
+    // servers of their own.
+    wine.stop_server(&prefix);
+    match tests {
+        Ok(ran) => {
+            counts.unit = ran.unit;
+            counts.doc = ran.doc;
+            if let Some(failure) = ran.failure {
+                failures.push(failure);
+            }
+        }
+        Err(error) => failures.push(format!("{error:#}")),
+    }
+
+    if no_lab {
+        say("Windows lab suite skipped (--no-lab)");
+    } else if !is_root() || natlab::find_program("miniupnpd").is_none() {
+        let reason = "the lab needs root and miniupnpd";
+        if ci {
+            failures.push(format!(
+                "the Windows lab suite cannot run and CI is set: {reason}"
+            ));
+        } else {
+            say(&format!("Windows lab suite skipped: {reason}"));
+        }
+    } else {
+        step("the Windows lab suite: natctl.exe under Wine on a lab's LAN host");
+        let exe = build_natctl_exe(&dir)?;
+        let linux = crate::shell::build_binary("natkit-natctl", "natctl", false)?;
+        let outcome = lab::run_suite(&wine, &prefix, &dir, &exe, &linux, rounds);
+        counts.lab = outcome.passed.len() + outcome.failed.len();
+        for (name, error) in outcome.failed {
+            failures.push(format!("windows lab {name}: {error}"));
+        }
+    }
+
+    step("Windows tests under Wine");
+    say(&format!(
+        "{} unit tests, {} doc tests and {} lab tests ran under Wine ({TARGET})",
+        counts.unit, counts.doc, counts.lab
+    ));
+    if !failures.is_empty() {
+        bail!("Windows tests failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// natctl.exe, built for [`TARGET`] in `dir`.
+fn build_natctl_exe(dir: &std::path::Path) -> Result<PathBuf> {
+    crate::shell::run(
+        cargo()
+            .args([
+                "build",
+                "-p",
+                "natkit-natctl",
+                "--bin",
+                "natctl",
+                "--target",
+                TARGET,
+            ])
+            .env("CARGO_TARGET_DIR", dir),
+    )?;
+    let exe = dir.join(TARGET).join("debug").join("natctl.exe");
+    wine::must_exist(&exe)?;
+    Ok(exe)
+}
+
+/// What a `cargo test` run reported.
+#[derive(Debug, Default)]
+struct Ran {
+    unit: usize,
+    doc: usize,
+    failure: Option<String>,
+}
+
+/// Runs `command` (a `cargo test`), its output passed through, and adds up the tests that ran
+/// from libtest's summaries ("test result: ok. 12 passed; 0 failed; 1 ignored; ..."): passed
+/// and failed count, ignored and filtered do not. A summary after a "Doc-tests" heading
+/// counts as doc tests.
+fn run_counting(command: &mut Command) -> Result<Ran> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    let stdout = child.stdout.take().context("no standard output")?;
+    let mut ran = Ran::default();
+    let mut in_doc_tests = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("cannot read cargo test's output")?;
+        say(&line);
+        let (doc, counted) = count_line(&line, in_doc_tests);
+        in_doc_tests = doc;
+        if in_doc_tests {
+            ran.doc += counted;
+        } else {
+            ran.unit += counted;
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        ran.failure = Some(format!(
+            "cargo test --target {TARGET} under Wine failed: {status}"
+        ));
+    }
+    Ok(ran)
+}
+
+/// For one line of `cargo test` output: whether the tests from here on are doc tests, and
+/// how many tests a summary on this line says ran.
+fn count_line(line: &str, in_doc_tests: bool) -> (bool, usize) {
+    let line = line.trim();
+    if line.starts_with("Doc-tests ") {
+        return (true, 0);
+    }
+    if line.starts_with("Running ") {
+        return (false, 0);
+    }
+    let Some(summary) = line.strip_prefix("test result: ") else {
+        return (in_doc_tests, 0);
+    };
+    let count = |what: &str| {
+        summary
+            .split(['.', ';'])
+            .map(str::trim)
+            .find_map(|part| part.strip_suffix(what)?.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    (in_doc_tests, count(" passed") + count(" failed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_line;
+
+    #[test]
+    fn summaries_count_passed_and_failed_and_doc_tests_apart() {
+        let summary = "test result: ok. 12 passed; 1 failed; 3 ignored; 0 measured; 2 filtered out; finished in 0.5s";
+        assert_eq!(count_line(summary, false), (false, 13));
+        assert_eq!(count_line("   Doc-tests natkit_ssdp", false), (true, 0));
+        assert_eq!(count_line(summary, true), (true, 13));
+        assert_eq!(
+            count_line("     Running unittests src/lib.rs (x.exe)", true),
+            (false, 0)
+        );
+        assert_eq!(count_line("test foo ... ok", false), (false, 0));
+    }
+}
