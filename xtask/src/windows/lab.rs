@@ -12,6 +12,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -124,15 +125,21 @@ fn finish(mut command: Command, args: &[&str]) -> Result<Output> {
     let stdout = reader(&mut child, true);
     let stderr = reader(&mut child, false);
     let status = wait(&mut child, COMMAND_LIMIT)?;
+    // A Wine helper process that inherited a pipe would keep it open past the exit: the
+    // output read until then is all natctl.exe wrote.
+    let rest = |pipe: mpsc::Receiver<Vec<u8>>| pipe.recv_timeout(PIPE_GRACE).unwrap_or_default();
     Ok(Output {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout: rest(stdout),
+        stderr: rest(stderr),
     })
 }
 
-/// Reads one of `child`'s pipes to its end on a thread.
-fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<Vec<u8>> {
+/// How long a pipe may stay open after its process exited.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Reads one of `child`'s pipes to its end on a thread, whose result comes on the channel.
+fn reader(child: &mut Child, stdout: bool) -> mpsc::Receiver<Vec<u8>> {
     let pipe: Option<Box<dyn Read + Send>> = if stdout {
         child
             .stdout
@@ -144,13 +151,15 @@ fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<Vec<u8>> {
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>)
     };
+    let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
             let _ = pipe.read_to_end(&mut bytes);
         }
-        bytes
-    })
+        let _ = sender.send(bytes);
+    });
+    receiver
 }
 
 /// Waits for `child` to exit; kills it and fails after `limit`.
@@ -374,14 +383,14 @@ fn json_alike(bench: &Bench<'_>, windows_args: &[&str], linux_args: &[&str]) -> 
         windows.status,
         linux.status
     );
+    // One document (pretty-printed over several lines) or JSON Lines: a stream either way.
     let shapes = |output: &Output| -> Result<Vec<Value>> {
         let stdout = text(&output.stdout);
-        stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
+        serde_json::Deserializer::from_str(&stdout)
+            .into_iter::<Value>()
+            .map(|value| {
                 Ok(shape(
-                    &serde_json::from_str(l).with_context(|| format!("not JSON: {l}"))?,
+                    &value.with_context(|| format!("not JSON: {stdout}"))?,
                 ))
             })
             .collect()
@@ -510,14 +519,22 @@ fn interrupted_keep(bench: &Bench<'_>, port: u16, when: When) -> Result<()> {
     let mut stdout = Lines::new(child.stdout.take().context("no stdout")?);
     let mut stderr = Lines::new(child.stderr.take().context("no stderr")?);
     let mapping = format!("mapping of port {port}");
-    let deletion = format!("deletion of the udp mapping of port {port}");
+    let deletion = format!("deletion of the UDP mapping of port {port}");
     let result = (|| {
         match when {
             When::BeforeTheFirstAnswer => {
-                stderr.expect_within("the first request", COMMAND_LIMIT, |l| {
-                    l.contains("sending") && l.contains(&mapping)
-                });
+                let (sent, _) = stderr
+                    .find_within(COMMAND_LIMIT, |l| {
+                        l.contains("sending") && l.contains(&mapping)
+                    })
+                    .context("the first request was not sent")?;
                 interrupt(&child)?;
+                // The answer needs twice the link's delay to come back.
+                let late = sent.elapsed();
+                ensure!(
+                    late < LAN_DELAY,
+                    "interrupted {late:?} after the request left"
+                );
             }
             When::DuringTheKeep => {
                 stdout.expect_within("mapped", COMMAND_LIMIT, |l| {

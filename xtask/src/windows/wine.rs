@@ -9,7 +9,7 @@
 //! writing into them) and a server started inside the namespace before anything else runs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -68,7 +68,10 @@ impl Wine {
             run(self
                 .command(&prefix, &self.wine64)
                 .args(["wineboot", "--init"])
-                .stdout(std::process::Stdio::null()))?;
+                .stdout(Stdio::null()))?;
+            // The server writes the registry when it exits, a few seconds after its last
+            // client: the copies the labs take must have it.
+            run(self.command(&prefix, &self.wineserver).arg("-w"))?;
         }
         let system32 = prefix.path.join("drive_c/windows/system32");
         std::fs::copy(&dll, system32.join(STAND_IN))
@@ -88,7 +91,7 @@ impl Wine {
         let _ = self
             .command(prefix, &self.wineserver)
             .arg("-k")
-            .stderr(std::process::Stdio::null())
+            .stderr(Stdio::null())
             .status();
     }
 
@@ -112,6 +115,16 @@ impl Wine {
         prefix.prefix.apply(&mut server);
         // -p: the server stays until killed, so every natctl.exe of the lab uses this one.
         run(server.arg("-p"))?;
+        // The first program in a prefix starts Wine's services (winedevice.exe), which live
+        // as long as the server and keep the standard streams they were given: they get
+        // none here, so no natctl.exe's output pipe stays open after it exits.
+        let mut boot = host.command(&self.wine64.to_string_lossy());
+        prefix.prefix.apply(&mut boot);
+        run(boot
+            .arg("wineboot")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()))?;
         Ok(prefix)
     }
 }
