@@ -134,39 +134,53 @@ fn unit_and_doc_tests(
     counts: &mut Counts,
     failures: &mut Vec<String>,
 ) {
-    step(&format!(
-        "cargo test --target {TARGET} under Wine (unit and doc tests)"
-    ));
-    let mut command = cargo();
-    command
-        .args(["test", "--workspace", "--target", TARGET, "--no-fail-fast"])
-        .args(
-            crate::cross::LINUX_ONLY_PACKAGES
-                .iter()
-                .flat_map(|package| ["--exclude", package]),
-        )
-        .env("CARGO_TARGET_DIR", dir)
-        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", wine.loader());
-    command.arg("--");
     for (test, why) in WINE_SKIPS {
         say(&format!("left out under Wine: {test} ({why})"));
-        command.args(["--skip", test]);
     }
-    prefix.apply(&mut command);
-    let tests = run_counting(&mut command);
+    // Two runs, so that each count is known: libtest's summaries do not say which kind of
+    // test they sum up (cargo's headings go to standard error).
+    let kinds: [(&str, &[&str]); 2] = [
+        ("unit", &["--lib", "--bins", "--tests"]),
+        ("doc", &["--doc"]),
+    ];
+    for (kind, selection) in kinds {
+        step(&format!(
+            "cargo test --target {TARGET} {}: {kind} tests under Wine",
+            selection.join(" ")
+        ));
+        let mut command = cargo();
+        command
+            .args(["test", "--workspace", "--target", TARGET, "--no-fail-fast"])
+            .args(selection)
+            .args(
+                crate::cross::LINUX_ONLY_PACKAGES
+                    .iter()
+                    .flat_map(|package| ["--exclude", package]),
+            )
+            .env("CARGO_TARGET_DIR", dir)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", wine.loader());
+        // One test at a time: every socket call of every test goes through the one
+        // wineserver, and the timing tests (deadlines of a few hundred milliseconds) must
+        // not wait behind their neighbours'.
+        command.args(["--", "--test-threads=1"]);
+        for (test, _) in WINE_SKIPS {
+            command.args(["--skip", test]);
+        }
+        prefix.apply(&mut command);
+        match run_counting(&mut command) {
+            Ok(ran) => {
+                match kind {
+                    "unit" => counts.unit = ran.tests,
+                    _ => counts.doc = ran.tests,
+                }
+                failures.extend(ran.failure);
+            }
+            Err(error) => failures.push(format!("{error:#}")),
+        }
+    }
     // The unit tests' server runs in this namespace; the labs' prefixes are copies with
     // servers of their own.
     wine.stop_server(prefix);
-    match tests {
-        Ok(ran) => {
-            counts.unit = ran.unit;
-            counts.doc = ran.doc;
-            if let Some(failure) = ran.failure {
-                failures.push(failure);
-            }
-        }
-        Err(error) => failures.push(format!("{error:#}")),
-    }
 }
 
 /// natctl.exe, built for [`TARGET`] in `dir`.
@@ -192,15 +206,13 @@ fn build_natctl_exe(dir: &std::path::Path) -> Result<PathBuf> {
 /// What a `cargo test` run reported.
 #[derive(Debug, Default)]
 struct Ran {
-    unit: usize,
-    doc: usize,
+    tests: usize,
     failure: Option<String>,
 }
 
 /// Runs `command` (a `cargo test`), its output passed through, and adds up the tests that ran
 /// from libtest's summaries ("test result: ok. 12 passed; 0 failed; 1 ignored; ..."): passed
-/// and failed count, ignored and filtered do not. A summary after a "Doc-tests" heading
-/// counts as doc tests.
+/// and failed count, ignored and filtered do not.
 fn run_counting(command: &mut Command) -> Result<Ran> {
     let mut child = command
         .stdout(Stdio::piped())
@@ -208,17 +220,10 @@ fn run_counting(command: &mut Command) -> Result<Ran> {
         .with_context(|| format!("cannot run {command:?}"))?;
     let stdout = child.stdout.take().context("no standard output")?;
     let mut ran = Ran::default();
-    let mut in_doc_tests = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.context("cannot read cargo test's output")?;
         say(&line);
-        let (doc, counted) = count_line(&line, in_doc_tests);
-        in_doc_tests = doc;
-        if in_doc_tests {
-            ran.doc += counted;
-        } else {
-            ran.unit += counted;
-        }
+        ran.tests += tests_in_summary(&line);
     }
     let status = child.wait()?;
     if !status.success() {
@@ -229,18 +234,10 @@ fn run_counting(command: &mut Command) -> Result<Ran> {
     Ok(ran)
 }
 
-/// For one line of `cargo test` output: whether the tests from here on are doc tests, and
-/// how many tests a summary on this line says ran.
-fn count_line(line: &str, in_doc_tests: bool) -> (bool, usize) {
-    let line = line.trim();
-    if line.starts_with("Doc-tests ") {
-        return (true, 0);
-    }
-    if line.starts_with("Running ") {
-        return (false, 0);
-    }
-    let Some(summary) = line.strip_prefix("test result: ") else {
-        return (in_doc_tests, 0);
+/// How many tests a libtest summary line says ran (0 for any other line).
+fn tests_in_summary(line: &str) -> usize {
+    let Some(summary) = line.trim().strip_prefix("test result: ") else {
+        return 0;
     };
     let count = |what: &str| {
         summary
@@ -249,23 +246,22 @@ fn count_line(line: &str, in_doc_tests: bool) -> (bool, usize) {
             .find_map(|part| part.strip_suffix(what)?.trim().parse::<usize>().ok())
             .unwrap_or(0)
     };
-    (in_doc_tests, count(" passed") + count(" failed"))
+    count(" passed") + count(" failed")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::count_line;
+    use super::tests_in_summary;
 
     #[test]
-    fn summaries_count_passed_and_failed_and_doc_tests_apart() {
+    fn summaries_count_passed_and_failed() {
         let summary = "test result: ok. 12 passed; 1 failed; 3 ignored; 0 measured; 2 filtered out; finished in 0.5s";
-        assert_eq!(count_line(summary, false), (false, 13));
-        assert_eq!(count_line("   Doc-tests natkit_ssdp", false), (true, 0));
-        assert_eq!(count_line(summary, true), (true, 13));
+        assert_eq!(tests_in_summary(summary), 13);
         assert_eq!(
-            count_line("     Running unittests src/lib.rs (x.exe)", true),
-            (false, 0)
+            tests_in_summary("test result: FAILED. 0 passed; 2 failed; 0 ignored"),
+            2
         );
-        assert_eq!(count_line("test foo ... ok", false), (false, 0));
+        assert_eq!(tests_in_summary("test foo ... ok"), 0);
+        assert_eq!(tests_in_summary("   Doc-tests natkit_ssdp"), 0);
     }
 }
