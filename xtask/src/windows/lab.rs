@@ -502,6 +502,74 @@ fn interruptions(outcome: &mut Outcome, bench: &Bench<'_>, rounds: usize) {
             },
         );
     }
+    outcome.case(
+        &format!("map without --keep, Ctrl-C before the answer, {rounds} rounds"),
+        || {
+            for round in 0..rounds {
+                interrupted_map(bench, 4900 + round as u16)
+                    .with_context(|| format!("round {}", round + 1))?;
+            }
+            Ok(())
+        },
+    );
+}
+
+/// A plain `map` interrupted while its request is on the way: the gateway makes the
+/// mapping, so natctl must delete it; it exits 0 and no rule is left.
+fn interrupted_map(bench: &Bench<'_>, port: u16) -> Result<()> {
+    let port_text = port.to_string();
+    let mut child = bench
+        .windows_command(&["map", "udp", &port_text, "--via", "pmp"])
+        .env("NATCTL_LOG", "natpmp_proto=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start natctl.exe")?;
+    let stdout = Lines::new(child.stdout.take().context("no stdout")?);
+    let mut stderr = Lines::new(child.stderr.take().context("no stderr")?);
+    let mapping = format!("mapping of port {port}");
+    let result = (|| {
+        let (sent, _) = stderr
+            .find_within(COMMAND_LIMIT, |l| {
+                l.contains("sending") && l.contains(&mapping)
+            })
+            .context("the request was not sent")?;
+        interrupt(&child)?;
+        let late = sent.elapsed();
+        ensure!(
+            late < LAN_DELAY,
+            "interrupted {late:?} after the request left"
+        );
+        wait(&mut child, COMMAND_LIMIT)
+    })();
+    if result.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let status = result?;
+    let err = stderr.rest_within(PIPE_GRACE);
+    let out = stdout.rest_within(PIPE_GRACE);
+    ensure!(
+        status.success(),
+        "{status}; output:\n{}\nlog:\n{}",
+        out.join("\n"),
+        err.join("\n")
+    );
+    ensure!(
+        err.iter()
+            .any(|l| l.contains("sending") && l.contains("deletion")),
+        "no deletion sent:\n{}",
+        err.join("\n")
+    );
+    let left: Vec<_> = bench
+        .lab
+        .redirections()?
+        .into_iter()
+        .filter(|r| r.internal_port == port)
+        .collect();
+    ensure!(left.is_empty(), "left at the router: {left:?}");
+    Ok(())
 }
 
 /// One `map --keep` interrupted `when`: exit 0, `deleted` last, no rule left.
