@@ -268,6 +268,8 @@ async fn bounded(timeout: Duration, command: Boxed<'_>) -> anyhow::Result<()> {
 /// The command, or [`Interrupted`] when `stop` fires first (the command is dropped).
 async fn until_stopped(stop: &mut Stop, command: Boxed<'_>) -> anyhow::Result<()> {
     tokio::select! {
+        // The command first: one that has finished (and printed) is not taken back.
+        biased;
         result = command => result,
         () = stop.wait() => Err(Interrupted.into()),
     }
