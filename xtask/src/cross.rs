@@ -64,7 +64,7 @@ pub(crate) fn run_cross(args: &[String]) -> Result<()> {
 }
 
 /// Installs the standard library of each missing target.
-fn ensure_targets(targets: &[&str]) -> Result<()> {
+pub(crate) fn ensure_targets(targets: &[&str]) -> Result<()> {
     let output = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

@@ -9,6 +9,8 @@
 //!   list rewritten from one.
 //! - `cargo xtask cross [TARGET...]`: clippy for Windows, macOS and FreeBSD.
 //! - `cargo xtask msrv`: clippy on the declared minimum Rust version.
+//! - `cargo xtask windows [--no-lab] [--rounds N]`: the workspace's tests and the Windows
+//!   lab suite, built for Windows and run under Wine (also a step of `cargo xtask test`).
 //! - `cargo xtask lab up|down|shell|exec|demo`: a lab to play with by hand.
 //! - `cargo xtask bench`: natctl against the reference C tools in one lab, as ratios.
 //! - `cargo xtask fuzz [SECONDS]`: every fuzz target for a while.
@@ -28,6 +30,7 @@ mod shell;
 mod test;
 #[cfg(test)]
 mod tidy;
+mod windows;
 
 use std::process::ExitCode;
 
@@ -65,6 +68,7 @@ fn dispatch() -> Result<()> {
         "bench" => bench::run_bench(rest),
         "cross" => cross::run_cross(rest),
         "msrv" => msrv::run_msrv(),
+        "windows" => windows::run_windows(rest),
         "fuzz" => {
             let seconds = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
             test::fuzz(seconds)
@@ -79,9 +83,13 @@ fn dispatch() -> Result<()> {
 
 const HELP: &str = "\
 cargo xtask test              packages, fmt, clippy (+ cross, msrv), tests (lab included),
-                              cargo package, fuzz smoke, docs; --no-fuzz, --no-cross, --no-msrv
+                              windows tests under wine, cargo package, fuzz smoke, docs;
+                              --no-fuzz, --no-cross, --no-msrv, --no-windows
 cargo xtask cross [TARGET...] clippy for windows, macos (x86_64, aarch64) and freebsd
 cargo xtask msrv              clippy with the declared minimum rust version (1.85)
+cargo xtask windows [--no-lab] [--rounds N]
+                              unit and doc tests built for windows and run under wine, then
+                              natctl.exe in labs (N rounds of each ctrl-c case, default 10)
 cargo xtask lab up [--name N]  start a lab (default name 'manual') and leave it running
 cargo xtask lab down [--name N]
 cargo xtask lab shell [--name N] [HOST]   a shell on lan (default), router or wan

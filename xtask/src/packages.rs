@@ -9,7 +9,10 @@ use crate::shell::{is_root, run, say, step};
 /// (program, Debian package). miniupnpd comes as `miniupnpd-nftables`: the `miniupnpd`
 /// package only adds an init script and debconf questions, and its nftables backend is what
 /// the lab's ruleset is written for.
-const NEEDED: [(&str, &str); 7] = [
+/// `wine`, `wine64` and `mingw-w64` are for the Windows tests (`cargo xtask windows`):
+/// Debian puts the 64-bit loader in /usr/lib/wine, off `PATH`, so the server (which `wine`
+/// links onto `PATH`) stands for it.
+const NEEDED: [(&str, &str); 10] = [
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("miniupnpd", "miniupnpd-nftables"),
@@ -18,6 +21,9 @@ const NEEDED: [(&str, &str); 7] = [
     ("tc", "iproute2"),
     // The STUN server of labs built `with_stun` (RFC 5780 NAT behaviour discovery).
     ("turnserver", "coturn"),
+    ("wine", "wine"),
+    ("wineserver", "wine64"),
+    ("x86_64-w64-mingw32-gcc", "mingw-w64"),
 ];
 
 /// Installs what is missing, when root on a Debian-like system; otherwise says what is missing.
@@ -30,7 +36,10 @@ pub(crate) fn ensure() -> Result<()> {
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        say("all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn");
+        say(
+            "all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn, wine64, \
+             mingw-w64",
+        );
         return Ok(());
     }
     if !is_root() || natlab::find_program("apt-get").is_none() {

@@ -10,8 +10,9 @@ use crate::shell::{cargo, root, run, say, step};
 /// Seconds each fuzz target runs in the smoke run.
 const SMOKE_SECONDS: u32 = 10;
 
-/// Runs the whole test suite. `--no-fuzz`, `--no-cross` and `--no-msrv` skip the fuzz
-/// smoke runs, the other targets' checks and the MSRV check (handy locally).
+/// Runs the whole test suite. `--no-fuzz`, `--no-cross`, `--no-msrv` and `--no-windows`
+/// skip the fuzz smoke runs, the other targets' checks, the MSRV check and the Windows
+/// tests under Wine (handy locally).
 pub(crate) fn run_all(args: &[String]) -> Result<()> {
     let skip = |flag: &str| args.iter().any(|a| a == flag);
     let skip_fuzz = skip("--no-fuzz");
@@ -52,6 +53,12 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .env("NATLAB_RAN_LOG", &ran_log))?;
     let ran = std::fs::read_to_string(&ran_log).unwrap_or_default();
+
+    if skip("--no-windows") {
+        say("Windows tests under Wine skipped (--no-windows)");
+    } else {
+        crate::windows::run_windows(&[])?;
+    }
 
     crate::package::package_workspace()?;
 

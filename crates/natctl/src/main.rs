@@ -29,6 +29,8 @@
 //! - `main.rs`: parsing, exit statuses, dispatch, the whole-command deadline.
 //! - `output.rs`: text and JSON printing, one-line errors, the spinner.
 //! - `logging.rs`: `NATCTL_LOG`, and library events as spinner detail.
+//! - `stop.rs`: what interrupts a command (Ctrl-C, SIGTERM; Ctrl-Break, console close,
+//!   logoff and shutdown on Windows), listened for from the start.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
 //! - `facade.rs`: what the mapping commands share; `facade/`: `external-ip`, `map`,
 //!   `map --keep`, `unmap` and `unmap-all`, `list`, `probe`, a small file each (the
@@ -40,6 +42,7 @@ mod facade;
 mod logging;
 mod net;
 mod output;
+mod stop;
 mod upnp;
 
 use std::future::Future;
@@ -48,9 +51,10 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, UpnpCommand, exit};
+use cli::{Cli, Command, UpnpCommand, Via, exit};
 use facade::{MapArgs, Target};
 use output::{ErrorKind, Output, duration, print_error, stderr_is_interactive};
+use stop::Stop;
 
 /// Past `--timeout`, how long a command may still take to end before it is cut short (the
 /// libraries' own deadlines should have fired first).
@@ -145,7 +149,21 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         cache: !cli.no_cache,
         family: cli.family(),
     };
-    let bounded = |future| block_on(bounded(cli.timeout, future));
+    // One single-threaded runtime: a CLI does one thing at a time, and starting worker
+    // threads would cost more than the exchange itself.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Listening before anything is sent: an interruption at any point ends the command
+    // through `until_stopped` (or `keep`'s own wait), never by killing the process with a
+    // mapping in place.
+    let mut stop = runtime.block_on(async { Stop::new() })?;
+    let mut bounded = |future| {
+        runtime.block_on(until_stopped(
+            &mut stop,
+            Box::pin(bounded(cli.timeout, future)),
+        ))
+    };
     match &cli.command {
         Command::Gateway => net::gateway(out, cli.ipv6),
         Command::Interfaces => net::interfaces(out),
@@ -168,9 +186,15 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
                 lifetime: *lifetime,
             };
             if *keep {
-                block_on(facade::keep(out, &target, *via, &args))
+                runtime.block_on(facade::keep(out, &target, *via, &args, &mut stop))
             } else {
-                bounded(Box::pin(facade::map(out, &target, *via, &args)))
+                let map = bounded(Box::pin(facade::map(out, &target, *via, &args)));
+                if let Err(error) = &map {
+                    if error.downcast_ref::<Interrupted>().is_some() {
+                        return runtime.block_on(undo_map(out, &target, *via, &args));
+                    }
+                }
+                map
             }
         }
         Command::Unmap {
@@ -188,9 +212,10 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
             bounded(Box::pin(facade::unmap(out, &target, *via, *protocol, None)))
         }
         Command::List { via } => bounded(Box::pin(facade::list(out, &target, *via))),
-        Command::Discover { targets, scan_time } => {
-            block_on(upnp::discover(out, &target, targets, *scan_time))
-        }
+        Command::Discover { targets, scan_time } => runtime.block_on(until_stopped(
+            &mut stop,
+            Box::pin(upnp::discover(out, &target, targets, *scan_time)),
+        )),
         Command::Upnp { command } => match command {
             UpnpCommand::Services => bounded(Box::pin(upnp::services(out, &target))),
             UpnpCommand::Actions { service_type } => {
@@ -214,6 +239,16 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
             }
         },
     }
+    .or_else(|error| {
+        // Interrupted before it changed anything (or after `map` undid its mapping): the
+        // user's choice, not a failure.
+        if error.downcast_ref::<Interrupted>().is_some() {
+            out.progress().clear();
+            Ok(())
+        } else {
+            Err(error)
+        }
+    })
 }
 
 type Boxed<'a> = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
@@ -231,13 +266,38 @@ async fn bounded(timeout: Duration, command: Boxed<'_>) -> anyhow::Result<()> {
     }
 }
 
-/// Runs a network command on a single-threaded runtime: a CLI does one thing at a time, and
-/// starting worker threads would cost more than the exchange itself.
-fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(future)
+/// The command, or [`Interrupted`] when `stop` fires first (the command is dropped).
+async fn until_stopped(stop: &mut Stop, command: Boxed<'_>) -> anyhow::Result<()> {
+    tokio::select! {
+        // The command first: one that has finished (and printed) is not taken back.
+        biased;
+        result = command => result,
+        () = stop.wait() => Err(Interrupted.into()),
+    }
+}
+
+/// A command ended by Ctrl-C (or another interrupting event) before it finished.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+struct Interrupted;
+
+/// After `map` was interrupted: its request may have reached the gateway (the answer was
+/// not read), so the mapping is deleted, as `unmap` would, within `--timeout`. Further
+/// interruptions are held by the listeners meanwhile, so the deletion is not cut short.
+async fn undo_map(out: &Output, target: &Target, via: Via, args: &MapArgs) -> anyhow::Result<()> {
+    out.progress().clear();
+    let nat = target.nat(via);
+    let protocol = nat_traversal::Protocol::from(args.protocol);
+    let internal_port = args.internal_port;
+    bounded(
+        target.timeout,
+        Box::pin(async move {
+            let report = nat.unmap_port(protocol, internal_port).await?;
+            tracing::debug!(%report, "interrupted map undone");
+            Ok(())
+        }),
+    )
+    .await
 }
 
 fn completions(shell: cli::Shell) -> anyhow::Result<()> {

@@ -605,6 +605,12 @@ fn match_natpmp(
             if mapping.internal_port != map.internal_port {
                 return Err(IgnoreReason::MappingMismatch);
             }
+            // A deletion's success grants no lifetime. One that does answers the mapping
+            // request of the same port sent just before (a late answer to a retransmission):
+            // taken for the deletion's, it would end the deletion before the gateway saw it.
+            if map.lifetime == 0 && response.result.is_success() && mapping.lifetime != 0 {
+                return Err(IgnoreReason::MappingMismatch);
+            }
         }
         _ => return Err(IgnoreReason::OpcodeMismatch),
     }

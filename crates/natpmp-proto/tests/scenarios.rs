@@ -152,6 +152,40 @@ fn natpmp_map_reply(protocol: Protocol, internal_port: u16, result: natpmp::Resu
     .encode()
 }
 
+/// Over a slow link a mapping request is sent again before its answer comes; the answer to
+/// that retransmission can arrive after the deletion of the same port was sent. It is the
+/// mapping's answer (a lifetime granted), not the deletion's.
+#[test]
+fn a_deletion_ignores_a_late_answer_to_the_mapping_request() {
+    let t0 = Instant::now();
+    let request = natpmp::Request::map(Protocol::Tcp, 8080, 0, 0);
+    let mut tx = Transaction::new(request, gateway(), Schedule::natpmp_rfc(), t0).unwrap();
+    tx.poll_transmit(t0).unwrap();
+    let t = t0 + ms(10);
+    let late = natpmp_map_reply(Protocol::Tcp, 8080, natpmp::ResultCode::Success);
+    assert_eq!(
+        tx.handle_datagram(t, gateway(), &late),
+        DatagramVerdict::Ignored(IgnoreReason::MappingMismatch)
+    );
+    assert!(!tx.is_finished());
+    let deleted = natpmp::Response {
+        result: natpmp::ResultCode::Success,
+        epoch: 1000,
+        body: natpmp::ResponseBody::Map(natpmp::MapResponse {
+            protocol: Protocol::Tcp,
+            internal_port: 8080,
+            external_port: 0,
+            lifetime: 0,
+        }),
+    }
+    .encode();
+    assert_eq!(
+        tx.handle_datagram(t, gateway(), &deleted),
+        DatagramVerdict::Accepted
+    );
+    assert!(tx.poll_outcome().unwrap().is_ok());
+}
+
 #[test]
 fn natpmp_responses_are_validated_and_counted() {
     let t0 = Instant::now();

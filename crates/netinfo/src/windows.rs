@@ -19,7 +19,7 @@ use windows_sys::Win32::NetworkManagement::IpHelper::{
     IP_ADAPTER_ADDRESSES_LH, IP_ADAPTER_NO_MULTICAST, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
-use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_INET};
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC};
 
 use std::net::IpAddr;
 
@@ -173,15 +173,7 @@ fn forward_rows(family: Family) -> Result<Vec<ForwardRow>> {
     };
     Ok(rows
         .iter()
-        .map(|row| ForwardRow {
-            destination: windows_table::sockaddr_ip(sockaddr_inet_bytes(
-                &row.DestinationPrefix.Prefix,
-            )),
-            prefix_len: row.DestinationPrefix.PrefixLength,
-            next_hop: windows_table::sockaddr_ip(sockaddr_inet_bytes(&row.NextHop)),
-            interface_index: row.InterfaceIndex,
-            metric: row.Metric,
-        })
+        .filter_map(|row| windows_table::forward_row(row_bytes(row)))
         .collect())
 }
 
@@ -195,14 +187,15 @@ impl Drop for MibTable {
     }
 }
 
-/// The bytes of a `SOCKADDR_INET`, for [`windows_table::sockaddr_ip`].
-fn sockaddr_inet_bytes(sockaddr: &SOCKADDR_INET) -> &[u8] {
-    // SAFETY: a SOCKADDR_INET is plain bytes (a union of two C structures of integers),
-    // all of it written by the system call that filled the row; the slice borrows it.
+/// The bytes of a `MIB_IPFORWARD_ROW2`, for [`windows_table::forward_row`].
+fn row_bytes(row: &MIB_IPFORWARD_ROW2) -> &[u8] {
+    // SAFETY: the row lies in the table the system allocated and filled (padding
+    // included, as far as this process can tell: it is memory foreign code wrote); the
+    // slice borrows it for as long as `row`.
     unsafe {
         std::slice::from_raw_parts(
-            ptr::from_ref(sockaddr).cast::<u8>(),
-            size_of::<SOCKADDR_INET>(),
+            ptr::from_ref(row).cast::<u8>(),
+            size_of::<MIB_IPFORWARD_ROW2>(),
         )
     }
 }
@@ -324,4 +317,80 @@ unsafe fn wide_string(text: *const u16) -> Option<String> {
     // SAFETY: the `len` units before the NUL (or the cap) were just read.
     let units = unsafe { std::slice::from_raw_parts(text, len) };
     Some(String::from_utf16_lossy(units))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::offset_of;
+    use std::net::IpAddr;
+
+    use windows_sys::Win32::NetworkManagement::IpHelper::IP_ADDRESS_PREFIX;
+    use windows_sys::Win32::Networking::WinSock::{IN6_ADDR, IN6_ADDR_0, SOCKADDR_INET};
+
+    use super::*;
+
+    /// The offsets `windows_table::forward_row` reads are those of the real structure.
+    #[test]
+    fn the_row_layout_is_windows_own() {
+        assert_eq!(
+            size_of::<MIB_IPFORWARD_ROW2>(),
+            windows_table::FORWARD_ROW_LEN
+        );
+        assert_eq!(offset_of!(MIB_IPFORWARD_ROW2, InterfaceIndex), 8);
+        assert_eq!(offset_of!(MIB_IPFORWARD_ROW2, DestinationPrefix), 12);
+        assert_eq!(offset_of!(MIB_IPFORWARD_ROW2, NextHop), 44);
+        assert_eq!(offset_of!(MIB_IPFORWARD_ROW2, Metric), 84);
+        assert_eq!(size_of::<SOCKADDR_INET>(), 28);
+    }
+
+    fn v6(address: &str) -> SOCKADDR_INET {
+        let IpAddr::V6(address) = address.parse().unwrap() else {
+            panic!("not IPv6: {address}");
+        };
+        // SAFETY: SOCKADDR_INET is plain integers; all zeroes is a valid value.
+        let mut sockaddr: SOCKADDR_INET = unsafe { std::mem::zeroed() };
+        sockaddr.Ipv6.sin6_family = AF_INET6;
+        sockaddr.Ipv6.sin6_addr = IN6_ADDR {
+            u: IN6_ADDR_0 {
+                Byte: address.octets(),
+            },
+        };
+        sockaddr
+    }
+
+    /// An IPv6 default route as the structure holds it decodes to the same route.
+    #[test]
+    fn an_ipv6_default_route_row_decodes() {
+        let row = MIB_IPFORWARD_ROW2 {
+            InterfaceIndex: 14,
+            DestinationPrefix: IP_ADDRESS_PREFIX {
+                Prefix: v6("::"),
+                PrefixLength: 0,
+            },
+            NextHop: v6("fe80::1"),
+            Metric: 256,
+            ValidLifetime: u32::MAX,
+            Age: 77,
+            ..MIB_IPFORWARD_ROW2::default()
+        };
+        assert_eq!(
+            windows_table::forward_row(row_bytes(&row)),
+            Some(ForwardRow {
+                destination: Some("::".parse().unwrap()),
+                prefix_len: 0,
+                next_hop: Some("fe80::1".parse().unwrap()),
+                interface_index: 14,
+                metric: 256,
+            })
+        );
+    }
+
+    /// Whatever this system's table holds (Wine's has no IPv6 routes), every row reads.
+    #[test]
+    fn this_systems_routes_read() {
+        for family in [Family::V4, Family::V6] {
+            let rows = forward_rows(family).unwrap();
+            assert!(rows.iter().all(|r| r.destination.is_some()), "{rows:?}");
+        }
+    }
 }

@@ -81,6 +81,38 @@ pub(crate) struct ForwardRow {
     pub(crate) metric: u32,
 }
 
+/// The length of a `MIB_IPFORWARD_ROW2` (netioapi.h) on 64-bit Windows: its first member,
+/// a `NET_LUID`, aligns the whole row to 8 bytes.
+pub(crate) const FORWARD_ROW_LEN: usize = 104;
+/// Where a `MIB_IPFORWARD_ROW2`'s fields start: `InterfaceLuid` (8 bytes), `InterfaceIndex`,
+/// `DestinationPrefix` (a `SOCKADDR_INET` and its `PrefixLength`, padded to 4 bytes),
+/// `NextHop`, `SitePrefixLength`, the two lifetimes, then `Metric`.
+const ROW_INTERFACE_INDEX: usize = 8;
+const ROW_DESTINATION: usize = 12;
+const ROW_PREFIX_LEN: usize = 40;
+const ROW_NEXT_HOP: usize = 44;
+const ROW_METRIC: usize = 84;
+/// The length of a `SOCKADDR_INET` (the larger of its two members, `SOCKADDR_IN6`).
+const SOCKADDR_INET_LEN: usize = 28;
+
+/// A route from the bytes of one `MIB_IPFORWARD_ROW2` as `GetIpForwardTable2` fills it;
+/// `None` when fewer than [`FORWARD_ROW_LEN`] bytes are given.
+pub(crate) fn forward_row(bytes: &[u8]) -> Option<ForwardRow> {
+    if bytes.len() < FORWARD_ROW_LEN {
+        return None;
+    }
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    Some(ForwardRow {
+        destination: sockaddr_ip(bytes.get(ROW_DESTINATION..ROW_DESTINATION + SOCKADDR_INET_LEN)?),
+        prefix_len: *bytes.get(ROW_PREFIX_LEN)?,
+        next_hop: sockaddr_ip(bytes.get(ROW_NEXT_HOP..ROW_NEXT_HOP + SOCKADDR_INET_LEN)?),
+        interface_index: u32_at(ROW_INTERFACE_INDEX)?,
+        metric: u32_at(ROW_METRIC)?,
+    })
+}
+
 /// The IP address in a Windows `SOCKADDR_IN` or `SOCKADDR_IN6` given as its bytes: the
 /// family (little-endian `u16`) at 0, an IPv4 address at 4..8, an IPv6 one at 8..24.
 /// `None` for another family or too few bytes.
@@ -409,5 +441,155 @@ mod tests {
         assert_eq!(ipv6_only.to_interface().index, 14);
         assert!(ipv6_only.has_index(14) && !ipv6_only.has_index(0));
         assert_eq!(adapter("Ethernet", 4, 0, true).to_interface().index, 4);
+    }
+
+    /// The 104 bytes of a `MIB_IPFORWARD_ROW2` laid out as netioapi.h lays it out on 64-bit
+    /// Windows, the fields the ranking does not read filled with values Windows writes there
+    /// (an interface LUID, infinite lifetimes, `MIB_IPPROTO_NT_STATIC`, an age, an origin).
+    fn row_record(
+        destination: &str,
+        prefix_len: u8,
+        next_hop: &str,
+        index: u32,
+        metric: u32,
+    ) -> Vec<u8> {
+        let mut bytes = vec![0u8; FORWARD_ROW_LEN];
+        bytes[0..8].copy_from_slice(&0x0006_0000_0100_0000u64.to_le_bytes());
+        bytes[ROW_INTERFACE_INDEX..ROW_INTERFACE_INDEX + 4].copy_from_slice(&index.to_le_bytes());
+        bytes[ROW_DESTINATION..ROW_DESTINATION + SOCKADDR_INET_LEN]
+            .copy_from_slice(&sockaddr(destination));
+        bytes[ROW_PREFIX_LEN] = prefix_len;
+        bytes[ROW_NEXT_HOP..ROW_NEXT_HOP + SOCKADDR_INET_LEN].copy_from_slice(&sockaddr(next_hop));
+        bytes[72] = 0; // SitePrefixLength
+        bytes[76..80].copy_from_slice(&u32::MAX.to_le_bytes()); // ValidLifetime
+        bytes[80..84].copy_from_slice(&u32::MAX.to_le_bytes()); // PreferredLifetime
+        bytes[ROW_METRIC..ROW_METRIC + 4].copy_from_slice(&metric.to_le_bytes());
+        bytes[88..92].copy_from_slice(&10_002u32.to_le_bytes()); // MIB_IPPROTO_NT_STATIC
+        bytes[92] = u8::from(destination == "::1"); // Loopback
+        bytes[93] = 1; // AutoconfigureAddress
+        bytes[96..100].copy_from_slice(&3_600u32.to_le_bytes()); // Age
+        bytes[100..104].copy_from_slice(&2u32.to_le_bytes()); // NlroRouterAdvertisement
+        bytes
+    }
+
+    /// An IPv6 table of a Windows host on Ethernet with Teredo beside it (`route print -6`
+    /// shape): loopback, on-link prefixes, multicast, and two default routes.
+    fn ipv6_table() -> Vec<Vec<u8>> {
+        vec![
+            row_record("::", 0, "fe80::1", 12, 256),
+            row_record("::", 0, "fe80::8000:f227:bec4:8ae4", 14, 256),
+            row_record("::1", 128, "::", 1, 256),
+            row_record("2001:db8:77:1::", 64, "::", 12, 256),
+            row_record("2001:db8:77:1::10", 128, "::", 12, 256),
+            row_record("fe80::", 64, "::", 12, 256),
+            row_record("ff00::", 8, "::", 1, 256),
+            row_record("ff00::", 8, "::", 12, 256),
+        ]
+    }
+
+    #[test]
+    fn forward_row_records_decode() {
+        let rows: Vec<ForwardRow> = ipv6_table().iter().filter_map(|r| forward_row(r)).collect();
+        assert_eq!(rows.len(), 8);
+        assert_eq!(rows[0], row("::", 0, "fe80::1", 12, 256));
+        assert_eq!(rows[3], row("2001:db8:77:1::", 64, "::", 12, 256));
+        assert_eq!(rows[6].prefix_len, 8);
+        let v4 = row_record("0.0.0.0", 0, "192.168.77.1", 4, 35);
+        assert_eq!(
+            forward_row(&v4),
+            Some(row("0.0.0.0", 0, "192.168.77.1", 4, 35))
+        );
+        assert_eq!(
+            forward_row(&v4[..FORWARD_ROW_LEN - 1]),
+            None,
+            "a row cut short"
+        );
+        assert_eq!(forward_row(&[]), None);
+        let mut no_family = v4;
+        no_family[ROW_NEXT_HOP] = 0;
+        assert_eq!(forward_row(&no_family).and_then(|r| r.next_hop), None);
+    }
+
+    #[test]
+    fn the_ipv6_default_route_is_the_ethernet_one_not_teredo() {
+        let mut ethernet = adapter("Ethernet", 12, 25, true);
+        ethernet.ipv6_metric = 25;
+        // Teredo: IPv6 only (no IPv4 index), a high interface metric.
+        let mut teredo = adapter("Teredo Tunneling Pseudo-Interface", 0, 0, true);
+        teredo.ipv6_if_index = 14;
+        teredo.ipv6_metric = 75;
+        let mut loopback = adapter("Loopback Pseudo-Interface 1", 1, 75, true);
+        loopback.is_loopback = true;
+        let adapters = [loopback, ethernet, teredo];
+        let rows: Vec<ForwardRow> = ipv6_table().iter().filter_map(|r| forward_row(r)).collect();
+        assert_eq!(
+            best_default_route(&rows, &adapters, Family::V6),
+            Some(DefaultRoute {
+                gateway: "fe80::1".parse().unwrap(),
+                interface: "Ethernet".to_owned(),
+                metric: 256 + 25,
+            })
+        );
+        assert_eq!(
+            best_default_route(&rows, &adapters, Family::V4),
+            None,
+            "no IPv4 rows"
+        );
+
+        // Ethernet unplugged: Teredo's route, found by its IPv6 index alone.
+        let mut unplugged = adapters.clone();
+        unplugged[1].is_up = false;
+        let route = best_default_route(&rows, &unplugged, Family::V6).unwrap();
+        assert_eq!(route.interface, "Teredo Tunneling Pseudo-Interface");
+        assert_eq!(
+            route.gateway,
+            "fe80::8000:f227:bec4:8ae4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(route.metric, 256 + 75);
+    }
+
+    /// What Wine 8.0 reports for IPv6: no rows at all. No route, not a panic.
+    #[test]
+    fn an_empty_ipv6_table_has_no_default_route() {
+        let adapters = [adapter("eth0", 2, 0, true)];
+        assert_eq!(best_default_route(&[], &adapters, Family::V6), None);
+        let on_link_only: Vec<ForwardRow> = ipv6_table()[2..]
+            .iter()
+            .filter_map(|r| forward_row(r))
+            .collect();
+        assert_eq!(
+            best_default_route(&on_link_only, &adapters, Family::V6),
+            None
+        );
+    }
+
+    #[test]
+    fn adapter_addresses_keep_their_prefix_and_ipv6_scope_is_dropped() {
+        // A SOCKADDR_IN6 of a link-local address with scope id 12, as in an adapter's
+        // unicast list: the address alone is kept.
+        let bytes = sockaddr("fe80::7cef:bff:fed4:d20c");
+        assert_eq!(
+            sockaddr_ip(&bytes),
+            Some("fe80::7cef:bff:fed4:d20c".parse().unwrap())
+        );
+        let mut ethernet = adapter("Ethernet", 12, 25, true);
+        ethernet.addresses = vec![
+            InterfaceAddress {
+                address: sockaddr_ip(&bytes).unwrap(),
+                prefix_len: 64,
+            },
+            InterfaceAddress {
+                address: sockaddr_ip(&sockaddr("2001:db8:77:1::10")).unwrap(),
+                prefix_len: 64,
+            },
+            InterfaceAddress {
+                address: sockaddr_ip(&sockaddr("192.168.77.10")).unwrap(),
+                prefix_len: 24,
+            },
+        ];
+        let interface = ethernet.to_interface();
+        assert_eq!(interface.index, 12);
+        assert_eq!(interface.addresses, ethernet.addresses);
+        assert!(interface.is_up && interface.is_multicast && !interface.is_loopback);
     }
 }

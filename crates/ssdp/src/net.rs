@@ -222,6 +222,18 @@ fn into_tokio(socket: Socket) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
+/// Whether a receive error on a search socket is an ICMP port unreachable for an M-SEARCH it
+/// sent: `ConnectionRefused` where a system reports it, and `ConnectionReset` on Windows,
+/// whose UDP sockets report the ICMP message as WSAECONNRESET on the next receive. It says
+/// that one destination has no SSDP listener; the socket itself is fine.
+pub(crate) fn is_port_unreachable(error: &io::Error) -> bool {
+    means_port_unreachable(error.kind(), cfg!(windows))
+}
+
+fn means_port_unreachable(kind: io::ErrorKind, windows: bool) -> bool {
+    kind == io::ErrorKind::ConnectionRefused || (windows && kind == io::ErrorKind::ConnectionReset)
+}
+
 #[cfg(test)]
 mod tests {
     use netinfo::{Interface, InterfaceAddress};
@@ -302,5 +314,24 @@ mod tests {
             unicast_local_address("[fe80::1]:1900".parse().expect("address")),
             "[::]:0".parse::<SocketAddr>().expect("address")
         );
+    }
+
+    #[test]
+    fn windows_reports_port_unreachable_as_a_reset() {
+        use io::ErrorKind;
+        assert!(means_port_unreachable(ErrorKind::ConnectionRefused, false));
+        assert!(means_port_unreachable(ErrorKind::ConnectionRefused, true));
+        assert!(means_port_unreachable(ErrorKind::ConnectionReset, true));
+        assert!(!means_port_unreachable(ErrorKind::ConnectionReset, false));
+        assert!(!means_port_unreachable(ErrorKind::TimedOut, true));
+    }
+
+    #[test]
+    fn a_reset_is_port_unreachable_only_on_windows() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(is_port_unreachable(&reset), cfg!(windows));
+        assert!(is_port_unreachable(
+            &io::ErrorKind::ConnectionRefused.into()
+        ));
     }
 }

@@ -405,6 +405,16 @@ async fn run_endpoint(
                         break;
                     }
                 }
+                // An M-SEARCH answered by ICMP port unreachable: no SSDP listener at that
+                // destination. A unicast search has nothing more to wait for; a multicast
+                // one goes on (the message came from one host of many), and neither
+                // counts it as the socket failing.
+                Err(error) if crate::net::is_port_unreachable(&error) => {
+                    tracing::debug!(via = %endpoint.label, %error, "m-search refused: port unreachable");
+                    if !endpoint.destination.ip().is_multicast() {
+                        break;
+                    }
+                }
                 Err(error) => {
                     tracing::debug!(via = %endpoint.label, %error, "ssdp receive failed");
                     receive_errors += 1;

@@ -1,5 +1,6 @@
-//! `map --keep`: a persistent mapping held until Ctrl-C (or SIGTERM), its facade events
-//! printed as they come, then deleted at the gateway.
+//! `map --keep`: a persistent mapping held until interrupted (Ctrl-C; SIGTERM on Unix;
+//! Ctrl-Break, the console closing, logoff or shutdown on Windows: see `stop.rs`), its
+//! facade events printed as they come, then deleted at the gateway.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use super::{MapArgs, Target, at, reach_note, techniques_label};
 use crate::cli::{Family, Via};
 use crate::output::Output;
+use crate::stop::Stop;
 
 #[derive(Serialize)]
 struct AssignmentJson {
@@ -76,18 +78,21 @@ fn line_of(event: &MappingEvent, current: &PortAssignments) -> Line<'static> {
     }
 }
 
-/// Holds a persistent mapping until SIGINT or SIGTERM, printing every event, then deletes
-/// it at the gateway. Fails when nothing was ever mapped.
-pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs) -> Result<()> {
+/// Holds a persistent mapping until `stop` fires, printing every event, then deletes it at
+/// the gateway. Fails when nothing was ever mapped.
+pub(crate) async fn keep(
+    out: &Output,
+    target: &Target,
+    via: Via,
+    args: &MapArgs,
+    stop: &mut Stop,
+) -> Result<()> {
     let options = target
         .options(via)
         .with_lifetime(Duration::from_secs(args.lifetime.into()));
     let nat = target.nat_with(options);
     let ipv6 = target.family == Family::V6;
     let protocol = Protocol::from(args.protocol);
-    // Listening before the first request: a signal that comes while the mapping is being
-    // made ends the wait below instead of killing the process with the mapping in place.
-    let mut stop = Stop::new()?;
     out.progress().start(format!(
         "asking {} {} for {protocol} port {}",
         techniques_label(via),
@@ -99,6 +104,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
     } else {
         SocketAddr::from(([0, 0, 0, 0], args.internal_port))
     };
+    // An interruption during the first attempt is kept by `stop` and ends the loop below
+    // at once: dropping the attempt instead could leave a mapping the router made after
+    // the request was sent, unknown to the task that would delete it.
     let mapping = nat
         .persistent(args.request())
         .local_address(local)
@@ -152,6 +160,9 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
     let mut ever_mapped = false;
     loop {
         tokio::select! {
+            // Events first: one already there (the first attempt's `mapped`) is printed
+            // before an interruption that came during the attempt ends the loop.
+            biased;
             event = events.next() => {
                 let Some(event) = event else {
                     break;
@@ -175,84 +186,12 @@ pub(crate) async fn keep(out: &Output, target: &Target, via: Via, args: &MapArgs
         stopped?;
     }
     print(end);
-    if !ever_mapped {
+    // `held` too: an interruption during the first attempt may end the loop before the
+    // `mapped` event is read, and what was deleted had been mapped.
+    if !ever_mapped && !held {
         anyhow::bail!(
             "nothing was ever mapped: the gateway refused or did not answer every attempt"
         );
     }
     Ok(())
-}
-
-/// What ends `--keep`, listened for from the start: SIGINT (Ctrl-C) and SIGTERM on Unix;
-/// Ctrl-C, Ctrl-Break, the console closing, logoff and shutdown on Windows (each would
-/// otherwise end the process at once, leaving the mapping at the router). Each is one stream
-/// for the process's whole wait: a signal that arrives while a change is being printed is
-/// kept for the next `wait`, where a fresh `ctrl_c()` future would have missed it.
-struct Stop {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-    #[cfg(windows)]
-    ctrl_c: tokio::signal::windows::CtrlC,
-    #[cfg(windows)]
-    ctrl_break: tokio::signal::windows::CtrlBreak,
-    #[cfg(windows)]
-    close: tokio::signal::windows::CtrlClose,
-    #[cfg(windows)]
-    logoff: tokio::signal::windows::CtrlLogoff,
-    #[cfg(windows)]
-    shutdown: tokio::signal::windows::CtrlShutdown,
-}
-
-impl Stop {
-    fn new() -> Result<Stop> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Stop {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(windows)]
-        {
-            use tokio::signal::windows;
-            Ok(Stop {
-                ctrl_c: windows::ctrl_c()?,
-                ctrl_break: windows::ctrl_break()?,
-                close: windows::ctrl_close()?,
-                logoff: windows::ctrl_logoff()?,
-                shutdown: windows::ctrl_shutdown()?,
-            })
-        }
-        #[cfg(not(any(unix, windows)))]
-        {
-            Ok(Stop {})
-        }
-    }
-
-    async fn wait(&mut self) {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-        }
-        #[cfg(windows)]
-        {
-            tokio::select! {
-                _ = self.ctrl_c.recv() => {}
-                _ = self.ctrl_break.recv() => {}
-                _ = self.close.recv() => {}
-                _ = self.logoff.recv() => {}
-                _ = self.shutdown.recv() => {}
-            }
-        }
-        #[cfg(not(any(unix, windows)))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
