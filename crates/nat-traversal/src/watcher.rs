@@ -8,7 +8,6 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 

@@ -19,7 +19,7 @@ use windows_sys::Win32::NetworkManagement::IpHelper::{
     IP_ADAPTER_ADDRESSES_LH, IP_ADAPTER_NO_MULTICAST, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
-use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC};
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_INET};
 
 use std::net::IpAddr;
 
@@ -196,6 +196,18 @@ fn row_bytes(row: &MIB_IPFORWARD_ROW2) -> &[u8] {
         std::slice::from_raw_parts(
             ptr::from_ref(row).cast::<u8>(),
             size_of::<MIB_IPFORWARD_ROW2>(),
+        )
+    }
+}
+
+/// The bytes of a `SOCKADDR_INET`, for [`windows_table::sockaddr_ip`].
+fn sockaddr_inet_bytes(sockaddr: &SOCKADDR_INET) -> &[u8] {
+    // SAFETY: a SOCKADDR_INET is plain bytes (a union of two C structures of integers),
+    // all of it written by the system call that filled it; the slice borrows it.
+    unsafe {
+        std::slice::from_raw_parts(
+            ptr::from_ref(sockaddr).cast::<u8>(),
+            size_of::<SOCKADDR_INET>(),
         )
     }
 }
