@@ -309,3 +309,66 @@ fn keepers_interrupted_while_mapping_leave_no_rule() {
         eprintln!("{via}: {exited} of 50 exited 0, {killed} died of the signal before listening");
     }
 }
+
+/// A plain `map` (no `--keep`) interrupted while its request crosses a slow link: the
+/// router may still make the mapping after the signal, so natctl deletes what it asked for
+/// before it exits 0, and the router holds nothing afterwards. Ten times per technique.
+#[test]
+fn a_plain_map_interrupted_before_its_answer_leaves_no_rule() {
+    let config = LabConfig {
+        impairable_lan: true,
+        ..router_config()
+    };
+    let Some(lab) = Lab::for_test(config) else {
+        return;
+    };
+    let cache = cache_dir(&lab);
+    // 150 ms each way: the request reaches the router 150 ms after it leaves, its answer
+    // 300 ms after; the signal comes in between.
+    lab.impair_lan(0.0, Duration::from_millis(150)).unwrap();
+    for (via, first) in [("pcp", 36000u16), ("pmp", 36100), ("upnp", 36200)] {
+        let ports = first..first + 10;
+        for port in ports.clone() {
+            let mut child = lab
+                .lan()
+                .command(env!("CARGO_BIN_EXE_natctl"))
+                .args(["map", "udp", &port.to_string(), "--via", via])
+                .env("XDG_CACHE_HOME", &cache)
+                .env_remove("NATCTL_LOG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Wait for the router to have the mapping (or 2 s), then interrupt: the answer
+            // is still on its way back.
+            let _ = poll(Duration::from_secs(2), || {
+                rules_in(&lab, &(port..port + 1)).first().copied()
+            });
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let exited = poll(Duration::from_secs(10), || child.try_wait().unwrap())
+                .unwrap_or_else(|| {
+                    let _ = child.kill();
+                    panic!("{via} {port}: natctl did not exit after the interruption")
+                });
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            assert_eq!(exited.code(), Some(0), "{via} {port}: {stderr}");
+        }
+        let left = poll(Duration::from_secs(2), || {
+            let left = rules_in(&lab, &ports);
+            left.is_empty().then_some(())
+        });
+        assert!(
+            left.is_some(),
+            "{via}: rules left for ports {:?}",
+            rules_in(&lab, &ports)
+        );
+    }
+}
