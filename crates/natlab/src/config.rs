@@ -1,7 +1,10 @@
 //! [`LabConfig`]: how a lab is built (which protocols miniupnpd speaks, how many LAN hosts,
-//! IPv6, an impairable link, a fixed name).
+//! IPv6, an impairable link, a fixed name, a STUN server, the NAT's behaviour, a second NAT).
 
 use std::ops::RangeInclusive;
+
+use crate::behaviour::NatBehaviour;
+use crate::outer_nat::OuterNat;
 
 /// How a lab is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,13 @@ pub struct LabConfig {
     pub ipv6: bool,
     /// A fixed lab name instead of a unique one (for `cargo xtask lab`); at most 8 characters.
     pub name: Option<String>,
+    /// A STUN server (coturn, RFC 5780) on the WAN host (see [`LabConfig::with_stun`]).
+    pub stun: bool,
+    /// How the router's NAT maps and filters, and whether it hairpins (see
+    /// [`LabConfig::with_nat`]).
+    pub nat: NatBehaviour,
+    /// A second NAT between the router and the WAN host (see [`LabConfig::with_outer_nat`]).
+    pub outer_nat: Option<OuterNat>,
 }
 
 impl Default for LabConfig {
@@ -56,6 +66,9 @@ impl Default for LabConfig {
             router_debug_log: true,
             ipv6: false,
             name: None,
+            stun: false,
+            nat: NatBehaviour::default(),
+            outer_nat: None,
         }
     }
 }
@@ -66,6 +79,31 @@ impl LabConfig {
         LabConfig {
             ipv6: true,
             ..LabConfig::default()
+        }
+    }
+
+    /// This configuration with a STUN server on the WAN host: coturn, STUN only, answering
+    /// on two addresses and two ports so that RFC 5780's OTHER-ADDRESS and CHANGE-REQUEST
+    /// work ([`Lab::stun_server`](crate::Lab::stun_server)). Labs that do not ask run no
+    /// coturn.
+    pub fn with_stun(self) -> LabConfig {
+        LabConfig { stun: true, ..self }
+    }
+
+    /// This configuration with the router's NAT behaving as `nat` says (mapping, filtering,
+    /// hairpinning; the default is today's port-preserving masquerade, conntrack's filtering,
+    /// and no hairpinning).
+    pub fn with_nat(self, nat: NatBehaviour) -> LabConfig {
+        LabConfig { nat, ..self }
+    }
+
+    /// This configuration with a second NAT in front of the router (`outer`): the router's
+    /// WAN address becomes a carrier-grade or private one, and the outer NAT holds the
+    /// public 44.0.0.1 (see [`OuterNat`]). IPv4 only: not with [`LabConfig::ipv6`].
+    pub fn with_outer_nat(self, outer: OuterNat) -> LabConfig {
+        LabConfig {
+            outer_nat: Some(outer),
+            ..self
         }
     }
 }

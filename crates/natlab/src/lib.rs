@@ -52,6 +52,12 @@
 //!   parsing.
 //! - `wire`: the impairable LAN link (loss and delay) used instead of `tc netem`.
 //! - `probe`: forwarding checks from the WAN host to LAN sockets.
+//! - `stun_server`: coturn on the WAN host, for RFC 5780 ([`LabConfig::with_stun`],
+//!   [`Lab::stun_server`]).
+//! - `behaviour`: the NAT's mapping, filtering and hairpinning ([`NatBehaviour`],
+//!   [`LabConfig::with_nat`]).
+//! - `outer_nat`: a carrier-grade or second NAT in front of the router ([`OuterNat`],
+//!   [`LabConfig::with_outer_nat`], [`Lab::public_address`]).
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
 //!   and hostile LAN hosts.
 //!
@@ -62,15 +68,18 @@
 //! a CI run can never skip a lab test silently. A lab test that ran to the end appends its name
 //! to the file named by `NATLAB_RAN_LOG`, which `cargo xtask test` counts.
 
+mod behaviour;
 mod cleanup;
 mod config;
 mod daemon;
 mod error;
 mod netns;
+mod outer_nat;
 pub mod pcp_zoo;
 mod probe;
 mod router;
 mod skip;
+mod stun_server;
 mod topology;
 pub mod wait;
 mod wire;
@@ -82,12 +91,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use behaviour::{Filtering, Mapping, NatBehaviour};
 pub use config::LabConfig;
 pub use error::{LabError, Result};
 pub use netns::Host;
+pub use outer_nat::OuterNat;
 pub use probe::{wan_tcp_exchange, wan_tcp_exchange_v6, wan_udp_exchange, wan_udp_exchange_v6};
 pub use router::{Pinhole, Redirection, Transport};
 pub use skip::find_program;
+pub use stun_server::{
+    STUN_ALTERNATE_ADDRESS, STUN_ALTERNATE_ADDRESS_V6, STUN_ALTERNATE_PORT, STUN_PORT,
+};
 pub use topology::{
     LAN_PREFIX_V6, NATPMP_PORT, ROUTER_LAN_ADDRESS, ROUTER_LAN_ADDRESS_V6,
     ROUTER_LAN_LINK_LOCAL_V6, ROUTER_WAN_ADDRESS, ROUTER_WAN_ADDRESS_V6, UPNP_HTTP_PORT,
@@ -99,6 +113,7 @@ use daemon::Daemon;
 use netns::ip;
 use router::{LAN_BRIDGE, WAN_INTERFACE};
 use skip::check_prerequisites;
+use stun_server::StunServer;
 use topology::{lan_host_address, lan_host_address_v6};
 use wire::Wire;
 
@@ -115,6 +130,10 @@ pub struct Lab {
     daemon: Mutex<Option<Daemon>>,
     wire: Option<Wire>,
     keep: bool,
+    /// coturn, with [`LabConfig::stun`].
+    stun: Mutex<Option<StunServer>>,
+    /// The outer NAT's namespace, with [`LabConfig::outer_nat`].
+    outer: Option<Host>,
 }
 
 impl Lab {
@@ -191,11 +210,16 @@ impl Lab {
             daemon: Mutex::new(None),
             wire: None,
             keep: false,
+            stun: Mutex::new(None),
+            outer: None,
         };
         // On failure `lab` is dropped here, which removes what was already built.
         lab.build_topology()?;
+        lab.rebuild_wan()?;
+        lab.apply_nat_behaviour()?;
         lab.write_daemon_conf()?;
         lab.start_daemon()?;
+        lab.start_stun_server()?;
         Ok(lab)
     }
 
@@ -252,6 +276,8 @@ impl Lab {
             daemon: Mutex::new(None),
             wire: None,
             keep: false,
+            stun: Mutex::new(None),
+            outer: None,
         })
     }
 
@@ -263,6 +289,10 @@ impl Lab {
         if let Ok(mut daemon) = self.daemon.lock() {
             // The daemon outlives us; forget the handle without killing it.
             daemon.take();
+        }
+        if let Ok(mut stun) = self.stun.lock() {
+            // Likewise coturn.
+            std::mem::forget(stun.take());
         }
     }
 
@@ -296,7 +326,10 @@ impl Lab {
         &self.wan
     }
 
-    /// The router's current external (WAN) address.
+    /// The router's current external (WAN) address: the address miniupnpd reports to
+    /// NAT-PMP, PCP and UPnP clients. Behind an outer NAT ([`LabConfig::with_outer_nat`]) this
+    /// is the router's carrier-grade or private WAN address, not the one the internet sees:
+    /// that is [`Lab::public_address`].
     pub fn external_address(&self) -> Ipv4Addr {
         self.external_address
             .lock()

@@ -67,10 +67,15 @@ impl Lab {
     /// (SIGUSR1), which then announces the new address to NAT-PMP/PCP and UPnP clients.
     pub fn set_external_address(&self, address: Ipv4Addr) -> Result<()> {
         let [a, b, c, d] = address.octets();
-        if (a, b, c) != (44, 0, 0) || matches!(d, 0 | 2 | 255) {
+        if (a, b, c) != (44, 0, 0) || matches!(d, 0 | 2 | 3 | 255) {
             return Err(LabError::Invalid(format!(
-                "external address {address} must be in 44.0.0.0/24 and not .0, .2 or .255"
+                "external address {address} must be in 44.0.0.0/24 and not .0, .2, .3 or .255"
             )));
+        }
+        if self.config.outer_nat.is_some() {
+            return Err(LabError::Invalid(
+                "set_external_address needs a lab without an outer NAT".into(),
+            ));
         }
         // IPv4 only: the WAN side's IPv6 address (a dual-stack lab) stays.
         self.router
