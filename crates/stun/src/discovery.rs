@@ -2,22 +2,29 @@
 //! server: its mapped address, and with an RFC 5780 server the NAT's mapping and filtering
 //! behaviour and hairpinning. Sans-IO; a driver moves its datagrams and timers.
 //!
-//! Round one sends, at once, test I (a plain Binding request) and the two filtering tests
-//! (CHANGE-REQUEST for the other IP and port, and for the other port) to the server's
-//! primary address. When test I answers, the hairpinning probe goes to the mapped address
-//! and the filtering answers get a short settling time; then round two sends mapping tests
-//! II and III to the server's other IP address (primary port and other port) at once.
-//! The filtering verdict is taken before round two leaves: after the host has sent to the
-//! server's other address, an answer from there no longer tells anything about filtering.
+//! Round one sends, at once, test I (a plain Binding request) from the socket under test
+//! and the two filtering tests (CHANGE-REQUEST for the other IP and port, and for the other
+//! port) from a second, fresh socket, all to the server's primary address. When test I
+//! answers, round two sends mapping tests II and III to the server's other IP address
+//! (primary port, and other port) at once, and the hairpinning probe goes to the mapped
+//! address. The filtering tests use their own socket because an answer the NAT drops
+//! leaves connection-tracking state at a Linux router, and a later request of the socket
+//! under test to that same server address would then get another external port (a false
+//! "address-and-port-dependent").
+//!
+//! For a socket with a port mapping, the unsolicited-datagram test sends one more
+//! CHANGE-REQUEST (other IP and port) from the socket under test in round one; round two
+//! then waits until it is answered or a short settling time passed, because once the
+//! socket has sent to the server's other address, an answer from there proves nothing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::attribute::ChangeRequest;
 use crate::behaviour::{FilteringBehaviour, MappingBehaviour};
 use crate::error::DecodeError;
 use crate::message::{BindingRequest, BindingResponse, TransactionId, incoming_request_id};
-use crate::transaction::{Outcome, Schedule, Transaction, Transmit};
+use crate::transaction::{Outcome, Schedule, Socket, Transaction, Transmit};
 
 /// What a [`Discovery`] does and how long it may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,25 +35,29 @@ pub struct DiscoveryConfig {
     /// The most the whole discovery may take.
     pub budget: Duration,
     /// Whether to run RFC 5780's behaviour tests (and the hairpinning probe); without,
-    /// one Binding request, one round trip.
+    /// one Binding request, one round trip, and no second socket.
     pub behaviour: bool,
-    /// After test I answers, how long the filtering tests' answers may still take (at
-    /// least; three times test I's round-trip time when that is longer).
+    /// Whether to test that an unsolicited datagram (from the server's other IP address
+    /// and port) reaches the socket under test: for a socket with a port mapping.
+    pub unsolicited: bool,
+    /// After test I answers, how long the CHANGE-REQUEST answers may still take (at least;
+    /// three times test I's round-trip time when that is longer).
     pub filtering_wait: Duration,
     /// How long the hairpinning probe waits for its own request to come back.
     pub hairpin_wait: Duration,
 }
 
 impl Default for DiscoveryConfig {
-    /// Behaviour tests on, 1.5 s in all, 250 ms for the filtering answers, 400 ms for the
-    /// hairpinning probe, RTO 100 ms.
+    /// Behaviour tests on, no unsolicited-datagram test, 1.5 s in all, 250 ms for the
+    /// CHANGE-REQUEST answers, 300 ms for the hairpinning probe, RTO 100 ms.
     fn default() -> DiscoveryConfig {
         DiscoveryConfig {
             schedule: Schedule::interactive(Duration::from_millis(700)),
             budget: Duration::from_millis(1500),
             behaviour: true,
+            unsolicited: false,
             filtering_wait: Duration::from_millis(250),
-            hairpin_wait: Duration::from_millis(400),
+            hairpin_wait: Duration::from_millis(300),
         }
     }
 }
@@ -71,6 +82,12 @@ impl DiscoveryConfig {
     /// This configuration with the behaviour tests on or off.
     pub fn with_behaviour(mut self, behaviour: bool) -> DiscoveryConfig {
         self.behaviour = behaviour;
+        self
+    }
+
+    /// This configuration with the unsolicited-datagram test on or off.
+    pub fn with_unsolicited(mut self, unsolicited: bool) -> DiscoveryConfig {
+        self.unsolicited = unsolicited;
         self
     }
 }
@@ -121,9 +138,9 @@ pub struct DiscoveryReport {
     /// The filtering behaviour; `None` when it could not be told (no RFC 5780 server, a
     /// server that did not honour CHANGE-REQUEST, or not asked for).
     pub filtering: Option<FilteringBehaviour>,
-    /// Whether a datagram from the server's other IP address and port, to which this
-    /// socket had sent nothing, arrived (filtering test II): what proves that an
-    /// unsolicited peer can reach the mapping. `None` when not tested.
+    /// Whether a datagram from the server's other IP address and port, to which the
+    /// socket under test had sent nothing, reached it: what proves that an unsolicited
+    /// peer can reach its mapping. `None` when not tested.
     pub unsolicited_arrived: Option<bool>,
     /// Whether the socket's request to its own mapped address came back to it; `None` when
     /// not tested.
@@ -139,32 +156,33 @@ pub struct DiscoveryReport {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Test I (and the filtering tests) out.
+    /// Test I (and the CHANGE-REQUESTs) out.
     RoundOne,
-    /// Test I answered: waiting for filtering answers and the hairpin.
+    /// Test I answered; the unsolicited-datagram test's answer may still come.
     Settling {
         until: Instant,
     },
     /// Tests II and III out.
     RoundTwo,
-    /// Only the hairpinning probe still runs.
+    /// Only the CHANGE-REQUESTs and the hairpinning probe may still run.
     Closing,
     Done,
 }
 
-/// The outside view of one UDP socket, sans-IO: feed it every datagram the socket
-/// receives ([`handle_datagram`](Self::handle_datagram)) and its timers, send what
-/// [`poll_transmit`](Self::poll_transmit) gives, until [`is_done`](Self::is_done).
+/// The outside view of one UDP socket, sans-IO: feed it every datagram its two sockets
+/// receive ([`handle_datagram`](Self::handle_datagram)) and its timers, send what
+/// [`poll_transmit`](Self::poll_transmit) gives from the socket it names, until
+/// [`is_done`](Self::is_done).
 ///
 /// ```
 /// use std::time::Instant;
-/// use stun::{BindingResponse, BindingSuccess, Discovery, DiscoveryConfig};
+/// use stun::{BindingResponse, BindingSuccess, Discovery, DiscoveryConfig, Socket};
 ///
 /// let server = "44.0.0.2:3478".parse()?;
 /// let now = Instant::now();
 /// let mut discovery = Discovery::new(server, DiscoveryConfig::address_only(), now);
 /// let request = discovery.poll_transmit(now).expect("test I");
-/// assert_eq!(request.destination, server);
+/// assert_eq!((request.socket, request.destination), (Socket::Main, server));
 /// // The server's answer (by hand here).
 /// let id = stun::TransactionId(request.payload[8..20].try_into().expect("12 bytes"));
 /// let answer = BindingResponse::Success(BindingSuccess {
@@ -173,7 +191,7 @@ enum Phase {
 ///     other_address: None,
 ///     response_origin: None,
 /// });
-/// discovery.handle_datagram(server, &answer.encode(), now);
+/// discovery.handle_datagram(Socket::Main, server, &answer.encode(), now);
 /// assert!(discovery.is_done());
 /// let report = discovery.report().expect("answered");
 /// assert_eq!(report.mapped, "44.0.0.1:40000".parse()?);
@@ -187,16 +205,20 @@ pub struct Discovery {
     started: Instant,
     deadline: Instant,
     phase: Phase,
+    /// Test I, from the socket under test.
     test1: Transaction,
+    /// The unsolicited-datagram test, from the socket under test.
+    unsolicited: Option<Transaction>,
+    /// Filtering tests II and III, from the filtering socket.
     filter_ip_port: Option<Transaction>,
     filter_port: Option<Transaction>,
+    /// Mapping tests II and III, from the socket under test.
     test2: Option<Transaction>,
     test3: Option<Transaction>,
     hairpin: Option<Transaction>,
     hairpin_seen: bool,
     mapped: Option<SocketAddr>,
     other_address: Option<SocketAddr>,
-    filtering: Option<FilteringBehaviour>,
     unsolicited_arrived: Option<bool>,
     round_trips: u32,
     requests: u32,
@@ -210,10 +232,8 @@ impl Discovery {
             .schedule
             .with_budget(config.schedule.budget.min(config.budget));
         let request = |change| BindingRequest::new(TransactionId::random()).with_change(change);
-        let test1 = Transaction::new(request(ChangeRequest::NONE), server, schedule, now);
-        let filter = |change| {
-            config
-                .behaviour
+        let change = |on: bool, change| {
+            (config.behaviour && on)
                 .then(|| Transaction::new(request(change), server, schedule, now))
         };
         Discovery {
@@ -222,16 +242,16 @@ impl Discovery {
             started: now,
             deadline: now + config.budget,
             phase: Phase::RoundOne,
-            test1,
-            filter_ip_port: filter(ChangeRequest::IP_AND_PORT),
-            filter_port: filter(ChangeRequest::PORT),
+            test1: Transaction::new(request(ChangeRequest::NONE), server, schedule, now),
+            unsolicited: change(config.unsolicited, ChangeRequest::IP_AND_PORT),
+            filter_ip_port: change(true, ChangeRequest::IP_AND_PORT),
+            filter_port: change(true, ChangeRequest::PORT),
             test2: None,
             test3: None,
             hairpin: None,
             hairpin_seen: false,
             mapped: None,
             other_address: None,
-            filtering: None,
             unsolicited_arrived: None,
             round_trips: 1,
             requests: 0,
@@ -244,12 +264,30 @@ impl Discovery {
         self.server
     }
 
-    fn transactions(&mut self) -> impl Iterator<Item = &mut Transaction> {
-        std::iter::once(&mut self.test1)
-            .chain(self.filter_ip_port.as_mut())
-            .chain(self.filter_port.as_mut())
+    /// Whether the discovery uses the second socket ([`Socket::Filtering`]): a driver
+    /// opens it only then.
+    pub fn needs_filtering_socket(&self) -> bool {
+        self.config.behaviour
+    }
+
+    /// The requests to the server, each with the socket it leaves from.
+    fn server_requests(&mut self) -> impl Iterator<Item = (Socket, &mut Transaction)> {
+        let main = std::iter::once(&mut self.test1)
+            .chain(self.unsolicited.as_mut())
             .chain(self.test2.as_mut())
             .chain(self.test3.as_mut())
+            .map(|t| (Socket::Main, t));
+        let filtering = self
+            .filter_ip_port
+            .as_mut()
+            .into_iter()
+            .chain(self.filter_port.as_mut())
+            .map(|t| (Socket::Filtering, t));
+        main.chain(filtering)
+    }
+
+    fn hairpin_done(&self) -> bool {
+        self.hairpin_seen || self.hairpin.as_ref().is_none_or(Transaction::is_done)
     }
 
     /// The next datagram due at `now`, if any.
@@ -257,16 +295,18 @@ impl Discovery {
         if self.phase == Phase::Done {
             return None;
         }
-        let sent = self.transactions().find_map(|t| t.poll_transmit(now));
+        let sent = self.server_requests().find_map(|(socket, t)| {
+            t.poll_transmit(now)
+                .map(|transmit| Transmit { socket, ..transmit })
+        });
         if sent.is_some() {
             self.requests += 1;
             return sent;
         }
-        let hairpin = self.hairpin.as_mut()?;
         if self.hairpin_seen {
             return None;
         }
-        hairpin.poll_transmit(now)
+        self.hairpin.as_mut()?.poll_transmit(now)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next needed; `None` once done.
@@ -274,15 +314,14 @@ impl Discovery {
         if self.phase == Phase::Done {
             return None;
         }
-        let hairpin_seen = self.hairpin_seen;
         let mut next = self.deadline;
-        for t in self.transactions() {
+        for (_, t) in self.server_requests() {
             if let Some(at) = t.poll_timeout() {
                 next = next.min(at);
             }
         }
-        if let (Some(h), false) = (&self.hairpin, hairpin_seen) {
-            if let Some(at) = h.poll_timeout() {
+        if !self.hairpin_seen {
+            if let Some(at) = self.hairpin.as_ref().and_then(Transaction::poll_timeout) {
                 next = next.min(at);
             }
         }
@@ -294,7 +333,7 @@ impl Discovery {
 
     /// Moves time on.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for t in self.transactions() {
+        for (_, t) in self.server_requests() {
             t.handle_timeout(now);
         }
         if let Some(h) = self.hairpin.as_mut() {
@@ -303,25 +342,27 @@ impl Discovery {
         self.advance(now);
     }
 
-    /// Offers a datagram the socket received from `source`. Datagrams that are not for
+    /// Offers a datagram that `socket` received from `source`. Datagrams that are not for
     /// this discovery are ignored; the error says why one was not a STUN answer (for
     /// logging; the discovery goes on).
     pub fn handle_datagram(
         &mut self,
+        socket: Socket,
         source: SocketAddr,
         bytes: &[u8],
         now: Instant,
     ) -> Result<(), DecodeError> {
-        if let (Some(hairpin), Some(id)) = (&self.hairpin, incoming_request_id(bytes)) {
-            if hairpin.id() == id {
+        if let Some(id) = incoming_request_id(bytes) {
+            let ours = self.hairpin.as_ref().map(Transaction::id) == Some(id);
+            if ours && socket == Socket::Main {
                 self.hairpin_seen = true;
                 self.advance(now);
             }
             return Ok(());
         }
         let response = BindingResponse::decode(bytes)?;
-        for t in self.transactions() {
-            if t.handle_response(source, &response, now) {
+        for (on, t) in self.server_requests() {
+            if on == socket && t.handle_response(source, &response, now) {
                 break;
             }
         }
@@ -330,10 +371,11 @@ impl Discovery {
     }
 
     fn advance(&mut self, now: Instant) {
-        if now >= self.deadline && self.phase != Phase::Done {
-            if matches!(self.phase, Phase::RoundOne | Phase::Settling { .. }) {
-                self.decide_filtering();
-            }
+        if self.phase == Phase::Done {
+            return;
+        }
+        if now >= self.deadline {
+            self.judge_unsolicited();
             self.finish(now);
             return;
         }
@@ -347,6 +389,8 @@ impl Discovery {
                 }) => {
                     let (success, rtt) = (*success, *elapsed);
                     self.mapped = Some(success.mapped);
+                    // An OTHER-ADDRESS that shares the primary's IP or port cannot tell
+                    // the behaviours apart.
                     self.other_address = success
                         .other_address
                         .filter(|o| o.ip() != self.server.ip() && o.port() != self.server.port());
@@ -354,30 +398,37 @@ impl Discovery {
                         self.finish(now);
                         return;
                     }
+                    let wait = self.config.filtering_wait.max(rtt.saturating_mul(3));
+                    for t in [
+                        &mut self.unsolicited,
+                        &mut self.filter_ip_port,
+                        &mut self.filter_port,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        t.end_by(now + wait);
+                    }
                     self.hairpin = Some(Transaction::new(
                         BindingRequest::new(TransactionId::random()),
                         success.mapped,
                         self.config.schedule.with_budget(self.config.hairpin_wait),
                         now,
                     ));
-                    let wait = self.config.filtering_wait.max(rtt.saturating_mul(3));
                     self.phase = Phase::Settling { until: now + wait };
                     self.advance(now);
                 }
                 Some(_) => self.finish(now),
             },
             Phase::Settling { until } => {
-                let filtering_done = [&self.filter_ip_port, &self.filter_port]
-                    .iter()
-                    .all(|t| t.as_ref().is_none_or(|t| t.is_done()));
-                let hairpin_done =
-                    self.hairpin_seen || self.hairpin.as_ref().is_none_or(|h| h.is_done());
-                if now < until && !(filtering_done && hairpin_done) {
+                let settled = self.unsolicited.as_ref().is_none_or(Transaction::is_done);
+                if now < until && !settled {
                     return;
                 }
-                self.decide_filtering();
+                self.judge_unsolicited();
                 let Some(other) = self.other_address else {
-                    self.finish_after_hairpin(now);
+                    self.phase = Phase::Closing;
+                    self.advance(now);
                     return;
                 };
                 let schedule = self
@@ -399,24 +450,22 @@ impl Discovery {
             }
             Phase::RoundTwo => {
                 let done = [&self.test2, &self.test3]
-                    .iter()
-                    .all(|t| t.as_ref().is_none_or(|t| t.is_done()));
+                    .into_iter()
+                    .all(|t| t.as_ref().is_none_or(Transaction::is_done));
                 if done {
-                    self.finish_after_hairpin(now);
+                    self.phase = Phase::Closing;
+                    self.advance(now);
                 }
             }
-            Phase::Closing => self.finish_after_hairpin(now),
+            Phase::Closing => {
+                let filtering_done = [&self.filter_ip_port, &self.filter_port]
+                    .into_iter()
+                    .all(|t| t.as_ref().is_none_or(Transaction::is_done));
+                if filtering_done && self.hairpin_done() {
+                    self.finish(now);
+                }
+            }
             Phase::Done => {}
-        }
-    }
-
-    /// Ends the discovery, or waits for the hairpinning probe to end.
-    fn finish_after_hairpin(&mut self, now: Instant) {
-        let hairpin_done = self.hairpin_seen || self.hairpin.as_ref().is_none_or(|h| h.is_done());
-        if hairpin_done {
-            self.finish(now);
-        } else {
-            self.phase = Phase::Closing;
         }
     }
 
@@ -425,42 +474,35 @@ impl Discovery {
         self.ended = Some(now);
     }
 
-    /// Takes the filtering verdict from the answers that arrived so far, and stops the
-    /// filtering tests: later answers could pass through permissions that round two opens.
-    fn decide_filtering(&mut self) {
-        let (Some(other), Some(f2), Some(f3)) = (
-            self.other_address,
-            self.filter_ip_port.take(),
-            self.filter_port.take(),
-        ) else {
-            return;
-        };
-        let arrived = |t: &Transaction, from_other_ip: bool| -> Option<bool> {
-            match t.outcome() {
-                Some(Outcome::Answered {
-                    response: BindingResponse::Success(_),
-                    source,
-                    ..
-                }) => {
-                    let expected_ip: IpAddr = if from_other_ip {
-                        other.ip()
-                    } else {
-                        self.server.ip()
-                    };
-                    // A server that answered from the address asked did not honour the
-                    // change: the test tells nothing.
-                    (source.ip() == expected_ip && source.port() != self.server.port())
-                        .then_some(true)
-                }
-                Some(Outcome::Answered { .. }) => None,
-                _ => Some(false),
+    /// Takes the unsolicited-datagram verdict from what arrived so far and stops that
+    /// test: later answers could pass through permissions that round two opens.
+    fn judge_unsolicited(&mut self) {
+        if let Some(t) = self.unsolicited.take() {
+            self.unsolicited_arrived = self.changed_answer(&t, true);
+        }
+    }
+
+    /// Whether a CHANGE-REQUEST's answer came from where it should: `Some(true)` from the
+    /// changed address, `Some(false)` when none came, `None` when the test tells nothing
+    /// (an error answer, or one from an address the server should not have used).
+    fn changed_answer(&self, t: &Transaction, other_ip: bool) -> Option<bool> {
+        let other = self.other_address?;
+        match t.outcome() {
+            Some(Outcome::Answered {
+                response: BindingResponse::Success(_),
+                source,
+                ..
+            }) => {
+                let ip = if other_ip {
+                    other.ip()
+                } else {
+                    self.server.ip()
+                };
+                (source.ip() == ip && source.port() == other.port()).then_some(true)
             }
-        };
-        let (Some(ip_port), Some(port)) = (arrived(&f2, true), arrived(&f3, false)) else {
-            return;
-        };
-        self.unsolicited_arrived = Some(ip_port);
-        self.filtering = Some(FilteringBehaviour::decide(ip_port, port));
+            Some(Outcome::Answered { .. }) => None,
+            _ => Some(false),
+        }
     }
 
     /// Whether the discovery has ended.
@@ -502,16 +544,27 @@ impl Discovery {
         };
         let mapping = Self::mapped_of(&self.test2)
             .map(|test2| MappingBehaviour::decide(mapped, test2, Self::mapped_of(&self.test3)));
-        let hairpinning = self.hairpin.as_ref().map(|_| self.hairpin_seen);
+        let filtering = match (&self.filter_ip_port, &self.filter_port) {
+            (Some(f2), Some(f3)) if f2.is_done() && f3.is_done() => {
+                match (
+                    self.changed_answer(f2, true),
+                    self.changed_answer(f3, false),
+                ) {
+                    (Some(f2), Some(f3)) => Some(FilteringBehaviour::decide(f2, f3)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         let end = self.ended.unwrap_or(self.started);
         Ok(DiscoveryReport {
             server: self.server,
             mapped,
             other_address: self.other_address,
             mapping,
-            filtering: self.filtering,
+            filtering,
             unsolicited_arrived: self.unsolicited_arrived,
-            hairpinning,
+            hairpinning: self.hairpin.as_ref().map(|_| self.hairpin_seen),
             round_trips: self.round_trips,
             requests: self.requests,
             elapsed: end.saturating_duration_since(self.started),

@@ -18,7 +18,7 @@
 //!
 //! - [`BindingRequest`], [`BindingResponse`], [`BindingSuccess`], [`TransactionId`],
 //!   [`ChangeRequest`]: the messages (module `message`, `attribute`).
-//! - [`Transaction`], [`Schedule`], [`Transmit`], [`Outcome`]: one request over UDP,
+//! - [`Transaction`], [`Schedule`], [`Transmit`], [`Socket`], [`Outcome`]: one request over UDP,
 //!   retransmitted by RFC 8489 §6.2.1 within a budget (module `transaction`).
 //! - [`Discovery`], [`DiscoveryConfig`], [`DiscoveryReport`], [`DiscoveryError`]: the
 //!   outside view of one socket in at most two round trips (module `discovery`).
@@ -42,4 +42,4 @@ pub use message::{
     BindingRequest, BindingResponse, BindingSuccess, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN,
     TransactionId, frame_length, incoming_request_id,
 };
-pub use transaction::{Outcome, Schedule, Transaction, Transmit};
+pub use transaction::{Outcome, Schedule, Socket, Transaction, Transmit};

@@ -14,6 +14,7 @@ use crate::error::DecodeError;
 use crate::message::{
     BindingRequest, BindingResponse, BindingSuccess, MAX_MESSAGE_LEN, TransactionId, frame_length,
 };
+use crate::transaction::Socket;
 
 /// Why the driver has no answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,21 +81,37 @@ impl Error {
 /// Runs a discovery from `socket` toward `server` and returns its report.
 ///
 /// The socket should not be read by anyone else meanwhile: the discovery reads every
-/// datagram that arrives, and drops those not meant for it.
+/// datagram that arrives, and drops those not meant for it. The filtering tests use a
+/// second socket, bound to the same address on an ephemeral port, for the duration.
 pub async fn discover(
     socket: &UdpSocket,
     server: SocketAddr,
     config: DiscoveryConfig,
 ) -> Result<DiscoveryReport, Error> {
     let mut discovery = Discovery::new(server, config, Instant::now());
+    let filtering = if discovery.needs_filtering_socket() {
+        let local = socket
+            .local_addr()
+            .map_err(|e| Error::io("local address", server, e))?;
+        let bind = SocketAddr::new(local.ip(), 0);
+        Some(
+            UdpSocket::bind(bind)
+                .await
+                .map_err(|e| Error::io("bind", server, e))?,
+        )
+    } else {
+        None
+    };
     let mut buffer = vec![0; MAX_MESSAGE_LEN];
+    let mut filtering_buffer = vec![0; MAX_MESSAGE_LEN];
     loop {
         let now = Instant::now();
         while let Some(transmit) = discovery.poll_transmit(now) {
-            if let Err(e) = socket
-                .send_to(&transmit.payload, transmit.destination)
-                .await
-            {
+            let from = match (transmit.socket, &filtering) {
+                (Socket::Filtering, Some(f)) => f,
+                _ => socket,
+            };
+            if let Err(e) = from.send_to(&transmit.payload, transmit.destination).await {
                 // A failed hairpinning probe or a late test must not sink the others;
                 // a request that never left ends like an unanswered one.
                 tracing::debug!(to = %transmit.destination, error = %e, "stun send failed");
@@ -104,19 +121,30 @@ pub async fn discover(
             break;
         };
         let sleep = tokio::time::sleep_until(next.into());
-        tokio::select! {
-            received = socket.recv_from(&mut buffer) => match received {
-                Ok((len, source)) => {
-                    let bytes = buffer.get(..len).unwrap_or_default();
-                    if let Err(e) = discovery.handle_datagram(source, bytes, Instant::now()) {
-                        tracing::debug!(from = %source, error = %e, "not a stun answer");
-                    }
+        let filtering_recv = async {
+            match &filtering {
+                Some(f) => f.recv_from(&mut filtering_buffer).await,
+                None => std::future::pending().await,
+            }
+        };
+        let (on, received, bytes) = tokio::select! {
+            received = socket.recv_from(&mut buffer) => (Socket::Main, received, &buffer),
+            received = filtering_recv => (Socket::Filtering, received, &filtering_buffer),
+            () = sleep => {
+                discovery.handle_timeout(Instant::now());
+                continue;
+            }
+        };
+        match received {
+            Ok((len, source)) => {
+                let bytes = bytes.get(..len).unwrap_or_default();
+                if let Err(e) = discovery.handle_datagram(on, source, bytes, Instant::now()) {
+                    tracing::debug!(from = %source, error = %e, "not a stun answer");
                 }
-                // ICMP errors surface as failed receives on some systems: keep waiting,
-                // the schedule bounds the wait.
-                Err(e) => tracing::debug!(error = %e, "stun receive failed"),
-            },
-            () = sleep => discovery.handle_timeout(Instant::now()),
+            }
+            // ICMP errors surface as failed receives on some systems: keep waiting, the
+            // schedule bounds the wait.
+            Err(e) => tracing::debug!(error = %e, "stun receive failed"),
         }
     }
     Ok(discovery.report()?)

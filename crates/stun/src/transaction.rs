@@ -78,9 +78,22 @@ impl Schedule {
     }
 }
 
+/// Which of a discovery's sockets a datagram leaves from or arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Socket {
+    /// The socket under test (the caller's).
+    Main,
+    /// A second, fresh socket of the same family for the filtering tests: the answers
+    /// a NAT drops leave connection-tracking state behind (on Linux routers) that would
+    /// change the main socket's later mappings.
+    Filtering,
+}
+
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    /// From which socket ([`Socket::Main`] for a lone [`Transaction`]).
+    pub socket: Socket,
     /// Where to.
     pub destination: SocketAddr,
     /// The bytes.
@@ -194,6 +207,7 @@ impl Transaction {
             None
         };
         Some(Transmit {
+            socket: Socket::Main,
             destination: self.destination,
             payload: self.request.encode(),
             attempt: self.attempts,
@@ -240,6 +254,14 @@ impl Transaction {
             attempts: self.attempts,
         });
         true
+    }
+
+    /// Moves the end earlier (never later): the transaction times out by `at`.
+    pub fn end_by(&mut self, at: Instant) {
+        self.deadline = self.deadline.min(at);
+        if self.next_transmit.is_some_and(|due| due >= self.deadline) {
+            self.next_transmit = None;
+        }
     }
 
     /// How it ended; `None` while it runs.

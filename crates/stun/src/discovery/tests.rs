@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::message::{BindingSuccess, incoming_request_id};
+use std::net::IpAddr;
 
 const CLIENT: &str = "192.168.1.10:5000";
 const EXTERNAL_IP: &str = "44.0.0.1";
@@ -16,17 +17,24 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
 }
 
-/// A NAT of one behaviour in front of one client, and an RFC 5780 server.
+/// A NAT of one behaviour in front of the discovery's two sockets, and an RFC 5780
+/// server. Like a Linux router, an inbound datagram the NAT drops leaves state behind: a
+/// later datagram from the same mapping to that sender gets another external port.
 struct World {
     mapping: MappingBehaviour,
     filtering: FilteringBehaviour,
     hairpinning: bool,
     rfc5780: bool,
     silent: bool,
-    /// External port of each mapping key.
-    mappings: HashMap<Option<SocketAddr>, u16>,
+    /// The main socket's external port is forwarded (a port mapping): inbound passes.
+    port_mapped: bool,
+    /// External port of each mapping key (socket, destination key).
+    mappings: HashMap<(Socket, Option<SocketAddr>), u16>,
+    owner: HashMap<u16, Socket>,
     /// Destinations sent to, per external port.
     sent_to: HashMap<u16, HashSet<SocketAddr>>,
+    /// (external port, sender) of dropped inbound datagrams.
+    dropped: HashSet<(u16, SocketAddr)>,
     /// Requests the server received.
     server_requests: u32,
 }
@@ -39,45 +47,66 @@ impl World {
             hairpinning,
             rfc5780: true,
             silent: false,
+            port_mapped: false,
             mappings: HashMap::new(),
+            owner: HashMap::new(),
             sent_to: HashMap::new(),
+            dropped: HashSet::new(),
             server_requests: 0,
         }
     }
 
-    fn external_port(&mut self, destination: SocketAddr) -> u16 {
+    fn allocate(&mut self, key: (Socket, Option<SocketAddr>)) -> u16 {
+        let next = 40_000 + self.mappings.len() as u16;
+        let port = *self.mappings.entry(key).or_insert(next);
+        self.owner.insert(port, key.0);
+        port
+    }
+
+    fn external_port(&mut self, socket: Socket, destination: SocketAddr) -> u16 {
+        if let Some(port) = self.mappings.get(&(socket, Some(destination))) {
+            return *port;
+        }
         let key = match self.mapping {
             MappingBehaviour::EndpointIndependent => None,
             MappingBehaviour::AddressDependent => Some(SocketAddr::new(destination.ip(), 0)),
             MappingBehaviour::AddressAndPortDependent => Some(destination),
         };
-        let next = 40_000 + self.mappings.len() as u16;
-        let port = *self.mappings.entry(key).or_insert(next);
+        let mut port = self.allocate((socket, key));
+        if self.dropped.contains(&(port, destination)) {
+            port = self.allocate((socket, Some(destination)));
+        }
         self.sent_to.entry(port).or_default().insert(destination);
         port
     }
 
-    fn inbound_allowed(&self, from: SocketAddr, port: u16) -> bool {
-        let Some(sent) = self.sent_to.get(&port) else {
-            return false;
-        };
-        match self.filtering {
-            FilteringBehaviour::EndpointIndependent => true,
+    fn inbound_allowed(&mut self, from: SocketAddr, port: u16) -> bool {
+        if self.port_mapped && self.owner.get(&port) == Some(&Socket::Main) {
+            return true;
+        }
+        let sent = self.sent_to.get(&port).cloned().unwrap_or_default();
+        let allowed = match self.filtering {
+            FilteringBehaviour::EndpointIndependent => !sent.is_empty(),
             FilteringBehaviour::AddressDependent => sent.iter().any(|s| s.ip() == from.ip()),
             FilteringBehaviour::AddressAndPortDependent => sent.contains(&from),
+        };
+        if !allowed {
+            self.dropped.insert((port, from));
         }
+        allowed
     }
 
-    /// Routes one datagram from the client; returns what comes back to it.
-    fn route(&mut self, transmit: &Transmit) -> Option<(SocketAddr, Vec<u8>)> {
+    /// Routes one datagram from the discovery; returns what comes back, and to which
+    /// socket.
+    fn route(&mut self, transmit: &Transmit) -> Option<(Socket, SocketAddr, Vec<u8>)> {
         let ext_ip: IpAddr = EXTERNAL_IP.parse().expect("address");
         if transmit.destination.ip() == ext_ip {
-            let port = transmit.destination.port();
-            let mapped = self.sent_to.contains_key(&port);
-            return (self.hairpinning && mapped)
-                .then(|| (transmit.destination, transmit.payload.clone()));
+            let owner = self.owner.get(&transmit.destination.port()).copied();
+            return owner
+                .filter(|_| self.hairpinning)
+                .map(|to| (to, transmit.destination, transmit.payload.clone()));
         }
-        let port = self.external_port(transmit.destination);
+        let port = self.external_port(transmit.socket, transmit.destination);
         let source = SocketAddr::new(ext_ip, port);
         let (primary, alternate) = (addr(PRIMARY), addr(ALTERNATE));
         let receiving = transmit.destination;
@@ -98,7 +127,7 @@ impl World {
                 transaction_id: id,
                 code: 420,
             };
-            return Some((receiving, error.encode()));
+            return Some((transmit.socket, receiving, error.encode()));
         }
         let swap_ip = |ip: IpAddr| {
             if ip == primary.ip() {
@@ -132,8 +161,9 @@ impl World {
             other_address: self.rfc5780.then_some(alternate),
             response_origin: Some(from),
         };
+        let to = *self.owner.get(&port)?;
         self.inbound_allowed(from, port)
-            .then(|| (from, BindingResponse::Success(success).encode()))
+            .then(|| (to, from, BindingResponse::Success(success).encode()))
     }
 }
 
@@ -143,9 +173,10 @@ fn run(world: &mut World, config: DiscoveryConfig) -> Result<DiscoveryReport, Di
     let mut discovery = Discovery::new(addr(PRIMARY), config, now);
     for _ in 0..10_000 {
         while let Some(transmit) = discovery.poll_transmit(now) {
-            if let Some((from, bytes)) = world.route(&transmit) {
+            if let Some((socket, from, bytes)) = world.route(&transmit) {
                 // A hairpinned request or an answer, both "1 ms later".
-                let _ = discovery.handle_datagram(from, &bytes, now + Duration::from_millis(1));
+                let later = now + Duration::from_millis(1);
+                let _ = discovery.handle_datagram(socket, from, &bytes, later);
             }
         }
         let Some(next) = discovery.poll_timeout() else {
@@ -180,11 +211,7 @@ fn every_mapping_and_filtering_behaviour_is_told() {
                 assert_eq!(report.mapping, Some(mapping), "{case}");
                 assert_eq!(report.filtering, Some(filtering), "{case}");
                 assert_eq!(report.hairpinning, Some(hairpinning), "{case}");
-                assert_eq!(
-                    report.unsolicited_arrived,
-                    Some(filtering == F::EndpointIndependent),
-                    "{case}"
-                );
+                assert_eq!(report.unsolicited_arrived, None, "{case}");
                 assert_eq!(report.mapped, addr("44.0.0.1:40000"), "{case}");
                 assert_eq!(report.other_address, Some(addr(ALTERNATE)), "{case}");
                 // Two rounds: test I with the two filtering tests, then tests II and III.
@@ -261,7 +288,7 @@ fn stray_datagrams_are_refused_without_harm() {
     assert!(discovery.poll_transmit(now).is_some());
     assert!(
         discovery
-            .handle_datagram(addr(PRIMARY), b"hello", now)
+            .handle_datagram(Socket::Main, addr(PRIMARY), b"hello", now)
             .is_err()
     );
     let stranger = BindingResponse::Error {
@@ -270,9 +297,62 @@ fn stray_datagrams_are_refused_without_harm() {
     };
     assert!(
         discovery
-            .handle_datagram(addr(PRIMARY), &stranger.encode(), now)
+            .handle_datagram(Socket::Main, addr(PRIMARY), &stranger.encode(), now)
             .is_ok()
     );
     assert!(!discovery.is_done());
     let _ = addr(CLIENT);
+}
+
+#[test]
+fn unsolicited_datagram_test_tells_a_forwarded_port_from_a_filtered_one() {
+    use FilteringBehaviour as F;
+    use MappingBehaviour as M;
+    for mapping in [
+        M::EndpointIndependent,
+        M::AddressDependent,
+        M::AddressAndPortDependent,
+    ] {
+        for port_mapped in [false, true] {
+            let mut world = World::new(mapping, F::AddressAndPortDependent, false);
+            world.port_mapped = port_mapped;
+            let config = DiscoveryConfig::default().with_unsolicited(true);
+            let report = run(&mut world, config).expect("answered");
+            let case = format!("{mapping} / port mapped {port_mapped}");
+            assert_eq!(report.unsolicited_arrived, Some(port_mapped), "{case}");
+            assert_eq!(report.mapping, Some(mapping), "{case}");
+            assert_eq!(report.filtering, Some(F::AddressAndPortDependent), "{case}");
+            assert_eq!(report.round_trips, 2, "{case}");
+            assert_eq!(world.server_requests, report.requests, "{case}");
+        }
+    }
+}
+
+#[test]
+fn filtering_tests_on_the_main_socket_would_have_misread_the_mapping() {
+    // The reason for the second socket: in this model (like a Linux router) a dropped
+    // answer from the other address makes the main socket's next request there leave
+    // from another port.
+    let mut world = World::new(
+        MappingBehaviour::EndpointIndependent,
+        FilteringBehaviour::AddressAndPortDependent,
+        false,
+    );
+    let main = Transmit {
+        socket: Socket::Main,
+        destination: addr(PRIMARY),
+        payload: BindingRequest::new(TransactionId([3; 12])).encode(),
+        attempt: 1,
+    };
+    assert!(world.route(&main).is_some());
+    assert!(!world.inbound_allowed(addr(ALTERNATE), 40_000));
+    let again = Transmit {
+        destination: addr(ALTERNATE),
+        ..main
+    };
+    let answer = world.route(&again).expect("answered");
+    let Ok(BindingResponse::Success(s)) = BindingResponse::decode(&answer.2) else {
+        panic!("not a success");
+    };
+    assert_ne!(s.mapped.port(), 40_000);
 }
