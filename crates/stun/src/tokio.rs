@@ -167,6 +167,10 @@ pub async fn binding_tcp(
                     tokio::net::TcpSocket::new_v6()
                 }
                 .map_err(|e| Error::io("socket", server, e))?;
+                // A port checked twice in a row may still have a connection in TIME_WAIT.
+                socket
+                    .set_reuseaddr(true)
+                    .map_err(|e| Error::io("socket", server, e))?;
                 socket
                     .bind(local)
                     .map_err(|e| Error::io("bind", server, e))?;

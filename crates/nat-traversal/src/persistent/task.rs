@@ -513,6 +513,7 @@ impl Task {
             set = set.with(PortAssignment {
                 address: held.mapping.external,
                 technique: Some(held.mapping.technique),
+                verified: false,
             });
         }
         self.deliver(set);
