@@ -70,8 +70,11 @@ pub struct ReachabilityReport {
     pub unsolicited_arrived: Option<bool>,
     /// Whether a NAT sits beyond the router (double NAT, carrier-grade NAT).
     pub double_nat: bool,
-    /// Requests sent to STUN servers, retransmissions included.
+    /// Requests sent to STUN servers (each transaction once; the check's cost).
     pub stun_requests: u32,
+    /// Datagrams sent to STUN servers, retransmissions of unanswered requests included
+    /// (a CHANGE-REQUEST the NAT filters is sent again until its wait ends).
+    pub stun_transmissions: u32,
     /// Round trips to the STUN server that waited on each other (at most 2).
     pub stun_round_trips: u32,
     /// How long the check took.
@@ -91,6 +94,7 @@ struct Outside {
     hairpinning: Option<bool>,
     unsolicited_arrived: Option<bool>,
     requests: u32,
+    transmissions: u32,
     round_trips: u32,
 }
 
@@ -216,11 +220,9 @@ impl Nat {
         });
         // A technique that answered with an error (not silence): NAT-PMP's network
         // failure, UPnP's empty address, a refused mapping.
-        let answered_with_error = probe.as_ref().is_some_and(|p| {
-            p.results()
-                .iter()
-                .any(|r| r.error().is_some_and(|e| !e.is_unreachable()))
-        });
+        let answered_with_error = probe
+            .as_ref()
+            .is_some_and(|p| p.results().iter().any(|r| r.error().is_some_and(spoke)));
         let refused = port_mapping.as_ref().and_then(|m| m.as_ref().err());
         let refused_at = match refused {
             Some(Error::RefusedBehindNat {
@@ -236,8 +238,7 @@ impl Nat {
         let facts = Facts {
             router: router.or_else(|| mapped.map(|m| (m.technique, m.external.ip()))),
             refused_at,
-            answered_without_address: answered_with_error
-                || refused.is_some_and(|e| !e.is_unreachable()),
+            answered_without_address: answered_with_error || refused.is_some_and(spoke),
             port_mapping: mapped.map(|m| (m.protocol, m.technique, m.external)),
             seen: outside.seen,
             local,
@@ -278,10 +279,23 @@ impl Nat {
             unsolicited_arrived: outside.unsolicited_arrived,
             double_nat: facts.double_nat(),
             stun_requests: outside.requests,
+            stun_transmissions: outside.transmissions,
             stun_round_trips: outside.round_trips,
             elapsed: started.elapsed(),
             verdict,
         }
+    }
+}
+
+/// Whether the gateway spoke the technique's protocol, though to refuse: an answer with
+/// an error code, or a UPnP IGD without an external address (what miniupnpd says behind
+/// another NAT), rather than silence or a closed port.
+fn spoke(error: &Error) -> bool {
+    match error {
+        #[cfg(feature = "upnp")]
+        Error::Upnp(e) if matches!(**e, upnp_soap::IgdError::NoExternalAddress { .. }) => true,
+        Error::RefusedBehindNat { .. } => true,
+        e => !e.is_unreachable(),
     }
 }
 
@@ -318,6 +332,7 @@ async fn outside_udp(socket: &UdpSocket, servers: &[SocketAddr], unsolicited: bo
                 outside.hairpinning = report.hairpinning;
                 outside.unsolicited_arrived = report.unsolicited_arrived;
                 outside.requests += report.requests;
+                outside.transmissions += report.transmissions;
                 outside.round_trips = report.round_trips;
                 outside.error = None;
                 return outside;
@@ -344,6 +359,7 @@ async fn outside_tcp(servers: &[SocketAddr], port: u16) -> Outside {
         };
         let budget = Duration::from_millis(1500);
         outside.requests += 1;
+        outside.transmissions += 1;
         outside.round_trips = 1;
         let mut answer =
             stun::tokio::binding_tcp(server, Some(SocketAddr::new(any, port)), budget).await;

@@ -147,9 +147,11 @@ pub struct DiscoveryReport {
     pub hairpinning: Option<bool>,
     /// Round trips to the server that waited on each other (1 or 2).
     pub round_trips: u32,
-    /// Requests sent to the server, retransmissions included (the hairpinning probe goes
-    /// to the mapped address and is not counted).
+    /// Requests sent to the server, each counted once (the hairpinning probe goes to the
+    /// mapped address and is not counted).
     pub requests: u32,
+    /// Datagrams sent to the server: the requests and their retransmissions.
+    pub transmissions: u32,
     /// From the first request to the end.
     pub elapsed: Duration,
 }
@@ -222,6 +224,7 @@ pub struct Discovery {
     unsolicited_arrived: Option<bool>,
     round_trips: u32,
     requests: u32,
+    transmissions: u32,
     ended: Option<Instant>,
 }
 
@@ -255,6 +258,7 @@ impl Discovery {
             unsolicited_arrived: None,
             round_trips: 1,
             requests: 0,
+            transmissions: 0,
             ended: None,
         }
     }
@@ -299,8 +303,11 @@ impl Discovery {
             t.poll_transmit(now)
                 .map(|transmit| Transmit { socket, ..transmit })
         });
-        if sent.is_some() {
-            self.requests += 1;
+        if let Some(transmit) = &sent {
+            self.transmissions += 1;
+            if transmit.attempt == 1 {
+                self.requests += 1;
+            }
             return sent;
         }
         if self.hairpin_seen {
@@ -538,7 +545,7 @@ impl Discovery {
                 },
                 _ => DiscoveryError::NoAnswer {
                     server: self.server,
-                    attempts: self.requests,
+                    attempts: self.transmissions,
                 },
             });
         };
@@ -567,6 +574,7 @@ impl Discovery {
             hairpinning: self.hairpin.as_ref().map(|_| self.hairpin_seen),
             round_trips: self.round_trips,
             requests: self.requests,
+            transmissions: self.transmissions,
             elapsed: end.saturating_duration_since(self.started),
         })
     }

@@ -216,8 +216,8 @@ fn every_mapping_and_filtering_behaviour_is_told() {
                 assert_eq!(report.other_address, Some(addr(ALTERNATE)), "{case}");
                 // Two rounds: test I with the two filtering tests, then tests II and III.
                 assert_eq!(report.round_trips, 2, "{case}");
-                assert_eq!(world.server_requests, report.requests, "{case}");
-                assert!(report.requests >= 5, "{case}");
+                assert_eq!(world.server_requests, report.transmissions, "{case}");
+                assert_eq!(report.requests, 5, "{case}");
             }
         }
     }
@@ -323,7 +323,7 @@ fn unsolicited_datagram_test_tells_a_forwarded_port_from_a_filtered_one() {
             assert_eq!(report.mapping, Some(mapping), "{case}");
             assert_eq!(report.filtering, Some(F::AddressAndPortDependent), "{case}");
             assert_eq!(report.round_trips, 2, "{case}");
-            assert_eq!(world.server_requests, report.requests, "{case}");
+            assert_eq!(world.server_requests, report.transmissions, "{case}");
         }
     }
 }
