@@ -11,6 +11,7 @@
 //!
 //! [`NatOptions::with_stun_server`]: crate::NatOptions::with_stun_server
 
+mod hop;
 mod verdict;
 
 use std::future::Future;
@@ -70,6 +71,10 @@ pub struct ReachabilityReport {
     pub unsolicited_arrived: Option<bool>,
     /// Whether a NAT sits beyond the router (double NAT, carrier-grade NAT).
     pub double_nat: bool,
+    /// The address of the hop after the router toward the STUN server, when it was asked
+    /// (only when no technique reported the router's external address; Linux and
+    /// Android).
+    pub hop_after_router: Option<IpAddr>,
     /// Requests sent to STUN servers (each transaction once; the check's cost).
     pub stun_requests: u32,
     /// Datagrams sent to STUN servers, retransmissions of unanswered requests included
@@ -114,7 +119,8 @@ impl Nat {
                     None => Outside::default(),
                 }
             });
-            self.report(started, probe, None, None, outside)
+            let hop = hop_if_needed(&servers, &probe, None).await;
+            self.report(started, probe, None, None, outside, hop)
         })
     }
 
@@ -145,13 +151,9 @@ impl Nat {
                     tracing::debug!(error = %e, "the check's mapping was not deleted");
                 }
             }
-            self.report(
-                started,
-                probe,
-                Some((protocol, port)),
-                Some(mapping),
-                outside,
-            )
+            let hop = hop_if_needed(&servers, &probe, Some(&mapping)).await;
+            let port = Some((protocol, port));
+            self.report(started, probe, port, Some(mapping), outside, hop)
         })
     }
 
@@ -190,13 +192,9 @@ impl Nat {
                     ))
                 })
             });
-            let mut report = self.report(
-                started,
-                probe,
-                Some((Protocol::Udp, port)),
-                mapping,
-                outside,
-            );
+            let hop = hop_if_needed(&servers, &probe, mapping.as_ref()).await;
+            let port = Some((Protocol::Udp, port));
+            let mut report = self.report(started, probe, port, mapping, outside, hop);
             report.assignment = report.assignment.or(assignment);
             report
         })
@@ -209,6 +207,7 @@ impl Nat {
         port: Option<(Protocol, u16)>,
         port_mapping: Option<Result<Mapping, Error>>,
         outside: Outside,
+        hop: Option<IpAddr>,
     ) -> ReachabilityReport {
         let (probe, probe_error) = match probe {
             Ok(report) => (Some(report), None),
@@ -245,6 +244,7 @@ impl Nat {
             stun_named: !self.options().stun_servers().is_empty(),
             mapping_behaviour: outside.mapping,
             unsolicited_arrived: outside.unsolicited_arrived,
+            hop,
         };
         let verdict = facts.verdict();
         let verified = matches!(
@@ -278,6 +278,7 @@ impl Nat {
             hairpinning: outside.hairpinning,
             unsolicited_arrived: outside.unsolicited_arrived,
             double_nat: facts.double_nat(),
+            hop_after_router: hop,
             stun_requests: outside.requests,
             stun_transmissions: outside.transmissions,
             stun_round_trips: outside.round_trips,
@@ -285,6 +286,22 @@ impl Nat {
             verdict,
         }
     }
+}
+
+/// The hop probe, when a STUN server is named and neither a technique nor a mapping
+/// told the router's external address: the only other way to see a second NAT.
+async fn hop_if_needed(
+    servers: &[SocketAddr],
+    probe: &crate::Result<ProbeReport>,
+    mapping: Option<&Result<Mapping, Error>>,
+) -> Option<IpAddr> {
+    let router_told = probe.as_ref().is_ok_and(|p| p.answered().next().is_some())
+        || mapping.is_some_and(|m| m.is_ok());
+    let server = servers.iter().find(|s| s.is_ipv4())?;
+    if router_told {
+        return None;
+    }
+    hop::second_hop(*server).await
 }
 
 /// Whether the gateway spoke the technique's protocol, though to refuse: an answer with

@@ -162,6 +162,8 @@ pub(crate) struct Facts {
     pub(crate) stun_named: bool,
     pub(crate) mapping_behaviour: Option<MappingBehaviour>,
     pub(crate) unsolicited_arrived: Option<bool>,
+    /// The address of the hop after the router, when probed.
+    pub(crate) hop: Option<IpAddr>,
 }
 
 impl Facts {
@@ -185,7 +187,8 @@ impl Facts {
             return false;
         }
         let seen_public = seen.is_some_and(|s| Reachability::of(s).is_public());
-        self.answered_without_address && seen_public && seen != self.local
+        let private_hop = self.hop.is_some_and(|h| !Reachability::of(h).is_public());
+        (self.answered_without_address || private_hop) && seen_public && seen != self.local
     }
 
     pub(crate) fn verdict(&self) -> Verdict {
@@ -313,6 +316,20 @@ mod tests {
             ..Facts::default()
         };
         assert!(silent_router.double_nat());
+        // No technique, but the hop after the router is a carrier-grade NAT's.
+        let cgn_hop = Facts {
+            hop: Some(ip("100.64.0.1")),
+            seen: Some(sa("44.0.0.1:1")),
+            local: Some(ip("192.168.77.10")),
+            ..Facts::default()
+        };
+        assert!(cgn_hop.double_nat());
+        // A public hop after the router: no claim.
+        let public_hop = Facts {
+            hop: Some(ip("44.0.0.2")),
+            ..cgn_hop
+        };
+        assert!(!public_hop.double_nat());
         // Nothing known: no claim.
         assert!(!Facts::default().double_nat());
     }
