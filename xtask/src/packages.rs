@@ -9,7 +9,7 @@ use crate::shell::{is_root, run, say, step};
 /// (program, Debian package). miniupnpd comes as `miniupnpd-nftables`: the `miniupnpd`
 /// package only adds an init script and debconf questions, and its nftables backend is what
 /// the lab's ruleset is written for.
-const NEEDED: [(&str, &str); 7] = [
+const NEEDED: [(&str, &str); 8] = [
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("miniupnpd", "miniupnpd-nftables"),
@@ -18,6 +18,8 @@ const NEEDED: [(&str, &str); 7] = [
     ("tc", "iproute2"),
     // The STUN server of labs built `with_stun` (RFC 5780 NAT behaviour discovery).
     ("turnserver", "coturn"),
+    // natctl's check test captures what leaves the LAN host.
+    ("tcpdump", "tcpdump"),
 ];
 
 /// Installs what is missing, when root on a Debian-like system; otherwise says what is missing.
@@ -30,7 +32,7 @@ pub(crate) fn ensure() -> Result<()> {
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        say("all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn");
+        say("all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn, tcpdump");
         return Ok(());
     }
     if !is_root() || natlab::find_program("apt-get").is_none() {
