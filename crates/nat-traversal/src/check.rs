@@ -106,7 +106,8 @@ struct Outside {
 impl Nat {
     /// Checks this host's reachability without a port: the router's techniques and
     /// external address, and from a fresh UDP socket what the STUN servers named in the
-    /// options see, the NAT's mapping and filtering behaviour and hairpinning; then
+    /// options (those of this side's family: IPv6 on [`Nat::ipv6`], where there is no NAT
+    /// and the firewall's filtering is what the tests read) see, the NAT's mapping and filtering behaviour and hairpinning; then
     /// whether a NAT sits beyond the router, and a verdict. The probe and the STUN
     /// exchange run at once.
     pub fn check(&self) -> impl Future<Output = ReachabilityReport> + Send + Sync + '_ {
@@ -114,7 +115,7 @@ impl Nat {
             let started = Instant::now();
             let servers = self.options().stun_servers().to_vec();
             let (probe, outside) = tokio::join!(self.probe(), async {
-                match bind_udp(&servers, 0).await {
+                match bind_udp(&servers, self.is_ipv6(), 0).await {
                     Some(socket) => outside_udp(&socket, &servers, false).await,
                     None => Outside::default(),
                 }
@@ -140,11 +141,11 @@ impl Nat {
             let request = MapRequest::new(protocol, port).with_lifetime(CHECK_LIFETIME);
             let mapping = self.map(&request).await;
             let outside = match protocol {
-                Protocol::Udp => match bind_udp(&servers, port).await {
+                Protocol::Udp => match bind_udp(&servers, self.is_ipv6(), port).await {
                     Some(socket) => outside_udp(&socket, &servers, mapping.is_ok()).await,
                     None => Outside::default(),
                 },
-                Protocol::Tcp => outside_tcp(&servers, port).await,
+                Protocol::Tcp => outside_tcp(&servers, self.is_ipv6(), port).await,
             };
             if mapping.is_ok() {
                 if let Err(e) = self.unmap_port(protocol, port).await {
@@ -316,14 +317,14 @@ fn spoke(error: &Error) -> bool {
     }
 }
 
-/// A UDP socket on `port` of the family of the first STUN server named; `None` without
-/// a server (nothing to ask) or when the port cannot be bound.
-async fn bind_udp(servers: &[SocketAddr], port: u16) -> Option<UdpSocket> {
-    let first = servers.first()?;
-    let any: IpAddr = if first.is_ipv4() {
-        Ipv4Addr::UNSPECIFIED.into()
-    } else {
+/// A UDP socket on `port` of this side's family (IPv6 for [`Nat::ipv6`]); `None` without
+/// a STUN server of that family (nothing to ask) or when the port cannot be bound.
+async fn bind_udp(servers: &[SocketAddr], v6: bool, port: u16) -> Option<UdpSocket> {
+    servers.iter().find(|s| s.is_ipv6() == v6)?;
+    let any: IpAddr = if v6 {
         Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
     };
     match UdpSocket::bind(SocketAddr::new(any, port)).await {
         Ok(socket) => Some(socket),
@@ -364,10 +365,10 @@ async fn outside_udp(socket: &UdpSocket, servers: &[SocketAddr], unsolicited: bo
 }
 
 /// A Binding request over TCP from `port` (an ephemeral port when that cannot be bound),
-/// to the servers in turn until one answers.
-async fn outside_tcp(servers: &[SocketAddr], port: u16) -> Outside {
+/// to the servers of this side's family in turn until one answers.
+async fn outside_tcp(servers: &[SocketAddr], v6: bool, port: u16) -> Outside {
     let mut outside = Outside::default();
-    for &server in servers {
+    for &server in servers.iter().filter(|s| s.is_ipv6() == v6) {
         outside.server = Some(server);
         let any: IpAddr = if server.is_ipv4() {
             Ipv4Addr::UNSPECIFIED.into()

@@ -1,7 +1,8 @@
 //! Lab tests of the reachability check (feature `stun`) against coturn on the lab's WAN
 //! host: the NAT behaviour the router was configured with, 10 of 10 runs each within 2 s;
 //! hairpinning on and off; double NAT behind a carrier-grade or private outer NAT for
-//! PCP, NAT-PMP, UPnP and with no technique at all; the STUN requests a check costs.
+//! PCP, NAT-PMP, UPnP and with no technique at all; UDP and TCP ports seen from outside,
+//! with the STUN requests a check costs; the IPv6 side.
 // natlab builds network namespaces: Linux only.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
@@ -211,4 +212,31 @@ fn double_nat_is_detected_for_every_technique_and_without_one() {
             }
         }
     }
+}
+
+#[test]
+fn the_ipv6_side_sees_the_hosts_own_address_and_the_firewalls_filtering() {
+    let Some(lab) = lab(LabConfig::dual_stack()) else {
+        return;
+    };
+    let options = NatOptions::default()
+        .with_probe_timeout(Duration::from_millis(500))
+        .with_stun_server(lab.stun_server_v6().unwrap());
+    let report = lab
+        .lan()
+        .block_on(move || async move { Nat::new(options).ipv6().check().await })
+        .unwrap();
+    let own = IpAddr::V6(lab.lan().address_v6().unwrap());
+    assert_eq!(
+        report.external_seen.map(|s| s.ip()),
+        Some(own),
+        "{report:?}"
+    );
+    assert!(!report.double_nat, "{report:?}");
+    assert_eq!(
+        report.mapping,
+        Some(MappingBehaviour::EndpointIndependent),
+        "{report:?}"
+    );
+    assert!(report.filtering.is_some(), "{report:?}");
 }
