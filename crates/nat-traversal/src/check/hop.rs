@@ -6,10 +6,6 @@
 //! is sent.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
-
-/// How long to wait for the time-exceeded answer.
-const WAIT: Duration = Duration::from_millis(300);
 
 /// The address of the hop after the router on the way to `server`, if it answers within
 /// 300 ms (IPv4 only).
@@ -45,7 +41,8 @@ mod linux {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 
-    use super::WAIT;
+    /// How long to wait for the time-exceeded answer.
+    const WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
     /// ICMP's "time exceeded" type; the origin of an error from an ICMP message.
     const ICMP_TIME_EXCEEDED: u8 = 11;
