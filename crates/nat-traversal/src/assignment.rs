@@ -15,7 +15,7 @@ pub struct PortAssignment {
     /// The technique that made it reachable there; `None` for a local address.
     pub technique: Option<Technique>,
     /// Whether a reachability check saw a datagram from the internet arrive through it
-    /// (see [`Nat::check_udp_socket`](crate::Nat::check_udp_socket), feature `stun`);
+    /// (see `Nat::check_udp_socket`, feature `stun`);
     /// `false` until one did.
     pub verified: bool,
 }

@@ -9,7 +9,7 @@
 //!
 //! # Feature flags
 //!
-//! - `tokio` (off by default): [`tokio`](crate::tokio) drives a [`Discovery`] over a
+//! - `tokio` (off by default): `stun::tokio` drives a [`Discovery`] over a
 //!   tokio UDP socket and does Binding requests over TCP.
 //!
 //! The package is published as `natkit-stun`; the library is `stun`.
