@@ -144,6 +144,9 @@
 //!   IGD cache).
 //! - `store`: the bounded, atomic file store shared by the UPnP cache and the pinhole
 //!   record (`pinholes`: [`RecordedPinhole`]).
+//! - `check` (feature `stun`): the reachability check beside the techniques, with
+//!   `check/verdict.rs` (the verdict and the double-NAT rules) and `check/hop.rs` (the
+//!   hop probe); see docs/REACHABILITY.md.
 //!
 //! # Runtime
 //!
