@@ -240,3 +240,38 @@ fn the_ipv6_side_sees_the_hosts_own_address_and_the_firewalls_filtering() {
     );
     assert!(report.filtering.is_some(), "{report:?}");
 }
+
+#[test]
+fn a_public_udp_socket_is_verified_from_outside() {
+    let Some(lab) = lab(LabConfig::default()) else {
+        return;
+    };
+    let options = options(&lab);
+    let (report, before) = lab
+        .lan()
+        .block_on(move || async move {
+            let nat = Nat::new(options);
+            let public = nat.udp_bind_public("0.0.0.0:9404").await.unwrap();
+            let mut assignments = public.assignments();
+            let wait = assignments.wait_for(|a| a.public().next().is_some());
+            tokio::time::timeout(Duration::from_secs(5), wait)
+                .await
+                .unwrap()
+                .unwrap();
+            let assignment = assignments.borrow().public().next().copied();
+            let report = nat.check_udp_socket(&public.socket, assignment).await;
+            public.close().await.unwrap();
+            (report, assignment)
+        })
+        .unwrap();
+    let before = before.unwrap();
+    assert!(!before.verified);
+    let after = report.assignment.unwrap();
+    assert_eq!(after.address, before.address);
+    assert!(after.verified, "{report:?}");
+    assert_eq!(report.unsolicited_arrived, Some(true));
+    assert!(
+        after.to_string().ends_with("(verified from outside)"),
+        "{after}"
+    );
+}

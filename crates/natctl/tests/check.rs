@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use natlab::wait::poll;
 
-use natlab::{Host, Lab, LabConfig, OuterNat};
+use natlab::{Filtering, Host, Lab, LabConfig, Mapping, NatBehaviour, OuterNat};
 use serde_json::Value;
 
 fn natctl(host: &Host, args: &[&str]) -> Output {
@@ -92,6 +92,68 @@ fn check_prints_one_table_and_one_json_object_for_a_mapped_port() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn check_names_each_configured_nat_behaviour_and_hairpinning() {
+    let cases = [
+        (
+            Mapping::PortPreserving,
+            Filtering::AddressAndPortDependent,
+            false,
+        ),
+        (Mapping::PortPreserving, Filtering::AddressDependent, true),
+        (
+            Mapping::PortPreserving,
+            Filtering::EndpointIndependent,
+            false,
+        ),
+        // Hairpinning on, but a symmetric NAT gives the hairpinned datagram another
+        // external port, which address-and-port-dependent filtering drops: what a peer
+        // behind the same NAT would meet too.
+        (Mapping::Random, Filtering::AddressAndPortDependent, false),
+        (Mapping::FullyRandom, Filtering::EndpointIndependent, true),
+    ];
+    for (mapping, filtering, hairpinning) in cases {
+        let nat = NatBehaviour {
+            mapping,
+            filtering,
+            hairpinning: hairpinning || mapping == Mapping::Random,
+        };
+        let config = LabConfig::default().with_stun().with_nat(nat);
+        let Some(lab) = Lab::for_test_with_tools(config, &["turnserver"]) else {
+            return;
+        };
+        let value = json(&natctl(
+            lab.lan(),
+            &["--json", "check", "--stun", &stun(&lab)],
+        ));
+        let expected_mapping = match mapping {
+            Mapping::PortPreserving => "endpoint-independent",
+            _ => "address-and-port-dependent",
+        };
+        let expected_filtering = match filtering {
+            Filtering::AddressAndPortDependent => "address-and-port-dependent",
+            Filtering::AddressDependent => "address-dependent",
+            Filtering::EndpointIndependent => "endpoint-independent",
+        };
+        assert_eq!(
+            value["mapping"],
+            Value::from(expected_mapping),
+            "{nat:?}: {value}"
+        );
+        assert_eq!(
+            value["filtering"],
+            Value::from(expected_filtering),
+            "{nat:?}: {value}"
+        );
+        assert_eq!(
+            value["hairpinning"],
+            Value::from(hairpinning),
+            "{nat:?}: {value}"
+        );
+        assert_eq!(value["double_nat"], Value::from(false), "{nat:?}: {value}");
+    }
 }
 
 #[test]
