@@ -51,6 +51,9 @@ pub struct LabConfig {
     pub nat: NatBehaviour,
     /// A second NAT between the router and the WAN host (see [`LabConfig::with_outer_nat`]).
     pub outer_nat: Option<OuterNat>,
+    /// miniupnpd asks the lab's STUN server for its public address at start
+    /// (`ext_perform_stun`; see [`LabConfig::with_router_stun`]). Needs [`LabConfig::stun`].
+    pub router_stun: bool,
 }
 
 impl Default for LabConfig {
@@ -69,6 +72,7 @@ impl Default for LabConfig {
             stun: false,
             nat: NatBehaviour::default(),
             outer_nat: None,
+            router_stun: false,
         }
     }
 }
@@ -95,6 +99,19 @@ impl LabConfig {
     /// and no hairpinning).
     pub fn with_nat(self, nat: NatBehaviour) -> LabConfig {
         LabConfig { nat, ..self }
+    }
+
+    /// This configuration with a STUN server ([`LabConfig::with_stun`]) that miniupnpd asks
+    /// for its public address when it starts (`ext_perform_stun=yes`), as routers configured
+    /// for a provider's NAT do. Behind an outer NAT, miniupnpd 2.3.1 then reports the outer
+    /// NAT's public address to every protocol, yet still refuses every mapping (it finds the
+    /// outer NAT filtering); see the `outer_nat` module.
+    pub fn with_router_stun(self) -> LabConfig {
+        LabConfig {
+            stun: true,
+            router_stun: true,
+            ..self
+        }
     }
 
     /// This configuration with a second NAT in front of the router (`outer`): the router's

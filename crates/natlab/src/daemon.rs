@@ -138,7 +138,10 @@ impl Lab {
             .spawn()
             .map_err(|e| self.daemon_error(format!("cannot spawn: {e}")))?;
 
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // With `ext_perform_stun`, miniupnpd waits out its STUN requests' timeouts (about 9 s
+        // behind a filtering NAT) before it listens.
+        let limit = Duration::from_secs(if self.config.router_stun { 30 } else { 10 });
+        let deadline = Instant::now() + limit;
         let up = if debug {
             let mut wanted = Vec::new();
             if self.config.natpmp {
@@ -164,7 +167,7 @@ impl Lab {
                 None => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(self.daemon_error("it did not listen within 10 s".into()));
+                    return Err(self.daemon_error(format!("it did not listen within {limit:?}")));
                 }
             }
         } else {
@@ -172,7 +175,7 @@ impl Lab {
             let Some(status) = poll_until(deadline, || child.try_wait().ok().flatten()) else {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(self.daemon_error("it did not detach within 10 s".into()));
+                return Err(self.daemon_error(format!("it did not detach within {limit:?}")));
             };
             if !status.success() {
                 return Err(self.daemon_error(format!("it exited with {status}")));
@@ -191,7 +194,7 @@ impl Lab {
                     if let Some(pid) = written() {
                         let _ = kill(pid, Signal::SIGKILL);
                     }
-                    return Err(self.daemon_error("it did not listen within 10 s".into()));
+                    return Err(self.daemon_error(format!("it did not listen within {limit:?}")));
                 }
             }
         };

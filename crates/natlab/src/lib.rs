@@ -58,6 +58,8 @@
 //!   [`LabConfig::with_nat`]).
 //! - `outer_nat`: a carrier-grade or second NAT in front of the router ([`OuterNat`],
 //!   [`LabConfig::with_outer_nat`], [`Lab::public_address`]).
+//! - `wan_counter`: counting the packets that reach the WAN host
+//!   ([`Lab::count_wan_packets`], [`Lab::wan_packets`]).
 //! - [`zoo`]: fixture routers that behave like real home routers (instead of miniupnpd),
 //!   and hostile LAN hosts.
 //!
@@ -82,6 +84,7 @@ mod skip;
 mod stun_server;
 mod topology;
 pub mod wait;
+mod wan_counter;
 mod wire;
 pub mod zoo;
 
@@ -217,9 +220,11 @@ impl Lab {
         lab.build_topology()?;
         lab.rebuild_wan()?;
         lab.apply_nat_behaviour()?;
+        // coturn first: miniupnpd may ask it for the public address as it starts.
+        lab.set_up_stun_server()?;
         lab.write_daemon_conf()?;
+        lab.configure_router_stun()?;
         lab.start_daemon()?;
-        lab.start_stun_server()?;
         Ok(lab)
     }
 

@@ -27,7 +27,14 @@
 //! - UPnP: `GetStatusInfo` says `Connected`; `GetExternalIPAddress` answers an empty
 //!   `NewExternalIPAddress`; `AddPortMapping` fails with 501 ActionFailed.
 //!
-//! That is the lab's default, as it is what a home router behind a provider's NAT does:
+//! With `ext_perform_stun=yes` ([`LabConfig::with_router_stun`](crate::LabConfig::with_router_stun)) it asks the lab's STUN server at
+//! start, logs "STUN: ext interface wan0 with private IP address 100.64.0.2 is now behind
+//! restrictive or symmetric NAT with public IP address 44.0.0.1 which does not support port
+//! forwarding", and then reports 44.0.0.1 (NAT-PMP result 0, PCP's external address field,
+//! UPnP `GetExternalIPAddress`) while still refusing every mapping as above: the address a
+//! router reports then matches the one a STUN server sees, and only the refusals tell.
+//!
+//! The lab's default is without STUN, as it is what a home router behind a provider's NAT does:
 //! miniupnpd's `ext_perform_stun` (ask a STUN server whether the outer NAT is a 1:1 one and
 //! allow mappings if so) is off by default, and 2.3.1 has no option that allows a private
 //! external address anyway (besides `ext_ip`, which refuses one too). A client has to tell the

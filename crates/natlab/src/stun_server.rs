@@ -86,9 +86,68 @@ impl Lab {
         fs::read_to_string(self.dir.join("turnserver.log")).unwrap_or_default()
     }
 
-    /// Gives the WAN host its second address(es) and starts coturn, when the configuration
-    /// asks for a STUN server; waits until it listens on every address and port.
-    pub(crate) fn start_stun_server(&self) -> Result<()> {
+    /// Whether coturn is running.
+    pub fn stun_running(&self) -> bool {
+        self.stun.lock().is_ok_and(|mut server| {
+            server
+                .as_mut()
+                .is_some_and(|server| matches!(server.child.try_wait(), Ok(None)))
+        })
+    }
+
+    /// Stops coturn (a STUN server that stopped answering); [`Lab::start_stun_server`]
+    /// starts it again. Does nothing when it is not running.
+    pub fn stop_stun_server(&self) -> Result<()> {
+        let stopped = self
+            .stun
+            .lock()
+            .map_err(|_| LabError::Invalid("the STUN server lock is poisoned".into()))?
+            .take();
+        // Dropping it kills and reaps it.
+        drop(stopped);
+        Ok(())
+    }
+
+    /// Starts coturn again after [`Lab::stop_stun_server`] and waits until it listens on
+    /// every address and port. Does nothing when it runs; fails in a lab built without
+    /// [`LabConfig::with_stun`](crate::LabConfig::with_stun).
+    pub fn start_stun_server(&self) -> Result<()> {
+        if !self.config.stun {
+            return Err(LabError::Invalid(
+                "start_stun_server needs a lab built with_stun".into(),
+            ));
+        }
+        let mut slot = self
+            .stun
+            .lock()
+            .map_err(|_| LabError::Invalid("the STUN server lock is poisoned".into()))?;
+        if slot
+            .as_mut()
+            .is_some_and(|server| matches!(server.child.try_wait(), Ok(None)))
+        {
+            return Ok(());
+        }
+        *slot = Some(self.spawn_stun_server()?);
+        Ok(())
+    }
+
+    /// The addresses coturn listens on: both of the WAN host's IPv4 addresses, and both
+    /// IPv6 ones in a dual-stack lab.
+    fn stun_addresses(&self) -> Vec<IpAddr> {
+        let mut addresses = vec![
+            IpAddr::V4(WAN_HOST_ADDRESS),
+            IpAddr::V4(STUN_ALTERNATE_ADDRESS),
+        ];
+        if self.config.ipv6 {
+            addresses.push(IpAddr::V6(WAN_HOST_ADDRESS_V6));
+            addresses.push(IpAddr::V6(STUN_ALTERNATE_ADDRESS_V6));
+        }
+        addresses
+    }
+
+    /// Gives the WAN host its second address(es), writes coturn's configuration and starts
+    /// it, when the configuration asks for a STUN server.
+    pub(crate) fn set_up_stun_server(&self) -> Result<()> {
         if !self.config.stun {
             return Ok(());
         }
@@ -103,10 +162,6 @@ impl Lab {
                 interface,
             ],
         )?;
-        let mut addresses = vec![
-            IpAddr::V4(WAN_HOST_ADDRESS),
-            IpAddr::V4(STUN_ALTERNATE_ADDRESS),
-        ];
         if self.config.ipv6 {
             self.wan.exec(
                 "ip",
@@ -120,22 +175,27 @@ impl Lab {
                     "nodad",
                 ],
             )?;
-            addresses.push(IpAddr::V6(WAN_HOST_ADDRESS_V6));
-            addresses.push(IpAddr::V6(STUN_ALTERNATE_ADDRESS_V6));
         }
-        let conf_path = self.dir.join("turnserver.conf");
         let log_path = self.dir.join("turnserver.log");
         let userdb = self.dir.join("turndb");
         let pid_file = self.dir.join("turnserver.pid");
         write_file(
-            &conf_path,
+            &self.dir.join("turnserver.conf"),
             &turnserver_conf(
-                &addresses,
+                &self.stun_addresses(),
                 &userdb.to_string_lossy(),
                 &log_path.to_string_lossy(),
                 &pid_file.to_string_lossy(),
             ),
         )?;
+        self.start_stun_server()
+    }
+
+    /// Spawns coturn with the lab's configuration and waits until it listens on every
+    /// address and port.
+    fn spawn_stun_server(&self) -> Result<StunServer> {
+        let conf_path = self.dir.join("turnserver.conf");
+        let addresses = self.stun_addresses();
         let stray = self.dir.join("turnserver.out");
         let out = fs::File::create(&stray).map_err(|source| LabError::File {
             path: stray.clone(),
@@ -172,10 +232,29 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(10));
         }
         tracing::debug!(lab = %self.id, pid, "coturn is up");
-        if let Ok(mut slot) = self.stun.lock() {
-            *slot = Some(StunServer { child });
+        Ok(StunServer { child })
+    }
+
+    /// Appends miniupnpd's STUN options to its configuration file, with
+    /// [`LabConfig::router_stun`](crate::LabConfig::router_stun).
+    pub(crate) fn configure_router_stun(&self) -> Result<()> {
+        if !self.config.router_stun {
+            return Ok(());
         }
-        Ok(())
+        if !self.config.stun {
+            return Err(LabError::Invalid(
+                "router_stun needs a STUN server in the lab (stun)".into(),
+            ));
+        }
+        let path = self.dir.join("miniupnpd.conf");
+        let mut conf = fs::read_to_string(&path).map_err(|source| LabError::File {
+            path: path.clone(),
+            source,
+        })?;
+        conf.push_str(&format!(
+            "ext_perform_stun=yes\next_stun_host={WAN_HOST_ADDRESS}\next_stun_port={STUN_PORT}\n"
+        ));
+        write_file(&path, &conf)
     }
 
     fn stun_error(&self, reason: String) -> LabError {

@@ -3,6 +3,11 @@
 //! OTHER-ADDRESS, each mapping and filtering behaviour is what the configuration asked for,
 //! hairpinning is on or off, miniupnpd's mappings still forward, and a router behind an
 //! outer NAT refuses every mapping.
+//!
+//! The file is long because the tests speak four protocols by hand (STUN, NAT-PMP, PCP
+//! through the codec, UPnP SOAP) to see what the lab does without any of natkit's clients,
+//! and those small helpers are shared by every test here; split, each part would repeat
+//! them.
 
 #![allow(clippy::unwrap_used)]
 
@@ -176,15 +181,27 @@ fn seen_source(from: &UdpSocket, to: &UdpSocket, token: &[u8]) -> SocketAddr {
     receive(to, token, ARRIVES).expect("a datagram from the LAN reaches the WAN host")
 }
 
-/// The external ports a LAN socket gets toward three WAN endpoints: 44.0.0.2:5000,
-/// 44.0.0.2:5001 (another port), 44.0.0.3:5000 (another address).
+/// Three WAN endpoints for a probe from `lan_port`: 44.0.0.2:A, 44.0.0.2:B (another port),
+/// 44.0.0.3:A (another address), with ports of their own for each LAN port: a socket just
+/// closed may still be bound for a moment in a child process that another test forked and
+/// has not yet exec'd, so no two probes of a lab bind the same address and port.
+fn wan_endpoints(lan_port: u16) -> [SocketAddr; 3] {
+    let (a, b) = (lan_port.wrapping_add(10_000), lan_port.wrapping_add(20_000));
+    [
+        SocketAddr::from(([44, 0, 0, 2], a)),
+        SocketAddr::from(([44, 0, 0, 2], b)),
+        SocketAddr::from(([44, 0, 0, 3], a)),
+    ]
+}
+
+/// The external ports a LAN socket gets toward three WAN endpoints ([`wan_endpoints`]):
+/// one, another port of the same address, another address.
 fn external_ports(lab: &Lab, lan_port: u16) -> [u16; 3] {
     let lan = udp_on(
         lab.lan(),
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, lan_port)),
     );
-    let targets = ["44.0.0.2:5000", "44.0.0.2:5001", "44.0.0.3:5000"]
-        .map(|t| udp_on(lab.wan(), t.parse().unwrap()));
+    let targets = wan_endpoints(lan_port).map(|t| udp_on(lab.wan(), t));
     targets.each_ref().map(|target| {
         let seen = seen_source(&lan, target, b"mapping probe");
         assert_eq!(seen.ip(), IpAddr::V4(lab.public_address()));
@@ -192,16 +209,15 @@ fn external_ports(lab: &Lab, lan_port: u16) -> [u16; 3] {
     })
 }
 
-/// Whether datagrams from 44.0.0.2:5000 (the endpoint the LAN socket sent to), 44.0.0.2:5001
-/// (same address, another port) and 44.0.0.3:5000 (another address) reach the LAN socket's
+/// Whether datagrams from the three [`wan_endpoints`] (the endpoint the LAN socket sent to,
+/// another port of the same address, another address) reach the LAN socket's
 /// mapping.
 fn filtering_reaches(lab: &Lab, lan_port: u16) -> [bool; 3] {
     let lan = udp_on(
         lab.lan(),
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, lan_port)),
     );
-    let remotes = ["44.0.0.2:5000", "44.0.0.2:5001", "44.0.0.3:5000"]
-        .map(|t| udp_on(lab.wan(), t.parse().unwrap()));
+    let remotes = wan_endpoints(lan_port).map(|t| udp_on(lab.wan(), t));
     let mapped = seen_source(&lan, &remotes[0], b"open the mapping");
     // The unsolicited ones first: an answer from the endpoint itself proves nothing about them.
     let mut reached = [false; 3];
@@ -754,4 +770,105 @@ fn coturn_observes_each_mapping_and_filtering_behaviour() {
         assert_eq!(same, independent, "{mapping:?}: mapped addresses {seen:?}");
         assert_eq!(arrived, changes, "{filtering:?}: CHANGE-REQUEST answers");
     }
+}
+
+/// miniupnpd asking the lab's STUN server (`ext_perform_stun`) behind a carrier-grade NAT:
+/// it reports the outer NAT's public address to every protocol, and still refuses every
+/// mapping.
+#[test]
+fn a_router_that_asks_stun_reports_the_outer_public_address_and_still_refuses() {
+    let config = LabConfig::default()
+        .with_router_stun()
+        .with_outer_nat(OuterNat::CarrierGrade);
+    let Some(lab) = Lab::for_test_with_tools(config, &["turnserver"]) else {
+        return;
+    };
+    let public = lab.public_address();
+    assert!(
+        lab.miniupnpd_log()
+            .contains("behind restrictive or symmetric NAT with public IP address 44.0.0.1"),
+        "{}",
+        lab.miniupnpd_log()
+    );
+    assert_eq!(natpmp(&lab, 0, 42100), (128, 0, Some(public)));
+    let (opcode, result, _) = natpmp(&lab, 1, 42101);
+    assert_eq!((opcode, result), (129, 3));
+    let answer = pcp_map_v4(&lab, 42102);
+    assert_eq!(answer.result, ResultCode::NoResources, "{answer:?}");
+    match answer.data {
+        ResponseData::Map(data) => assert_eq!(data.external_address, IpAddr::V4(public)),
+        other => panic!("a MAP response without MAP data: {other:?}"),
+    }
+    let address = soap(&lab, "GetExternalIPAddress", "");
+    assert!(
+        address.contains("<NewExternalIPAddress>44.0.0.1</NewExternalIPAddress>"),
+        "{address}"
+    );
+    let add = soap(
+        &lab,
+        "AddPortMapping",
+        "<NewRemoteHost></NewRemoteHost><NewExternalPort>42103</NewExternalPort>\
+         <NewProtocol>TCP</NewProtocol><NewInternalPort>42103</NewInternalPort>\
+         <NewInternalClient>192.168.77.10</NewInternalClient><NewEnabled>1</NewEnabled>\
+         <NewPortMappingDescription>x</NewPortMappingDescription>\
+         <NewLeaseDuration>60</NewLeaseDuration>",
+    );
+    assert!(add.contains("<errorCode>501</errorCode>"), "{add}");
+    assert!(lab.redirections().unwrap().is_empty());
+}
+
+/// coturn stops and starts like miniupnpd: stopped, a Binding request goes unanswered.
+#[test]
+fn the_stun_server_stops_and_starts_again() {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::default().with_stun(), &["turnserver"])
+    else {
+        return;
+    };
+    let server = lab.stun_server().unwrap();
+    let ask = |lab: &Lab| {
+        lab.lan()
+            .run(move || binding(&UdpSocket::bind("0.0.0.0:0").unwrap(), server, 0).is_some())
+            .unwrap()
+    };
+    assert!(lab.stun_running());
+    assert!(ask(&lab));
+    lab.stop_stun_server().unwrap();
+    assert!(!lab.stun_running());
+    assert!(!ask(&lab), "a stopped STUN server answered");
+    lab.start_stun_server().unwrap();
+    assert!(lab.stun_running());
+    assert!(ask(&lab));
+    // A lab without a STUN server has none to start.
+    let Some(plain) = Lab::for_test(LabConfig::default()) else {
+        return;
+    };
+    assert!(plain.stun_server().is_none());
+    assert!(!plain.stun_running());
+    assert!(plain.start_stun_server().is_err());
+}
+
+/// The WAN host's packet counter sees what crosses the router and nothing that stays at the
+/// gateway.
+#[test]
+fn the_wan_packet_counter_sees_only_what_reaches_the_internet() {
+    let Some(lab) = Lab::for_test_with_tools(LabConfig::dual_stack(), &["natpmpc"]) else {
+        return;
+    };
+    lab.count_wan_packets().unwrap();
+    let output = lab.lan().exec("natpmpc", &["-g", "192.168.77.1"]).unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Public IP address"));
+    assert_eq!(lab.wan_packets().unwrap(), 0);
+    let wan = udp_on(lab.wan(), "44.0.0.2:5000".parse().unwrap());
+    let lan = udp_on(lab.lan(), "0.0.0.0:0".parse().unwrap());
+    seen_source(&lan, &wan, b"one");
+    assert_eq!(lab.wan_packets().unwrap(), 1);
+    let wan_v6 = udp_on(
+        lab.wan(),
+        SocketAddr::from((lab.wan().address_v6().unwrap(), 5000)),
+    );
+    let lan_v6 = udp_on(lab.lan(), "[::]:0".parse().unwrap());
+    seen_source(&lan_v6, &wan_v6, b"two");
+    assert_eq!(lab.wan_packets().unwrap(), 2);
+    lab.count_wan_packets().unwrap();
+    assert_eq!(lab.wan_packets().unwrap(), 0);
 }
