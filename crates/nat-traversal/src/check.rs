@@ -240,6 +240,7 @@ impl Nat {
             refused_at,
             answered_without_address: answered_with_error || refused.is_some_and(spoke),
             port_mapping: mapped.map(|m| (m.protocol, m.technique, m.external)),
+            port_refused: refused.is_some_and(spoke),
             seen: outside.seen,
             local,
             stun_named: !self.options().stun_servers().is_empty(),
@@ -290,14 +291,18 @@ impl Nat {
 }
 
 /// The hop probe, when a STUN server is named and neither a technique nor a mapping
-/// told the router's external address: the only other way to see a second NAT.
+/// told the router's external address, or a mapping was refused: the only other way to
+/// see a second NAT.
 async fn hop_if_needed(
     servers: &[SocketAddr],
     probe: &crate::Result<ProbeReport>,
     mapping: Option<&Result<Mapping, Error>>,
 ) -> Option<IpAddr> {
-    let router_told = probe.as_ref().is_ok_and(|p| p.answered().next().is_some())
-        || mapping.is_some_and(|m| m.is_ok());
+    // A refused mapping is probed too: a router that asked STUN itself reports the
+    // outer NAT's public address, and only its refusals and the hop after it tell.
+    let refused = mapping.is_some_and(|m| m.as_ref().is_err_and(spoke));
+    let answered = probe.as_ref().is_ok_and(|p| p.answered().next().is_some());
+    let router_told = !refused && (answered || mapping.is_some_and(|m| m.is_ok()));
     let server = servers.iter().find(|s| s.is_ipv4())?;
     if router_told {
         return None;
@@ -306,12 +311,18 @@ async fn hop_if_needed(
 }
 
 /// Whether the gateway spoke the technique's protocol, though to refuse: an answer with
-/// an error code, or a UPnP IGD without an external address (what miniupnpd says behind
-/// another NAT), rather than silence or a closed port.
+/// an error code, a UPnP SOAP fault (miniupnpd's 501 ActionFailed behind another NAT), or
+/// a UPnP IGD without an external address, rather than silence or a closed port.
 fn spoke(error: &Error) -> bool {
     match error {
         #[cfg(feature = "upnp")]
-        Error::Upnp(e) if matches!(**e, upnp_soap::IgdError::NoExternalAddress { .. }) => true,
+        Error::Upnp(e) => {
+            matches!(
+                **e,
+                upnp_soap::IgdError::NoExternalAddress { .. }
+                    | upnp_soap::IgdError::Control(upnp_soap::Error::Fault { .. })
+            ) || !e.is_unreachable()
+        }
         Error::RefusedBehindNat { .. } => true,
         e => !e.is_unreachable(),
     }

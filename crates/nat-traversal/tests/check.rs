@@ -275,3 +275,38 @@ fn a_public_udp_socket_is_verified_from_outside() {
         "{after}"
     );
 }
+
+#[test]
+fn double_nat_is_detected_behind_a_router_that_asks_stun_for_its_address() {
+    // miniupnpd with ext_perform_stun reports the outer NAT's public address to every
+    // protocol, and refuses every mapping: the refusal and the hop after the router tell.
+    // A lab each: the outer NAT rate-limits its ICMP time-exceeded answers (about one a
+    // second once a short burst is spent), which the hop probe relies on.
+    for technique in [Technique::Pcp, Technique::NatPmp, Technique::Upnp] {
+        let config = LabConfig::default()
+            .with_outer_nat(OuterNat::CarrierGrade)
+            .with_router_stun();
+        let Some(lab) = lab(config) else {
+            return;
+        };
+        let options = options(&lab).only(technique);
+        let report = lab
+            .lan()
+            .block_on(
+                move || async move { Nat::new(options).check_port(Protocol::Udp, 9405).await },
+            )
+            .unwrap();
+        let case = format!("{technique:?}: {report:?}");
+        // NAT-PMP and UPnP say the public address; PCP's address request is refused too.
+        let public = IpAddr::V4(lab.public_address());
+        assert!(
+            report.external_router.is_none_or(|ip| ip == public),
+            "{case}"
+        );
+        assert!(report.double_nat, "{case}");
+        assert!(
+            matches!(report.verdict, Verdict::BehindSecondNat { .. }),
+            "{case}"
+        );
+    }
+}

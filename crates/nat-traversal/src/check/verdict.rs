@@ -154,6 +154,8 @@ pub(crate) struct Facts {
     pub(crate) answered_without_address: bool,
     /// The port mapping made for the check.
     pub(crate) port_mapping: Option<(Protocol, Technique, SocketAddr)>,
+    /// A port mapping was asked for and refused by a gateway that answered.
+    pub(crate) port_refused: bool,
     /// What the STUN server saw.
     pub(crate) seen: Option<SocketAddr>,
     /// This host's address toward the gateway.
@@ -177,8 +179,14 @@ impl Facts {
     /// address while the internet sees one.
     pub(crate) fn double_nat(&self) -> bool {
         let seen = self.seen.map(|s| s.ip());
+        let private_hop = self.hop.is_some_and(|h| !Reachability::of(h).is_public());
         if let Some(router) = self.router_address() {
             if !Reachability::of(router).is_public() {
+                return true;
+            }
+            // A router that learnt its public address by STUN itself (miniupnpd's
+            // ext_perform_stun) reports the outer NAT's address, and refuses to map.
+            if self.port_refused && private_hop {
                 return true;
             }
             if let Some(seen) = seen.filter(|s| s.is_ipv4() == router.is_ipv4()) {
@@ -187,7 +195,6 @@ impl Facts {
             return false;
         }
         let seen_public = seen.is_some_and(|s| Reachability::of(s).is_public());
-        let private_hop = self.hop.is_some_and(|h| !Reachability::of(h).is_public());
         (self.answered_without_address || private_hop) && seen_public && seen != self.local
     }
 
@@ -209,7 +216,7 @@ impl Facts {
                 seen_from_outside,
             };
         }
-        if let Some((technique, address)) = self.router {
+        if let (Some((technique, address)), false) = (self.router, self.port_refused) {
             return Verdict::MappingPossible {
                 technique,
                 address,
@@ -219,6 +226,12 @@ impl Facts {
         match (seen, self.mapping_behaviour) {
             (Some(seen), _) if Some(seen) == self.local => Verdict::NoNat { address: seen },
             (Some(_), Some(mapping)) => Verdict::HolePunching { mapping },
+            (Some(seen), None) if self.port_refused => Verdict::Unknown {
+                reason: format!(
+                    "the router refused the mapping; the internet sees {seen} (NAT behaviour \
+                     unknown)"
+                ),
+            },
             (Some(seen), None) => Verdict::Unknown {
                 reason: format!(
                     "no mapping possible; the internet sees {seen} (NAT behaviour unknown: \
@@ -330,6 +343,24 @@ mod tests {
             ..cgn_hop
         };
         assert!(!public_hop.double_nat());
+        // A router that reports the public address (it asked STUN itself) but refuses to
+        // map, with a carrier-grade NAT's hop after it.
+        let stun_router = Facts {
+            router: Some((Technique::Pcp, ip("44.0.0.1"))),
+            port_refused: true,
+            hop: Some(ip("100.64.0.1")),
+            seen: Some(sa("44.0.0.1:1")),
+            ..Facts::default()
+        };
+        assert!(stun_router.double_nat());
+        // The same refusal with a public hop: a refusal, not a second NAT.
+        let refusing = Facts {
+            hop: Some(ip("44.0.0.2")),
+            mapping_behaviour: Some(MappingBehaviour::EndpointIndependent),
+            ..stun_router
+        };
+        assert!(!refusing.double_nat());
+        assert!(matches!(refusing.verdict(), Verdict::HolePunching { .. }));
         // Nothing known: no claim.
         assert!(!Facts::default().double_nat());
     }
