@@ -159,6 +159,7 @@ pub fn stun_decode(data: &[u8]) {
     let now = std::time::Instant::now();
     let mut discovery = stun::Discovery::new(server, stun::DiscoveryConfig::default(), now);
     while discovery.poll_transmit(now).is_some() {}
-    let _ = discovery.handle_datagram(server, data, now);
+    let _ = discovery.handle_datagram(stun::Socket::Main, server, data, now);
+    let _ = discovery.handle_datagram(stun::Socket::Filtering, server, data, now);
     assert!(!discovery.is_done(), "a stranger's datagram ended the discovery: {data:?}");
 }

@@ -122,8 +122,8 @@ pub enum BindingResponse {
     Error {
         /// The transaction it answers.
         transaction_id: TransactionId,
-        /// The error code (300 to 699), 0 when the ERROR-CODE attribute is missing or
-        /// malformed.
+        /// The error code (300 to 699), 0 when the ERROR-CODE attribute is missing,
+        /// malformed or out of that range.
         code: u16,
     },
 }
@@ -156,9 +156,12 @@ impl BindingResponse {
             return Err(DecodeError::NotBindingResponse { message_type });
         }
         if message.has_class(MessageClass::Error) {
+            // RFC 8489 §14.8: 300 to 699; anything else reads as "no usable code".
             let code = message
                 .attribute::<ErrorCode>()
                 .map(|e| e.code())
+                .ok()
+                .filter(|code| (300..=699).contains(code))
                 .unwrap_or(0);
             return Ok(BindingResponse::Error {
                 transaction_id,
@@ -187,7 +190,8 @@ impl BindingResponse {
     }
 
     /// The response's bytes, as a server would send them (for fakes and tests; the
-    /// client never sends one). An error code outside 300..=699 is sent as 500.
+    /// client never sends one). An error code outside 300..=699 is sent without an
+    /// ERROR-CODE attribute.
     pub fn encode(&self) -> Vec<u8> {
         let class = match self {
             BindingResponse::Success(_) => MessageClass::Success,
@@ -211,16 +215,14 @@ impl BindingResponse {
                     }
                 }
             }
-            BindingResponse::Error { code, .. } => {
-                let code = if (300..=699).contains(code) {
-                    *code
-                } else {
-                    500
-                };
-                if let Ok(error) = ErrorCode::builder(code).build() {
+            // A code outside 300..=699 (0: none) is sent without ERROR-CODE, which decodes
+            // back to 0.
+            BindingResponse::Error { code, .. } if (300..=699).contains(code) => {
+                if let Ok(error) = ErrorCode::builder(*code).build() {
                     let _ = message.add_attribute(&error);
                 }
             }
+            BindingResponse::Error { .. } => {}
         }
         message.finish()
     }

@@ -84,6 +84,16 @@ fn error_response_gives_its_code() {
 }
 
 #[test]
+fn error_response_without_a_code_round_trips_as_zero() {
+    // Found by the stun_decode fuzz target: a Binding error response with no attributes.
+    let mut bytes = vec![0x01, 0x11, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    bytes.extend_from_slice(&[0, 0, 0xd1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0]);
+    let decoded = BindingResponse::decode(&bytes).expect("an error response");
+    assert!(matches!(decoded, BindingResponse::Error { code: 0, .. }));
+    assert_eq!(BindingResponse::decode(&decoded.encode()), Ok(decoded));
+}
+
+#[test]
 fn refusals_name_the_problem() {
     assert_eq!(
         BindingResponse::decode(&[0; 10]),
