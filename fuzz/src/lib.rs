@@ -142,3 +142,24 @@ pub fn upnp_pinhole(data: &[u8]) {
         assert_eq!(pinhole::parse_is_working(&again), Ok(working));
     }
 }
+
+/// STUN (natkit-stun): a decoded Binding response re-encodes to bytes that decode to the
+/// same value; a request ID and a TCP frame length are read without panicking; a discovery
+/// fed the bytes as a datagram from its server neither panics nor ends early.
+pub fn stun_decode(data: &[u8]) {
+    if let Ok(response) = stun::BindingResponse::decode(data) {
+        let again = stun::BindingResponse::decode(&response.encode());
+        assert_eq!(again, Ok(response), "STUN response unstable: {data:?}");
+    }
+    let _ = stun::incoming_request_id(data);
+    if let Ok(Some(len)) = stun::frame_length(data) {
+        assert!(len <= stun::MAX_MESSAGE_LEN, "frame past the bound: {data:?}");
+    }
+    let server = std::net::SocketAddr::from(([44, 0, 0, 2], 3478));
+    let now = std::time::Instant::now();
+    let mut discovery = stun::Discovery::new(server, stun::DiscoveryConfig::default(), now);
+    while discovery.poll_transmit(now).is_some() {}
+    let _ = discovery.handle_datagram(stun::Socket::Main, server, data, now);
+    let _ = discovery.handle_datagram(stun::Socket::Filtering, server, data, now);
+    assert!(!discovery.is_done(), "a stranger's datagram ended the discovery: {data:?}");
+}

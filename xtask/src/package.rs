@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn this_workspace_publishes_six_natkit_packages_and_not_natlab_examples_or_xtask() {
+    fn this_workspace_publishes_seven_natkit_packages_and_not_natlab_examples_or_xtask() {
         let members = members(&root()).unwrap();
         let mut published: Vec<&str> = members
             .iter()
@@ -218,6 +218,7 @@ mod tests {
                 "natkit-natpmp-proto",
                 "natkit-netinfo",
                 "natkit-ssdp",
+                "natkit-stun",
                 "natkit-upnp-soap",
             ]
         );

@@ -12,7 +12,7 @@ use crate::shell::{is_root, run, say, step};
 /// `wine`, `wine64` and `mingw-w64` are for the Windows tests (`cargo xtask windows`):
 /// Debian puts the 64-bit loader in /usr/lib/wine, off `PATH`, so the server (which `wine`
 /// links onto `PATH`) stands for it.
-const NEEDED: [(&str, &str); 10] = [
+const NEEDED: [(&str, &str); 11] = [
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("miniupnpd", "miniupnpd-nftables"),
@@ -24,6 +24,8 @@ const NEEDED: [(&str, &str); 10] = [
     ("wine", "wine"),
     ("wineserver", "wine64"),
     ("x86_64-w64-mingw32-gcc", "mingw-w64"),
+    // natctl's check test captures what leaves the LAN host.
+    ("tcpdump", "tcpdump"),
 ];
 
 /// Installs what is missing, when root on a Debian-like system; otherwise says what is missing.
@@ -37,8 +39,8 @@ pub(crate) fn ensure() -> Result<()> {
     missing.dedup();
     if missing.is_empty() {
         say(
-            "all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn, wine64, \
-             mingw-w64",
+            "all present: iproute2, nftables, miniupnpd, miniupnpc, natpmpc, coturn, tcpdump, \
+             wine64, mingw-w64",
         );
         return Ok(());
     }

@@ -14,12 +14,22 @@ pub struct PortAssignment {
     pub address: SocketAddr,
     /// The technique that made it reachable there; `None` for a local address.
     pub technique: Option<Technique>,
+    /// Whether a reachability check saw a datagram from the internet arrive through it
+    /// (see `Nat::check_udp_socket`, feature `stun`);
+    /// `false` until one did.
+    pub verified: bool,
 }
 
 impl PortAssignment {
     /// Whether this is a public assignment (made through a technique).
     pub fn is_public(&self) -> bool {
         self.technique.is_some()
+    }
+
+    /// This assignment, marked as verified from outside (or not).
+    pub fn with_verified(mut self, verified: bool) -> PortAssignment {
+        self.verified = verified;
+        self
     }
 
     /// For a public assignment, whether the internet can really reach it (a gateway behind
@@ -32,12 +42,17 @@ impl PortAssignment {
 }
 
 impl fmt::Display for PortAssignment {
-    /// `44.0.0.1:8080 via PCP` or `192.168.1.5:8080 (local)`.
+    /// `44.0.0.1:8080 via PCP`, `44.0.0.1:8080 via PCP (verified from outside)` or
+    /// `192.168.1.5:8080 (local)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.technique {
-            Some(technique) => write!(f, "{} via {technique}", self.address),
-            None => write!(f, "{} (local)", self.address),
+            Some(technique) => write!(f, "{} via {technique}", self.address)?,
+            None => write!(f, "{} (local)", self.address)?,
         }
+        if self.verified {
+            f.write_str(" (verified from outside)")?;
+        }
+        Ok(())
     }
 }
 
@@ -71,6 +86,7 @@ impl PortAssignments {
             .map(|ip| PortAssignment {
                 address: SocketAddr::new(ip, port),
                 technique: None,
+                verified: false,
             })
             .collect()
     }
@@ -192,6 +208,7 @@ mod tests {
             PortAssignment {
                 address: "44.0.0.1:8080".parse().unwrap(),
                 technique: Some(Technique::NatPmp),
+                verified: false,
             },
         );
         assert_eq!(

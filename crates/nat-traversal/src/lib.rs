@@ -88,6 +88,7 @@
 //! let set = PortAssignments::local("0.0.0.0:8080".parse()?, &interfaces).with(PortAssignment {
 //!     address: "44.0.0.1:8080".parse()?,
 //!     technique: Some(Technique::Pcp),
+//!     verified: false,
 //! });
 //! assert_eq!(
 //!     set.to_string(),
@@ -110,6 +111,9 @@
 //! - `pcp` (default): PCP and NAT-PMP, through natpmp-proto ([`PmpTechnique`]).
 //! - `upnp` (default): UPnP IGD, through ssdp and upnp-soap ([`UpnpTechnique`],
 //!   [`PinholeTechnique`]).
+//! - `stun` (off): the reachability check (`Nat::check`, `check.rs`): what a STUN server
+//!   sees, the NAT's behaviour (RFC 5780), hairpinning, double NAT, a verdict; through
+//!   natkit-stun. Servers are named with `NatOptions::with_stun_server`; none is built in.
 //!
 //! A build without one leaves its crates out (PCP/NAT-PMP only: 21 crates in all) and its
 //! technique out of the default [`NatOptions::preference`]; asking for it anyway is
@@ -140,6 +144,9 @@
 //!   IGD cache).
 //! - `store`: the bounded, atomic file store shared by the UPnP cache and the pinhole
 //!   record (`pinholes`: [`RecordedPinhole`]).
+//! - `check` (feature `stun`): the reachability check beside the techniques, with
+//!   `check/verdict.rs` (the verdict and the double-NAT rules) and `check/hop.rs` (the
+//!   hop probe); see docs/REACHABILITY.md.
 //!
 //! # Runtime
 //!
@@ -152,6 +159,8 @@
 
 mod assignment;
 mod builtin;
+#[cfg(feature = "stun")]
+mod check;
 mod core;
 mod dual;
 mod error;
@@ -175,6 +184,9 @@ mod upnp;
 mod watcher;
 
 pub use assignment::{PortAssignment, PortAssignments};
+#[cfg(feature = "stun")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stun")))]
+pub use check::{FilteringBehaviour, MappingBehaviour, ReachabilityReport, Verdict};
 pub use dual::DualStack;
 pub use error::{Error, Result};
 pub use event::NatEvent;

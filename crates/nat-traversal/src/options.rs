@@ -46,6 +46,8 @@ pub struct NatOptions {
     upnp_cache: Option<PathBuf>,
     pinhole_record: Option<PathBuf>,
     ipv6_grace: Duration,
+    #[cfg(feature = "stun")]
+    stun_servers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for NatOptions {
@@ -69,6 +71,8 @@ impl Default for NatOptions {
             upnp_cache: None,
             pinhole_record: None,
             ipv6_grace: Duration::from_secs(1),
+            #[cfg(feature = "stun")]
+            stun_servers: Vec::new(),
         }
     }
 }
@@ -232,6 +236,22 @@ impl NatOptions {
     pub fn with_ipv6_grace(mut self, grace: Duration) -> NatOptions {
         self.ipv6_grace = grace;
         self
+    }
+
+    /// Adds a STUN server for the reachability check ([`Nat::check`](crate::Nat::check));
+    /// repeat for more (asked in order until one answers). None is built in: without
+    /// one, no STUN server is ever contacted and the check reports only what the router
+    /// says.
+    #[cfg(feature = "stun")]
+    pub fn with_stun_server(mut self, server: std::net::SocketAddr) -> NatOptions {
+        self.stun_servers.push(server);
+        self
+    }
+
+    /// The STUN servers named, in order.
+    #[cfg(feature = "stun")]
+    pub fn stun_servers(&self) -> &[std::net::SocketAddr] {
+        &self.stun_servers
     }
 
     /// The gateway given, if one was.

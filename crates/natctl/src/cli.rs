@@ -112,6 +112,24 @@ pub(crate) enum Command {
     /// Probe every technique (PCP, NAT-PMP, UPnP IGD) and show which answered, how fast,
     /// and with which external address.
     Probe,
+    /// Check reachability from outside: the router's techniques, the address STUN servers
+    /// see, the NAT's mapping and filtering behaviour, hairpinning, double NAT, and a
+    /// verdict. With PROTO PORT, that port is mapped for the check and deleted after.
+    Check {
+        /// A STUN server, HOST:PORT (repeatable, asked in order). None is built in: without
+        /// one, nothing is sent beyond the gateway.
+        #[arg(long = "stun", value_name = "HOST:PORT")]
+        stun: Vec<String>,
+        /// tcp or udp: check this port (needs PORT).
+        #[arg(value_enum, requires = "port")]
+        protocol: Option<Transport>,
+        /// The port on this host (1-65535).
+        #[arg(value_parser = parse_port)]
+        port: Option<u16>,
+        /// The technique to map with.
+        #[arg(long, value_enum, default_value = "auto")]
+        via: Via,
+    },
     /// Print the gateway's public (external) IP address; and, unless -4, the IPv6 address
     /// WAN hosts reach this host at when the gateway opens pinholes.
     ExternalIp {

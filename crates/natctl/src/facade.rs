@@ -1,10 +1,11 @@
 //! The mapping commands, each one call on one `Nat` (the nat-traversal facade), restricted
 //! to the `--via` technique when one is given, in a file of its own: `external-ip`, `map`,
-//! `map --keep` (`facade/keep.rs`), `unmap` and `unmap-all`, `list`, `probe`. natctl holds
-//! no protocol knowledge here, and nothing a program using the facade would need: it
-//! chooses, waits and prints. This file holds what they share: the `Nat` a command uses, and
+//! `map --keep` (`facade/keep.rs`), `unmap` and `unmap-all`, `list`, `probe`, `check`
+//! (`facade/check.rs`, the reachability check). natctl holds no protocol knowledge here,
+//! and nothing a program using the facade would need: it chooses, waits and prints. This file holds what they share: the `Nat` a command uses, and
 //! the spellings of the JSON schema (docs/CLI.md).
 
+mod check;
 mod external_ip;
 mod keep;
 mod list;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use nat_traversal::{Nat, NatOptions, Protocol, Reachability, Technique};
 
+pub(crate) use check::check;
 pub(crate) use external_ip::external_ip;
 pub(crate) use keep::keep;
 pub(crate) use list::list;

@@ -5,6 +5,7 @@
 //! natctl local-ip           # this host's address toward the gateway
 //! natctl --json interfaces  # interfaces and addresses as JSON
 //! natctl probe                        # which techniques the gateway speaks, how fast
+//! natctl check --stun 44.0.0.2:3478 udp 9000   # reachable from outside? NAT behaviour
 //! natctl external-ip                  # --via auto: PCP, NAT-PMP or UPnP, whichever answers
 //! natctl map tcp 8080 --keep          # keep it mapped until Ctrl-C, then delete it
 //! natctl map tcp 8080 --external 8080 --lifetime 3600 --via pmp
@@ -33,8 +34,8 @@
 //!   logoff and shutdown on Windows), listened for from the start.
 //! - `net.rs`: `gateway`, `interfaces`, `local-ip` (netinfo).
 //! - `facade.rs`: what the mapping commands share; `facade/`: `external-ip`, `map`,
-//!   `map --keep`, `unmap` and `unmap-all`, `list`, `probe`, a small file each (the
-//!   nat-traversal facade).
+//!   `map --keep`, `unmap` and `unmap-all`, `list`, `probe`, `check`, a small file each
+//!   (the nat-traversal facade).
 //! - `upnp.rs`: `discover`, `upnp services|actions|call` (ssdp and upnp-soap directly).
 
 mod cli;
@@ -53,6 +54,7 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, UpnpCommand, Via, exit};
 use facade::{MapArgs, Target};
+use nat_traversal::Protocol;
 use output::{ErrorKind, Output, duration, print_error, stderr_is_interactive};
 use stop::Stop;
 
@@ -171,6 +173,15 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
         Command::Completions { shell } => completions(*shell),
         Command::ExternalIp { via } => bounded(Box::pin(facade::external_ip(out, &target, *via))),
         Command::Probe => bounded(Box::pin(facade::probe(out, &target))),
+        Command::Check {
+            stun,
+            protocol,
+            port,
+            via,
+        } => {
+            let port = protocol.map(Protocol::from).zip(*port);
+            bounded(Box::pin(facade::check(out, &target, *via, stun, port)))
+        }
         Command::Map {
             protocol,
             internal_port,

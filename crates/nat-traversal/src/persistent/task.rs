@@ -519,6 +519,7 @@ impl Task {
             set = set.with(PortAssignment {
                 address: held.mapping.external,
                 technique: Some(held.mapping.technique),
+                verified: false,
             });
         }
         self.deliver(set);
