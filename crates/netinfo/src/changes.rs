@@ -27,33 +27,7 @@ pub const QUIET: Duration = Duration::from_millis(50);
 /// A burst is cut off this long after its first message, however busy the system.
 pub const MAX_BURST: Duration = Duration::from_millis(500);
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use crate::linux::monitor::Monitor;
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
-use crate::bsd::monitor::Monitor;
-
-#[cfg(windows)]
-use crate::windows::notify::Monitor;
-
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    windows
-)))]
-#[derive(Debug)]
-struct Monitor;
+use crate::platform::Monitor;
 
 /// A subscription to the operating system's notifications of changed routes, addresses
 /// and links.
@@ -166,7 +140,7 @@ fn open() -> Result<Monitor> {
     windows
 )))]
 fn open() -> Result<Monitor> {
-    Err(unsupported())
+    Monitor::open()
 }
 
 #[cfg(not(any(

@@ -95,6 +95,8 @@
 //!   interface a link-local gateway is reached by) and [`local_ipv6_address_toward`] (the
 //!   global address a socket uses through an IPv6 gateway).
 //! - `local`: [`local_address_toward`], the source address toward a gateway.
+//! - `platform`: which backend serves this system (and `platform/unsupported` where none
+//!   does), chosen once for `route`, `path` and `changes`.
 //! - `error`: [`Error`] and [`Result`].
 
 // Denied, not forbidden: `ifaddrs` (getifaddrs(3), if_nametoindex(3)) and the `bsd` and
@@ -122,6 +124,7 @@ mod linux;
 mod local;
 mod netlink;
 mod path;
+mod platform;
 mod rank;
 mod route;
 mod route_dump;

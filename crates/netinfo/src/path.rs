@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::Result;
+use crate::platform;
 use crate::route::Family;
 
 /// What an interface is, as far as choosing a path for port mappings goes.
@@ -230,49 +231,6 @@ pub fn internet_path(family: Family) -> Result<Path> {
 /// As for [`route_to`].
 pub fn default_paths(family: Family) -> Result<Vec<Path>> {
     platform::default_paths(family)
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use crate::linux as platform;
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
-use crate::bsd as platform;
-
-#[cfg(windows)]
-use crate::windows as platform;
-
-/// The fallback for systems without a routing table reader.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    windows
-)))]
-mod platform {
-    use super::{Family, IpAddr, Path, Result};
-    use crate::error::Error;
-
-    pub(crate) fn route_to(_destination: IpAddr) -> Result<Path> {
-        Err(Error::Unsupported {
-            operation: "looking up a route",
-        })
-    }
-
-    pub(crate) fn default_paths(_family: Family) -> Result<Vec<Path>> {
-        Err(Error::Unsupported {
-            operation: "listing the default routes",
-        })
-    }
 }
 
 #[cfg(test)]

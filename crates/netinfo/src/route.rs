@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::Result;
+use crate::platform;
 
 /// An IP address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,42 +88,5 @@ pub fn default_gateway_v6() -> Result<Ipv6Addr> {
     match default_route_v6()?.gateway {
         IpAddr::V6(gateway) => Ok(gateway),
         IpAddr::V4(_) => Err(crate::Error::NoDefaultGateway { family: Family::V6 }),
-    }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use crate::linux as platform;
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
-use crate::bsd as platform;
-
-#[cfg(windows)]
-use crate::windows as platform;
-
-/// The fallback for systems without a routing table reader.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    windows
-)))]
-mod platform {
-    use super::{DefaultRoute, Family, Result};
-    use crate::error::Error;
-
-    pub(crate) fn default_route(_family: Family) -> Result<DefaultRoute> {
-        Err(Error::Unsupported {
-            operation: "reading the default gateway",
-        })
     }
 }
