@@ -153,6 +153,24 @@ fn reached_within(lab: &Lab, public: SocketAddrV4, limit: Duration) -> Option<Du
     poll(limit, || reaches(lab, public).then(|| started.elapsed()))
 }
 
+/// After a change made at `changed`: waits for the kept mapping to be published on
+/// `external` and to carry a WAN connection, both within [`MOVE_BOUND`] of the change;
+/// prints and returns how long it took, and the public address.
+fn moved_within_bound(
+    lab: &Lab,
+    kept: &mut Kept,
+    external: Ipv4Addr,
+    changed: Instant,
+    what: &str,
+) -> SocketAddrV4 {
+    let (public, _) = kept.public_on(external, MOVE_BOUND);
+    let took = reached_within(lab, public, MOVE_BOUND.saturating_sub(changed.elapsed()))
+        .map(|_| changed.elapsed())
+        .unwrap_or_else(|| panic!("not reached at {public} within {MOVE_BOUND:?} of {what}"));
+    eprintln!("{what}: reachable at {public} after {took:?}");
+    public
+}
+
 /// How many redirections `router` holds, looked at until it holds `count` (miniupnpd
 /// deletes and adds a rule again on a refresh) for up to `limit`.
 fn holds(router: &RouterHandle<'_>, count: usize, limit: Duration) -> bool {
@@ -199,22 +217,24 @@ fn two_uplinks_map_at_the_preferred_router_and_follow_its_link_down_and_up() {
 
     // The preferred link goes down: the mapping moves to the second router.
     lab.set_uplink(1, false).unwrap();
-    let changed = Instant::now();
-    let (moved, _) = kept.public_on(second.external_address(), MOVE_BOUND);
-    let took = reached_within(&lab, moved, MOVE_BOUND.saturating_sub(changed.elapsed()))
-        .map(|_| changed.elapsed())
-        .unwrap_or_else(|| panic!("not reached at {moved} within {MOVE_BOUND:?} of link down"));
-    eprintln!("link down: reachable through the second uplink after {took:?}");
+    moved_within_bound(
+        &lab,
+        &mut kept,
+        second.external_address(),
+        Instant::now(),
+        "link down",
+    );
     assert!(holds(&second, 1, Duration::ZERO));
 
     // And back: mapped at the first router again, and nothing of ours left at the second.
     lab.set_uplink(1, true).unwrap();
-    let changed = Instant::now();
-    let (back, _) = kept.public_on(first.external_address(), MOVE_BOUND);
-    let took = reached_within(&lab, back, MOVE_BOUND.saturating_sub(changed.elapsed()))
-        .map(|_| changed.elapsed())
-        .unwrap_or_else(|| panic!("not reached at {back} within {MOVE_BOUND:?} of link up"));
-    eprintln!("link up: reachable through the first uplink again after {took:?}");
+    moved_within_bound(
+        &lab,
+        &mut kept,
+        first.external_address(),
+        Instant::now(),
+        "link up",
+    );
     assert!(
         holds(&second, 0, Duration::from_secs(1)),
         "a stale rule stayed at the reachable second router: {:?}",
@@ -288,12 +308,13 @@ fn a_full_tunnel_vpn_is_refused_clearly_and_kept_mappings_come_back_when_it_goes
     assert_eq!(forced.external.ip(), IpAddr::V4(lab.external_address()));
 
     lab.vpn_down().unwrap();
-    let changed = Instant::now();
-    let (public, _) = kept.public_on(lab.external_address(), MOVE_BOUND);
-    let took = reached_within(&lab, public, MOVE_BOUND.saturating_sub(changed.elapsed()))
-        .map(|_| changed.elapsed())
-        .unwrap_or_else(|| panic!("not reached at {public} within {MOVE_BOUND:?} of vpn down"));
-    eprintln!("vpn down: reachable again after {took:?}");
+    moved_within_bound(
+        &lab,
+        &mut kept,
+        lab.external_address(),
+        Instant::now(),
+        "vpn down",
+    );
     kept.finish();
 }
 
@@ -434,12 +455,13 @@ fn renumbering_flaps_and_a_new_gateway_are_followed_within_two_seconds() {
 
     // The link goes down and comes back.
     lab.flap_link(&renumbered).unwrap();
-    let changed = Instant::now();
-    let (public, _) = kept.public_on(lab.external_address(), MOVE_BOUND);
-    let took = reached_within(&lab, public, MOVE_BOUND)
-        .map(|_| changed.elapsed())
-        .unwrap_or_else(|| panic!("not reached after the flap within {MOVE_BOUND:?}"));
-    eprintln!("flap: reachable again after {took:?}");
+    let public = moved_within_bound(
+        &lab,
+        &mut kept,
+        lab.external_address(),
+        Instant::now(),
+        "flap",
+    );
 
     // The gateway's MAC changes (a replaced router keeping its address): still reachable.
     lab.change_gateway_mac([0x02, 0, 0, 0, 0x77, 0x99]).unwrap();
