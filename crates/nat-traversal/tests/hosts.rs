@@ -7,6 +7,8 @@
 // natlab builds network namespaces: Linux only.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
+// How long each move took is worth seeing in the test output.
+#![allow(clippy::print_stderr)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::mpsc;
