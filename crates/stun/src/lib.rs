@@ -7,6 +7,37 @@
 //! the caller sets. Message encoding and decoding are the `stun-types` crate's; this crate
 //! adds RFC 5780's attributes, the transactions and the discovery logic.
 //!
+//! One Binding exchange, the server played by hand: the core says what to send, the
+//! caller's socket sends it, and the answer goes back in.
+//!
+//! ```
+//! use std::time::Instant;
+//! use stun::{
+//!     BindingResponse, BindingSuccess, Discovery, DiscoveryConfig, Socket, incoming_request_id,
+//! };
+//!
+//! let server = "203.0.113.5:3478".parse()?;
+//! let now = Instant::now();
+//! let mut discovery = Discovery::new(server, DiscoveryConfig::address_only(), now);
+//! let request = discovery.poll_transmit(now).expect("a Binding request to send");
+//! assert_eq!(request.destination, server);
+//!
+//! // What a server answers: the address it saw the request come from.
+//! let transaction_id = incoming_request_id(&request.payload).expect("a Binding request");
+//! let answer = BindingResponse::Success(BindingSuccess {
+//!     transaction_id,
+//!     mapped: "198.51.100.7:40001".parse()?,
+//!     other_address: None,
+//!     response_origin: None,
+//! });
+//! discovery.handle_datagram(Socket::Main, server, &answer.encode(), now)?;
+//! assert!(discovery.is_done());
+//! let report = discovery.report()?;
+//! assert_eq!(report.mapped, "198.51.100.7:40001".parse()?);
+//! assert_eq!(report.round_trips, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Feature flags
 //!
 //! - `tokio` (off by default): `stun::tokio` drives a [`Discovery`] over a
