@@ -180,7 +180,16 @@ fn run(cli: &Cli, out: &Output) -> anyhow::Result<()> {
             via,
         } => {
             let port = protocol.map(Protocol::from).zip(*port);
-            bounded(Box::pin(facade::check(out, &target, *via, stun, port)))
+            let checked = bounded(Box::pin(facade::check(out, &target, *via, stun, port)));
+            match (&checked, port) {
+                // A port check maps the port: interrupted, it may have left that mapping.
+                (Err(error), Some((protocol, port)))
+                    if error.downcast_ref::<Interrupted>().is_some() =>
+                {
+                    runtime.block_on(undo_mapping(out, &target, *via, protocol, port))
+                }
+                _ => checked,
+            }
         }
         Command::Map {
             protocol,
@@ -296,10 +305,21 @@ struct Interrupted;
 /// not read), so the mapping is deleted, as `unmap` would, within `--timeout`. Further
 /// interruptions are held by the listeners meanwhile, so the deletion is not cut short.
 async fn undo_map(out: &Output, target: &Target, via: Via, args: &MapArgs) -> anyhow::Result<()> {
+    let protocol = nat_traversal::Protocol::from(args.protocol);
+    undo_mapping(out, target, via, protocol, args.internal_port).await
+}
+
+/// Deletes the mapping of `internal_port` an interrupted command may have made (`map`, or
+/// `check` of a port), within `--timeout`.
+async fn undo_mapping(
+    out: &Output,
+    target: &Target,
+    via: Via,
+    protocol: nat_traversal::Protocol,
+    internal_port: u16,
+) -> anyhow::Result<()> {
     out.progress().clear();
     let nat = target.nat(via);
-    let protocol = nat_traversal::Protocol::from(args.protocol);
-    let internal_port = args.internal_port;
     bounded(
         target.timeout,
         Box::pin(async move {
