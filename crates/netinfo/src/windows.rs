@@ -97,6 +97,10 @@ pub(crate) fn route_to(destination: IpAddr) -> Result<Path> {
         if [1231, 1232, 1168].contains(&status) {
             return Err(Error::NoRoute { destination });
         }
+        // ERROR_NOT_SUPPORTED: a system without the call (Wine) still has the table.
+        if status == 50 {
+            return route_from_table(destination, family);
+        }
         return Err(Error::RouteTableCall {
             call: "GetBestRoute2",
             source: io::Error::from_raw_os_error(status as i32),
@@ -123,6 +127,32 @@ pub(crate) fn route_to(destination: IpAddr) -> Result<Path> {
             .filter(|hop| !hop.is_unspecified()),
         metric: Some(row.Metric.saturating_add(interface_metric)),
         split_default: false,
+    })
+}
+
+/// [`route_to`] read from the forward table, as `GetBestRoute2` would choose
+/// ([`windows_table::best_route_to`]), with the adapter's own address as the source.
+fn route_from_table(destination: IpAddr, family: Family) -> Result<Path> {
+    let rows = forward_rows(family)?;
+    let adapters = adapters()?;
+    let (row, metric) = windows_table::best_route_to(&rows, &adapters, destination)
+        .ok_or(Error::NoRoute { destination })?;
+    let adapter = windows_table::adapter_of(&adapters, row.interface_index);
+    let local_address = match adapter.and_then(|a| windows_table::adapter_source(a, family)) {
+        Some(address) => address,
+        None => crate::local_address_toward(destination)?,
+    };
+    Ok(Path {
+        family,
+        interface: adapter.map_or_else(|| row.interface_index.to_string(), |a| a.name.clone()),
+        index: row.interface_index,
+        kind: adapter.map_or(LinkKind::Other, |a| a.kind),
+        local_address,
+        gateway: row
+            .next_hop
+            .filter(|hop| hop.is_ipv4() == destination.is_ipv4() && !hop.is_unspecified()),
+        metric: Some(metric),
+        split_default: row.prefix_len == 1,
     })
 }
 

@@ -67,7 +67,7 @@ impl Adapter {
 }
 
 /// One route from `GetIpForwardTable2` (`MIB_IPFORWARD_ROW2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ForwardRow {
     /// `DestinationPrefix.Prefix`, `None` when of no IP family.
     pub(crate) destination: Option<IpAddr>,
@@ -200,6 +200,47 @@ pub(crate) fn ways_out(rows: &[ForwardRow], adapters: &[Adapter], family: Family
     }
     ways.sort_by_key(|way| (!way.split, way.metric));
     ways
+}
+
+/// The route Windows would take toward `destination`, read from its table as
+/// `GetBestRoute2` would (for a system that lacks that call, such as Wine): the longest
+/// prefix that covers it, then the lowest route plus interface metric; routes on an adapter
+/// that is down are skipped. Returns the row and its whole metric.
+pub(crate) fn best_route_to(
+    rows: &[ForwardRow],
+    adapters: &[Adapter],
+    destination: IpAddr,
+) -> Option<(ForwardRow, u32)> {
+    let covers = |prefix: IpAddr, len: u8| -> bool {
+        match (prefix, destination) {
+            (IpAddr::V4(prefix), IpAddr::V4(destination)) if len <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                u32::from(prefix) & mask == u32::from(destination) & mask
+            }
+            (IpAddr::V6(prefix), IpAddr::V6(destination)) if len <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                u128::from(prefix) & mask == u128::from(destination) & mask
+            }
+            _ => false,
+        }
+    };
+    rows.iter()
+        .filter(|row| row.destination.is_some_and(|d| covers(d, row.prefix_len)))
+        .filter_map(|row| {
+            let adapter = adapter_of(adapters, row.interface_index);
+            if adapter.is_some_and(|a| !a.is_up) {
+                return None;
+            }
+            let interface_metric = adapter.map_or(0, |a| {
+                if destination.is_ipv4() {
+                    a.ipv4_metric
+                } else {
+                    a.ipv6_metric
+                }
+            });
+            Some((*row, row.metric.saturating_add(interface_metric)))
+        })
+        .min_by_key(|(row, metric)| (std::cmp::Reverse(row.prefix_len), *metric))
 }
 
 /// The adapter of interface `index`.
@@ -346,6 +387,34 @@ mod tests {
             interface_index: index,
             metric,
         }
+    }
+
+    #[test]
+    fn the_route_to_a_destination_is_the_longest_prefix_then_the_lowest_metric() {
+        let adapters = [
+            adapter("Ethernet", 3, 25, true),
+            adapter("Wi-Fi", 4, 50, true),
+            adapter("vpn", 9, 5, true),
+            adapter("down", 7, 1, false),
+        ];
+        let rows = [
+            row("0.0.0.0", 0, "192.168.1.1", 4, 0),
+            row("0.0.0.0", 0, "10.0.0.1", 3, 0),
+            row("10.8.0.0", 16, "0.0.0.0", 9, 0),
+            row("10.8.1.0", 24, "0.0.0.0", 7, 0),
+            row("192.168.1.0", 24, "0.0.0.0", 4, 0),
+        ];
+        let route = |to: &str| best_route_to(&rows, &adapters, to.parse().unwrap());
+        // The default route of the lower whole metric (Ethernet: 0 + 25).
+        let (row, metric) = route("44.0.0.2").unwrap();
+        assert_eq!((row.interface_index, metric), (3, 25));
+        assert_eq!(row.next_hop, Some("10.0.0.1".parse().unwrap()));
+        // A longer prefix wins whatever the metric; a route on an adapter that is down
+        // does not count.
+        assert_eq!(route("10.8.1.5").unwrap().0.interface_index, 9);
+        assert_eq!(route("192.168.1.20").unwrap().0.interface_index, 4);
+        // No IPv6 route at all (Wine's table): none.
+        assert!(route("2001:db8::1").is_none());
     }
 
     #[test]
