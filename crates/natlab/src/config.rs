@@ -57,6 +57,11 @@ pub struct LabConfig {
     /// miniupnpd asks the lab's STUN server for its public address at start
     /// (`ext_perform_stun`; see [`LabConfig::with_router_stun`]). Needs [`LabConfig::stun`].
     pub router_stun: bool,
+    /// The router lets one LAN host delete another's mappings: miniupnpd with
+    /// `secure_mode=no` (UPnP `DeletePortMapping` of any entry) and
+    /// `pcp_allow_thirdparty=yes` (PCP's THIRD_PARTY option), as some routers are set up.
+    /// Off (the default), it is as Debian ships it: each host may delete only its own.
+    pub third_party_deletions: bool,
 }
 
 impl Default for LabConfig {
@@ -77,6 +82,7 @@ impl Default for LabConfig {
             nat: NatBehaviour::default(),
             outer_nat: None,
             router_stun: false,
+            third_party_deletions: false,
         }
     }
 }
@@ -87,6 +93,15 @@ impl LabConfig {
         LabConfig {
             ipv6: true,
             ..LabConfig::default()
+        }
+    }
+
+    /// This configuration with a router that lets one LAN host delete another's mappings
+    /// ([`LabConfig::third_party_deletions`]).
+    pub fn with_third_party_deletions(self) -> LabConfig {
+        LabConfig {
+            third_party_deletions: true,
+            ..self
         }
     }
 

@@ -78,6 +78,7 @@ impl Lab {
             lease_file: &lease_file,
             uuid: &uuid,
             ipv6,
+            third_party: self.config.third_party_deletions,
         });
         write_file(&self.dir.join("miniupnpd.conf"), &conf)?;
         Ok(())

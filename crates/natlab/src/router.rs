@@ -68,6 +68,8 @@ pub(crate) struct DaemonConfig<'a> {
     pub(crate) lease_file: &'a str,
     pub(crate) uuid: &'a str,
     pub(crate) ipv6: bool,
+    /// `secure_mode=no` and `pcp_allow_thirdparty=yes` instead of `secure_mode=yes`.
+    pub(crate) third_party: bool,
 }
 
 /// Renders miniupnpd.conf. The external address is not set: miniupnpd reads it from the WAN
@@ -95,7 +97,7 @@ pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
          http_port=5000\n\
          enable_natpmp={natpmp}\n\
          enable_upnp={upnp}\n\
-         secure_mode=yes\n\
+         {secure}\
          system_uptime=no\n\
          lease_file={lease}\n\
          uuid={uuid}\n\
@@ -105,6 +107,11 @@ pub(crate) fn miniupnpd_conf(config: &DaemonConfig<'_>) -> String {
          {ipv6}\
          allow {lo}-{hi} 192.168.77.0/24 1-65535\n\
          deny 0-65535 0.0.0.0/0 0-65535\n",
+        secure = if config.third_party {
+            "secure_mode=no\npcp_allow_thirdparty=yes\n"
+        } else {
+            "secure_mode=yes\n"
+        },
         natpmp = yes_no(config.natpmp),
         upnp = yes_no(config.upnp),
         lease = config.lease_file,
@@ -326,6 +333,7 @@ mod tests {
             lease_file: "/tmp/x/leases",
             uuid: "u",
             ipv6: true,
+            third_party: false,
         });
         assert!(conf.contains("enable_natpmp=no\n"));
         assert!(conf.contains("enable_upnp=yes\n"));
@@ -345,9 +353,32 @@ mod tests {
             lease_file: "/tmp/x/leases",
             uuid: "u",
             ipv6: false,
+            third_party: false,
         });
         assert!(!conf.contains("ipv6"));
         assert!(!conf.contains("force_igd_desc_v1"));
+    }
+
+    #[test]
+    fn third_party_deletions_turn_secure_mode_off_and_allow_the_pcp_option() {
+        let conf = |third_party| {
+            miniupnpd_conf(&DaemonConfig {
+                natpmp: true,
+                upnp: true,
+                external_ports: 1024..=65535,
+                min_lifetime: 120,
+                lease_file: "/tmp/x/leases",
+                uuid: "u",
+                ipv6: false,
+                third_party,
+            })
+        };
+        let strict = conf(false);
+        assert!(strict.contains("secure_mode=yes\n"));
+        assert!(!strict.contains("pcp_allow_thirdparty"));
+        let open = conf(true);
+        assert!(open.contains("secure_mode=no\npcp_allow_thirdparty=yes\n"));
+        assert!(!open.contains("secure_mode=yes"));
     }
 
     #[test]
