@@ -505,3 +505,41 @@ fn pcp_peer_and_third_party_where_the_server_allows_them() {
     assert!(error.to_string().contains("UNSUPP_OPTION"), "{error}");
     assert!(lab.redirections().unwrap().is_empty());
 }
+
+#[test]
+fn a_third_party_deletion_removes_another_addresss_mapping_where_the_server_allows_it() {
+    let Some(lab) = Lab::for_test(LabConfig {
+        lan_hosts: 2,
+        ..LabConfig::default().with_third_party_deletions()
+    }) else {
+        return;
+    };
+    let other_host = lab.lan_hosts()[1].address();
+    let other = IpAddr::V4(other_host);
+    let granted = lab
+        .lan()
+        .block_on(move || async move {
+            let client = Client::with_config(GATEWAY, config(VersionChoice::Pcp)).await?;
+            client
+                .map_third_party(other, Protocol::Tcp, 5910, 5910, Duration::from_secs(300))
+                .await
+        })
+        .unwrap()
+        .unwrap();
+    let rules = lab.redirections().unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.internal_address == other_host && r.external_port == granted.external_port),
+        "{rules:?}"
+    );
+    // From a fresh client, as after renumbering: the mapping's nonce and THIRD_PARTY.
+    lab.lan()
+        .block_on(move || async move {
+            let client = Client::with_config(GATEWAY, config(VersionChoice::Pcp)).await?;
+            client.delete_for(other, &granted).await
+        })
+        .unwrap()
+        .unwrap();
+    assert!(lab.redirections().unwrap().is_empty());
+}

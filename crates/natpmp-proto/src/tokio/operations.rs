@@ -197,6 +197,31 @@ impl Client {
             .map(|_| ())
     }
 
+    /// Deletes `mapping`, made for `internal_address` (another LAN address, or one this host
+    /// had before it was renumbered), as a third party: a PCP request with lifetime 0, the
+    /// mapping's nonce and the THIRD_PARTY option (RFC 6887 §13.1).
+    ///
+    /// Servers commonly refuse it (UNSUPP_OPTION or NOT_AUTHORIZED) unless configured to
+    /// allow it; the refusal comes back as [`ClientError::Refused`] with the result code.
+    /// A NAT-PMP mapping cannot be deleted this way (NAT-PMP has no third party): such a
+    /// request goes out in PCP all the same, and a NAT-PMP-only server answers it
+    /// UNSUPP_VERSION.
+    pub async fn delete_for(
+        &self,
+        internal_address: IpAddr,
+        mapping: &Mapping,
+    ) -> Result<(), ClientError> {
+        let operation = Operation::Map {
+            protocol: mapping.protocol,
+            internal_port: mapping.internal_port,
+            suggested_external_port: 0,
+            lifetime: 0,
+            nonce: mapping.nonce.unwrap_or_else(random_nonce),
+            third_party: Some(internal_address),
+        };
+        self.perform_in(operation, Version::Pcp).await.map(|_| ())
+    }
+
     /// Deletes this host's mapping of `internal_port`, wherever it came from (lifetime 0).
     ///
     /// PCP servers may insist on the nonce that created the mapping; when such a server
