@@ -40,6 +40,9 @@ use crate::technique::{
 pub struct PmpTechnique {
     client: Client,
     kind: Technique,
+    /// What the client was made with, for a fresh client from this host's current address
+    /// ([`NatTechnique::unmap_former`]).
+    config: ClientConfig,
 }
 
 impl PmpTechnique {
@@ -78,8 +81,13 @@ impl PmpTechnique {
                     });
                 }
             };
-            let client = Client::with_config(gateway, ClientConfig { version, ..config }).await?;
-            Ok(PmpTechnique { client, kind })
+            let config = ClientConfig { version, ..config };
+            let client = Client::with_config(gateway, config.clone()).await?;
+            Ok(PmpTechnique {
+                client,
+                kind,
+                config,
+            })
         })
     }
 
@@ -171,6 +179,28 @@ impl NatTechnique for PmpTechnique {
         match self.client.delete(&self.lower(mapping)).await {
             // A deletion whose earlier attempt worked but whose answer was lost is answered
             // "no such mapping" (miniupnpd: NO_RESOURCES): it is gone, which was the point.
+            Err(error) if already_deleted(&error) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// PCP only: a deletion with the THIRD_PARTY option naming `former`, sent by a fresh
+    /// client (the technique's own socket may still be bound to `former`, which is gone).
+    /// NAT-PMP has no way to do it.
+    async fn unmap_former(&self, mapping: &Mapping, former: IpAddr) -> Result<()> {
+        if self.kind != Technique::Pcp {
+            return Err(Error::Unsupported {
+                technique: self.kind,
+                what: "delete a mapping made for another address (NAT-PMP has no third party)"
+                    .into(),
+            });
+        }
+        let config = ClientConfig {
+            local_address: None,
+            ..self.config.clone()
+        };
+        let client = Client::with_config(self.gateway(), config).await?;
+        match client.delete_for(former, &self.lower(mapping)).await {
             Err(error) if already_deleted(&error) => Ok(()),
             other => Ok(other?),
         }

@@ -264,6 +264,20 @@ pub trait NatTechnique: Send + Sync + fmt::Debug {
     /// Deletes `mapping` at the gateway.
     async fn unmap(&self, mapping: &Mapping) -> Result<()>;
 
+    /// Deletes `mapping`, which was made for `former`, an address this host no longer has
+    /// (it was renumbered), from the address it has now. Only a gateway that lets one LAN
+    /// host delete another's mappings allows it (PCP's THIRD_PARTY option, a UPnP IGD
+    /// outside its secure mode); others refuse, and the mapping stays until its lease ends.
+    /// Nothing is deleted that the gateway does not show as `former`'s. The default says the
+    /// technique cannot.
+    async fn unmap_former(&self, mapping: &Mapping, former: IpAddr) -> Result<()> {
+        let _ = (mapping, former);
+        Err(Error::Unsupported {
+            technique: self.kind(),
+            what: "delete a mapping made for an address this host no longer has".into(),
+        })
+    }
+
     /// Deletes this host's mapping of `internal_port`, made by anyone, as far as this
     /// technique can: `natctl unmap` from another process than the one that mapped. The
     /// default says the technique cannot.

@@ -319,6 +319,27 @@ impl NatTechnique for UpnpTechnique {
             .map(|_| ())
     }
 
+    /// Deletes the entry at the mapping's external port only when the gateway's table shows it
+    /// as `former`'s, to the same internal port; an entry gone or now another host's is left
+    /// alone (`Ok`: nothing of `former`'s is there). An IGD in secure mode refuses (606).
+    async fn unmap_former(&self, mapping: &Mapping, former: IpAddr) -> Result<()> {
+        let entry = self
+            .gateway
+            .specific_port_mapping(mapping.protocol.into(), mapping.external.port())
+            .await?;
+        match entry {
+            Some(entry)
+                if entry.internal_client.trim().parse::<IpAddr>() == Ok(former)
+                    && entry.internal_port == mapping.internal_port =>
+            {
+                self.delete(mapping.protocol, mapping.external.port())
+                    .await
+                    .map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Looks the port up as the external port first (`GetSpecificPortMappingEntry`: natkit
     /// and most programs ask for the same external port), then in the gateway's table; deletes
     /// only entries whose internal client is this host, so another host's mapping is never

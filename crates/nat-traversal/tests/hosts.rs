@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nat_traversal::{
-    Error, MapRequest, Nat, NatOptions, PortAssignments, Protocol, Technique, WhyNot,
+    Error, MapRequest, Mapping, Nat, NatOptions, NatTechnique, PortAssignments, Protocol,
+    Technique, UpnpTechnique, WhyNot,
 };
 use natlab::wait::poll;
 use natlab::{BridgeKind, Host, Lab, LabConfig, RouterHandle, VpnMode};
@@ -469,4 +470,101 @@ fn renumbering_flaps_and_a_new_gateway_are_followed_within_two_seconds() {
     lab.change_gateway_mac([0x02, 0, 0, 0, 0x77, 0x99]).unwrap();
     assert!(reached_within(&lab, public, MOVE_BOUND).is_some());
     kept.finish();
+}
+
+#[test]
+fn renumbering_at_a_router_allowing_third_parties_leaves_no_rule_for_the_former_address() {
+    // PCP deletes with THIRD_PARTY, UPnP with DeletePortMapping of the entry the table shows
+    // as the former address's; miniupnpd allows both only when so configured.
+    for (technique, new) in [(Technique::Pcp, 61), (Technique::Upnp, 62)] {
+        let Some(lab) = Lab::for_test(LabConfig::default().with_third_party_deletions()) else {
+            return;
+        };
+        let router = lab.uplink(1).unwrap();
+        let former = lab.lan().address();
+        let mut kept = Kept::start(lab.lan(), options().only(technique));
+        let (public, _) = kept.public_on(lab.external_address(), Duration::from_secs(5));
+        assert!(reaches(&lab, public), "{technique}");
+
+        let renumbered = lab
+            .renumber(lab.lan(), Ipv4Addr::new(192, 168, 77, new))
+            .unwrap();
+        let changed = Instant::now();
+        let cleaned = poll(MOVE_BOUND, || {
+            let rules = router.redirections().unwrap();
+            let clean = !rules.iter().any(|r| r.internal_address == former)
+                && rules
+                    .iter()
+                    .any(|r| r.internal_address == renumbered.address());
+            clean.then(|| changed.elapsed())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{technique}: the former address's rule is still there after {MOVE_BOUND:?}: {:?}",
+                router.redirections().unwrap()
+            )
+        });
+        let (public, _) = kept.public_on(lab.external_address(), MOVE_BOUND);
+        assert!(
+            reached_within(&lab, public, MOVE_BOUND).is_some(),
+            "{technique}"
+        );
+        eprintln!("{technique}: the former address's rule deleted after {cleaned:?}");
+        kept.finish();
+        assert!(holds(&router, 0, Duration::from_secs(1)), "{technique}");
+    }
+}
+
+#[test]
+fn deleting_for_a_former_address_never_touches_another_hosts_entry() {
+    let Some(lab) = Lab::for_test(LabConfig {
+        lan_hosts: 2,
+        ..LabConfig::default().with_third_party_deletions()
+    }) else {
+        return;
+    };
+    let gateway = IpAddr::V4(lab.gateway());
+    let other = lab.lan_hosts()[1].clone();
+    let owner = IpAddr::V4(other.address());
+    // The second host maps TCP 47000 through UPnP.
+    let mapping = other
+        .block_on(move || async move {
+            let upnp = UpnpTechnique::discover(gateway, Duration::from_secs(2))
+                .await
+                .unwrap();
+            upnp.map(&MapRequest::new(Protocol::Tcp, 47000).with_external_port(47000))
+                .await
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(lab.redirections().unwrap().len(), 1);
+
+    // The first host, asked to delete it as made for an address or port it was not made
+    // for, leaves it; as made for its owner and port, deletes it (this router allows it).
+    let elsewhere = Mapping::new(
+        Technique::Upnp,
+        Protocol::Tcp,
+        47001,
+        mapping.external,
+        mapping.lifetime,
+    );
+    let stranger = IpAddr::V4(Ipv4Addr::new(192, 168, 77, 99));
+    let first = |mapping: Mapping, former: IpAddr| {
+        lab.lan()
+            .block_on(move || async move {
+                let upnp = UpnpTechnique::discover(gateway, Duration::from_secs(2))
+                    .await
+                    .unwrap();
+                upnp.unmap_former(&mapping, former).await
+            })
+            .unwrap()
+    };
+    let wrong_owner = first(mapping.clone(), stranger);
+    assert!(wrong_owner.is_ok(), "{wrong_owner:?}");
+    let wrong_port = first(elsewhere, owner);
+    assert!(wrong_port.is_ok(), "{wrong_port:?}");
+    assert_eq!(lab.redirections().unwrap().len(), 1);
+    let right = first(mapping, owner);
+    assert!(right.is_ok(), "{right:?}");
+    assert!(lab.redirections().unwrap().is_empty());
 }

@@ -2,7 +2,7 @@
 //! the lease, react to the `Nat`'s events, back off on failure, delete on stop; publish the
 //! assignments and tell each change.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -229,11 +229,8 @@ impl Task {
                 if let Some(held) = self.held.take() {
                     let limit = self.host.options().operation_timeout();
                     let previous = held.mapping.clone();
-                    tokio::spawn(async move {
-                        let deleted =
-                            tokio::time::timeout(limit, held.technique.unmap(&held.mapping)).await;
-                        tracing::debug!(external = %held.mapping.external, deleted = matches!(deleted, Ok(Ok(()))), "mapping at the previous gateway");
-                    });
+                    let former = from.as_ref().map(|path| path.local_address);
+                    tokio::spawn(delete_at_previous_path(held, former, limit));
                     self.set_mapping(
                         None,
                         Some(MappingEvent::Lost {
@@ -563,6 +560,40 @@ async fn next_event(
 /// Whether two handles speak the same protocol to the same gateway. A handle made again
 /// after a re-probe is a new value, but its mappings are the router's same entries: they
 /// are renewed through it, never deleted.
+/// Deletes a kept mapping at the gateway of the path it was made on, after the path changed
+/// (in the background, bounded by `limit`).
+///
+/// While this host still has the address the mapping was made for, its own technique deletes
+/// it. When that address is gone (the host was renumbered), no request can come from it any
+/// more, and the mapping is deleted from the address the host has now, as a third party
+/// ([`NatTechnique::unmap_former`]): gateways that allow it lose the stale rule at once,
+/// others refuse, and it stays until its lease ends (said at `info`).
+async fn delete_at_previous_path(held: Held, former: Option<IpAddr>, limit: Duration) {
+    let gone = former.filter(|address| {
+        netinfo::interface_addresses().is_ok_and(|addresses| !addresses.contains(address))
+    });
+    let external = held.mapping.external;
+    let deleted = match gone {
+        None => tokio::time::timeout(limit, held.technique.unmap(&held.mapping)).await,
+        Some(former) => {
+            tokio::time::timeout(limit, held.technique.unmap_former(&held.mapping, former)).await
+        }
+    };
+    match (deleted, gone) {
+        (Ok(Ok(())), _) => tracing::debug!(%external, "mapping at the previous path deleted"),
+        (Ok(Err(error)), Some(former)) => tracing::info!(
+            %external, %former, %error,
+            "the mapping made for this host's former address stays at the gateway until its lease ends"
+        ),
+        (Ok(Err(error)), None) => {
+            tracing::debug!(%external, %error, "mapping at the previous path not deleted")
+        }
+        (Err(_), _) => {
+            tracing::debug!(%external, "the previous path's gateway did not answer the deletion")
+        }
+    }
+}
+
 fn same_technique(a: &Arc<dyn NatTechnique>, b: &Arc<dyn NatTechnique>) -> bool {
     Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.gateway() == b.gateway())
 }
