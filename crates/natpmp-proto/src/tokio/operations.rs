@@ -184,15 +184,7 @@ impl Client {
 
     /// Deletes `mapping` at the gateway (a request with lifetime 0).
     pub async fn delete(&self, mapping: &Mapping) -> Result<(), ClientError> {
-        let operation = Operation::Map {
-            protocol: mapping.protocol,
-            internal_port: mapping.internal_port,
-            suggested_external_port: 0,
-            lifetime: 0,
-            nonce: mapping.nonce.unwrap_or_else(random_nonce),
-            third_party: None,
-        };
-        self.perform_in(operation, mapping.version)
+        self.perform_in(deletion(mapping, None), mapping.version)
             .await
             .map(|_| ())
     }
@@ -211,15 +203,9 @@ impl Client {
         internal_address: IpAddr,
         mapping: &Mapping,
     ) -> Result<(), ClientError> {
-        let operation = Operation::Map {
-            protocol: mapping.protocol,
-            internal_port: mapping.internal_port,
-            suggested_external_port: 0,
-            lifetime: 0,
-            nonce: mapping.nonce.unwrap_or_else(random_nonce),
-            third_party: Some(internal_address),
-        };
-        self.perform_in(operation, Version::Pcp).await.map(|_| ())
+        self.perform_in(deletion(mapping, Some(internal_address)), Version::Pcp)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes this host's mapping of `internal_port`, wherever it came from (lifetime 0).
@@ -555,5 +541,18 @@ impl Client {
             Err(Failure::Transaction(error)) => Err(self.translate(error, &operation, version)),
             Err(Failure::Client(error)) => Err(error),
         }
+    }
+}
+
+/// The request that deletes `mapping` (lifetime 0, its nonce), for this host or, with
+/// `third_party`, for that address.
+fn deletion(mapping: &Mapping, third_party: Option<IpAddr>) -> Operation {
+    Operation::Map {
+        protocol: mapping.protocol,
+        internal_port: mapping.internal_port,
+        suggested_external_port: 0,
+        lifetime: 0,
+        nonce: mapping.nonce.unwrap_or_else(random_nonce),
+        third_party,
     }
 }
