@@ -343,9 +343,9 @@ mod tests {
         assert!(!conf.contains("ipv6_listening_ip"));
     }
 
-    #[test]
-    fn ipv4_only_conf_is_unchanged() {
-        let conf = miniupnpd_conf(&DaemonConfig {
+    /// The lab's default router, IPv4 only, with or without third-party deletions.
+    fn ipv4_conf(third_party: bool) -> String {
+        miniupnpd_conf(&DaemonConfig {
             natpmp: true,
             upnp: true,
             external_ports: 1024..=65535,
@@ -353,30 +353,23 @@ mod tests {
             lease_file: "/tmp/x/leases",
             uuid: "u",
             ipv6: false,
-            third_party: false,
-        });
+            third_party,
+        })
+    }
+
+    #[test]
+    fn ipv4_only_conf_is_unchanged() {
+        let conf = ipv4_conf(false);
         assert!(!conf.contains("ipv6"));
         assert!(!conf.contains("force_igd_desc_v1"));
     }
 
     #[test]
     fn third_party_deletions_turn_secure_mode_off_and_allow_the_pcp_option() {
-        let conf = |third_party| {
-            miniupnpd_conf(&DaemonConfig {
-                natpmp: true,
-                upnp: true,
-                external_ports: 1024..=65535,
-                min_lifetime: 120,
-                lease_file: "/tmp/x/leases",
-                uuid: "u",
-                ipv6: false,
-                third_party,
-            })
-        };
-        let strict = conf(false);
+        let strict = ipv4_conf(false);
         assert!(strict.contains("secure_mode=yes\n"));
         assert!(!strict.contains("pcp_allow_thirdparty"));
-        let open = conf(true);
+        let open = ipv4_conf(true);
         assert!(open.contains("secure_mode=no\npcp_allow_thirdparty=yes\n"));
         assert!(!open.contains("secure_mode=yes"));
     }

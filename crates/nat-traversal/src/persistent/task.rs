@@ -557,9 +557,6 @@ async fn next_event(
     }
 }
 
-/// Whether two handles speak the same protocol to the same gateway. A handle made again
-/// after a re-probe is a new value, but its mappings are the router's same entries: they
-/// are renewed through it, never deleted.
 /// Deletes a kept mapping at the gateway of the path it was made on, after the path changed
 /// (in the background, bounded by `limit`).
 ///
@@ -580,7 +577,9 @@ async fn delete_at_previous_path(held: Held, former: Option<IpAddr>, limit: Dura
         }
     };
     match (deleted, gone) {
-        (Ok(Ok(())), _) => tracing::debug!(%external, "mapping at the previous path deleted"),
+        (Ok(Ok(())), _) => {
+            tracing::debug!(%external, "the previous path's gateway holds the mapping no more")
+        }
         (Ok(Err(error)), Some(former)) => tracing::info!(
             %external, %former, %error,
             "the mapping made for this host's former address stays at the gateway until its lease ends"
@@ -594,6 +593,9 @@ async fn delete_at_previous_path(held: Held, former: Option<IpAddr>, limit: Dura
     }
 }
 
+/// Whether two handles speak the same protocol to the same gateway. A handle made again
+/// after a re-probe is a new value, but its mappings are the router's same entries: they
+/// are renewed through it, never deleted.
 fn same_technique(a: &Arc<dyn NatTechnique>, b: &Arc<dyn NatTechnique>) -> bool {
     Arc::ptr_eq(a, b) || (a.kind() == b.kind() && a.gateway() == b.gateway())
 }
