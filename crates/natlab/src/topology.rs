@@ -110,6 +110,28 @@ impl Lab {
         }
     }
 
+    /// Makes the router hold new TCP connections to its UPnP HTTP port half-open, as a
+    /// router whose accept queue overflowed under a burst of clients does: the handshake's
+    /// last ACK and every segment after it (the request, a FIN) are dropped, while SYNs and
+    /// resets still arrive. A client sees its connection established and its request sent;
+    /// the router completes the connection and reads the request only once released
+    /// (`false`), when the client's TCP sends them again.
+    pub fn hold_http_connections(&self, hold: bool) -> Result<()> {
+        if !hold {
+            self.router
+                .exec("nft", &["delete", "table", "inet", "natlab_hold"])?;
+            return Ok(());
+        }
+        let ruleset = format!(
+            "add table inet natlab_hold; \
+             add chain inet natlab_hold input {{ type filter hook input priority -50 ; }}; \
+             add rule inet natlab_hold input tcp dport {UPNP_HTTP_PORT} \
+             tcp flags & (syn | rst) == 0 drop"
+        );
+        self.router.exec("nft", &[&ruleset])?;
+        Ok(())
+    }
+
     /// Removes the default routes of a LAN host, IPv4 and IPv6 (the host keeps its addresses
     /// and link).
     pub fn remove_default_route(&self, lan: &Host) -> Result<()> {

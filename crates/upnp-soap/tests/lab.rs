@@ -405,6 +405,56 @@ fn refused_mappings_are_a_not_authorized_error() {
     assert!(lab.redirections().unwrap().is_empty());
 }
 
+/// A request the client gave up on must not act later. A router whose accept queue
+/// overflowed holds the connection half-open and reads the request seconds later, after
+/// requests sent since: an abandoned `AddPortMapping` would then make a mapping nobody
+/// holds (and, at a program's stop, after its `DeletePortMapping`). The client resets such
+/// a connection, so the router never reads it.
+#[test]
+fn a_request_abandoned_on_a_half_open_connection_never_acts_later() {
+    let Some(lab) = lab(1) else { return };
+    let config = Config {
+        timeout: Duration::from_secs(1),
+        ..Config::default()
+    }
+    .with_operation_timeout(Duration::from_secs(1));
+    let gateway = lab
+        .lan()
+        .block_on(move || async move { Gateway::connect(&location(), router(), config).await })
+        .unwrap()
+        .unwrap();
+    lab.hold_http_connections(true).unwrap();
+    let abandoned = lab
+        .lan()
+        .block_on(move || async move {
+            gateway
+                .add_port_mapping(&MappingRequest::new(
+                    Protocol::Udp,
+                    4300,
+                    4300,
+                    Duration::from_secs(600),
+                ))
+                .await
+        })
+        .unwrap();
+    lab.hold_http_connections(false).unwrap();
+    let error = abandoned.unwrap_err();
+    assert!(
+        matches!(error, upnp_soap::igd::IgdError::OperationTimeout { .. }),
+        "{error}"
+    );
+    // The router would read a request sent again by the client's TCP within its next
+    // retransmissions (a few hundred milliseconds to 2 s after the release).
+    let late = natlab::wait::poll(Duration::from_secs(4), || {
+        let rules = lab.redirections().unwrap();
+        rules.iter().find(|r| r.internal_port == 4300).cloned()
+    });
+    assert!(
+        late.is_none(),
+        "the abandoned request acted later: {late:?}"
+    );
+}
+
 #[test]
 fn mappings_agree_with_miniupnpc() {
     let Some(lab) = Lab::for_test_with_tools(
