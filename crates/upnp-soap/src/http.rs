@@ -670,9 +670,17 @@ mod tests {
         )
     }
 
-    /// A loopback server that reads one request, answers it when `answer` is set, then
-    /// reports how the client's side of the connection ended.
-    async fn serve_once(listener: tokio::net::TcpListener, answer: bool) -> io::Result<usize> {
+    /// A loopback server on the port returned that reads one request, answers it when
+    /// `answer` is set, then reports how the client's side of the connection ended.
+    async fn serve_once(answer: bool) -> (u16, tokio::task::JoinHandle<io::Result<usize>>) {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (port, tokio::spawn(read_one(listener, answer)))
+    }
+
+    async fn read_one(listener: tokio::net::TcpListener, answer: bool) -> io::Result<usize> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let (mut stream, _) = listener.accept().await?;
         let mut request = Vec::new();
@@ -695,11 +703,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_exchange_abandoned_before_its_answer_resets_the_connection() {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(serve_once(listener, false));
+        let (port, server) = serve_once(false).await;
         let client = HttpClient::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             Config {
@@ -728,11 +732,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answered_exchange_ends_its_connection_cleanly() {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(serve_once(listener, true));
+        let (port, server) = serve_once(true).await;
         let client = HttpClient::new(IpAddr::V4(Ipv4Addr::LOCALHOST), Config::default());
         let url = parse_url(&format!("http://127.0.0.1:{port}/ctl")).unwrap();
         assert_eq!(client.get(&url).await.unwrap(), Bytes::from_static(b"ok"));
